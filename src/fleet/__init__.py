@@ -1,0 +1,3 @@
+"""Fleet Management System for protective-mask testing."""
+
+__version__ = "0.1.0"

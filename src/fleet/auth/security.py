@@ -1,0 +1,110 @@
+"""Password hashing, token minting and token checking."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import anyio.to_thread
+import bcrypt
+import jwt
+
+from fleet.errors import Unauthorized
+
+ALGORITHM = "HS256"
+BCRYPT_MAX_BYTES = 72
+
+
+def _hash_sync(password: str, rounds: int) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds)).decode()
+
+
+def _verify_sync(password: str, hashed: str) -> bool:
+    data = password.encode()
+    if len(data) > BCRYPT_MAX_BYTES:
+        return False
+    try:
+        return bcrypt.checkpw(data, hashed.encode())
+    except ValueError:
+        return False
+
+
+def hash_password_sync(password: str, rounds: int) -> str:
+    """Hash a password with bcrypt (blocking; for the CLI)."""
+    return _hash_sync(password, rounds)
+
+
+async def hash_password(password: str, rounds: int) -> str:
+    """Hash a password with bcrypt off the event loop."""
+    return await anyio.to_thread.run_sync(_hash_sync, password, rounds)
+
+
+@lru_cache
+def _dummy_hash(rounds: int) -> str:
+    return _hash_sync(secrets.token_urlsafe(16), rounds)
+
+
+async def verify_password(password: str, hashed: str | None, rounds: int) -> bool:
+    """Check a password; with no hash, spend the same time so unknown users look alike."""
+    target = hashed or _dummy_hash(rounds)
+    ok = await anyio.to_thread.run_sync(_verify_sync, password, target)
+    return ok and hashed is not None
+
+
+def new_opaque_token() -> str:
+    """Return a fresh high-entropy token for refresh tokens."""
+    return secrets.token_urlsafe(48)
+
+
+def new_qr_code() -> str:
+    """Return a fresh high-entropy QR login code (256 bits)."""
+    return "FLQR-" + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """Return the SHA-256 hex digest under which an opaque token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_session_id() -> str:
+    """Return an id for a login session (refresh-token family)."""
+    return str(uuid.uuid4())
+
+
+def create_access_token(
+    secret: str, *, user_id: int, session_id: str, role: str, minutes: int
+) -> str:
+    """Sign a short-lived access token naming the user, the login session and the active role."""
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "sid": session_id,
+        "role": role,
+        "type": "access",
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(secret: str, token: str) -> dict[str, Any]:
+    """Verify signature, algorithm and expiry; raise ``Unauthorized`` on anything else."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "iat", "sub", "sid", "type"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("Token expired") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("Invalid token") from None
+    if claims.get("type") != "access":
+        raise Unauthorized("Invalid token")
+    return claims

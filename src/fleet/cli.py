@@ -1,0 +1,268 @@
+"""The ``fleet`` command: serve, db, demo, user."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from sqlalchemy import create_engine, select
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from fleet.settings import ConfigError, Settings, get_settings, sync_database_url
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn configuration and connection failures into one clear line and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(str(exc))
+        except (OperationalError, DBAPIError) as exc:
+            url = sync_database_url(get_settings().resolved_database_url())
+            _fail(f"cannot use database {url.render_as_string(hide_password=True)}: {_short(exc)}")
+        except ArgumentError as exc:
+            _fail(f"invalid database URL: {_short(exc)}")
+        except OSError as exc:
+            _fail(str(exc))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+@contextmanager
+def db_session(settings: Settings) -> Iterator[Session]:
+    """A synchronous session for CLI work, committed at the end."""
+    from fleet.db import install_sqlite_pragmas
+
+    engine = create_engine(sync_database_url(settings.resolved_database_url()))
+    install_sqlite_pragmas(engine)
+    try:
+        with Session(engine) as session, session.begin():
+            yield session
+    finally:
+        engine.dispose()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fleet")
+def main() -> None:
+    """Fleet Management System for protective-mask testing."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@friendly_errors
+def serve(host: str, port: int, workers: int) -> None:
+    """Migrate the database to the newest schema, then serve the app."""
+    import uvicorn
+
+    from fleet import migrate
+
+    settings = get_settings()
+    settings.jwt_secret()
+    migrate.upgrade(settings)
+    uvicorn.run("fleet.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=False)
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="heads")
+@friendly_errors
+def db_upgrade(revision: str) -> None:
+    """Migrate up to REVISION (default: newest)."""
+    from fleet import migrate
+
+    migrate.upgrade(get_settings(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@friendly_errors
+def db_downgrade(revision: str) -> None:
+    """Migrate down to REVISION (e.g. -1 or base)."""
+    from fleet import migrate
+
+    migrate.downgrade(get_settings(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True)
+@click.option("--autogenerate/--empty", default=True, show_default=True)
+@friendly_errors
+def db_revision(message: str, autogenerate: bool) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    from fleet import migrate
+
+    migrate.revision(get_settings(), message, autogenerate)
+
+
+@main.command()
+@friendly_errors
+def demo() -> None:
+    """Create the demo data (idempotent; refused in production)."""
+    from fleet import demo as demo_data
+    from fleet import migrate
+
+    settings = get_settings()
+    if settings.env == "production":
+        _fail("demo data is for development only (FLEET_ENV=production)")
+    migrate.upgrade(settings)
+    with db_session(settings) as session:
+        report = demo_data.run(session, settings.bcrypt_rounds)
+    summary = ", ".join(f"{k}: {v}" for k, v in report.items())
+    click.echo(f"demo data ready (created {summary}); log in as maker1 / pass")
+
+
+@main.group()
+def user() -> None:
+    """Manage user accounts."""
+
+
+def _load_user(session: Session, username: str) -> Any:
+    from fleet.models import User
+
+    found = session.scalar(select(User).where(User.username == username))
+    if found is None:
+        _fail(f"no user named '{username}'")
+    return found
+
+
+def _check_password(password: str) -> None:
+    from fleet.auth.security import BCRYPT_MAX_BYTES
+
+    if len(password) < 8:
+        _fail("password must be at least 8 characters")
+    if len(password.encode()) > BCRYPT_MAX_BYTES:
+        _fail(f"password must be at most {BCRYPT_MAX_BYTES} bytes")
+
+
+def _roles_option(value: str | None) -> list[str]:
+    return [r.strip() for r in value.split(",") if r.strip()] if value else []
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--role", required=True, help="Primary role.")
+@click.option("--roles", default=None, help="All roles, comma separated.")
+@click.option("--email", default=None)
+@click.option("--password", default=None, help="Prompted for when not given.")
+@friendly_errors
+def user_create(
+    username: str, role: str, roles: str | None, email: str | None, password: str | None
+) -> None:
+    """Create a user account."""
+    from pydantic import ValidationError
+
+    from fleet import migrate
+    from fleet.auth.security import hash_password_sync
+    from fleet.models import User
+    from fleet.users.schemas import UserCreate
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    assert password is not None
+    _check_password(password)
+    try:
+        data = UserCreate(username=username, role=role, roles=_roles_option(roles) or None,
+                          email=email, password=password)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        _fail(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
+        return
+    settings = get_settings()
+    migrate.upgrade(settings)
+    with db_session(settings) as session:
+        clash = session.scalar(select(User.id).where(
+            (User.username == data.username) | ((User.email == data.email) if data.email else False)
+        ))
+        if clash is not None:
+            _fail("a user with this username or email already exists")
+        all_roles = [data.role, *[r for r in (data.roles or []) if r != data.role]]
+        session.add(User(username=data.username, email=data.email, role=data.role,
+                         roles=all_roles, is_active=True,
+                         password_hash=hash_password_sync(password, settings.bcrypt_rounds)))
+    click.echo(f"user {username} created with roles {', '.join(all_roles)}")
+
+
+@user.command("set-password")
+@click.argument("username")
+@click.option("--password", default=None, help="Prompted for when not given.")
+@friendly_errors
+def user_set_password(username: str, password: str | None) -> None:
+    """Set a user's password (ends the user's sessions)."""
+    from sqlalchemy import update
+
+    from fleet.auth.security import hash_password_sync
+    from fleet.db import utcnow
+    from fleet.models import AuthSession
+
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    assert password is not None
+    _check_password(password)
+    settings = get_settings()
+    with db_session(settings) as session:
+        found = _load_user(session, username)
+        found.password_hash = hash_password_sync(password, settings.bcrypt_rounds)
+        session.execute(update(AuthSession).where(
+            AuthSession.user_id == found.id, AuthSession.revoked_at.is_(None)
+        ).values(revoked_at=utcnow(), revoked_reason="password_set"))
+    click.echo(f"password of {username} changed")
+
+
+@user.command("qr")
+@click.argument("username")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Badge file to write (.png or .svg).")
+@click.option("--regenerate", is_flag=True, help="Issue a new code (the old badge stops working).")
+@friendly_errors
+def user_qr(username: str, out: Path, regenerate: bool) -> None:
+    """Write a user's QR login badge (creating a code if the user has none)."""
+    from fleet.auth.security import new_qr_code
+    from fleet.users.service import badge_image
+
+    fmt = "svg" if out.suffix.lower() == ".svg" else "png"
+    settings = get_settings()
+    with db_session(settings) as session:
+        found = _load_user(session, username)
+        if regenerate or not found.qr_code:
+            found.qr_code = new_qr_code()
+        code = found.qr_code
+    data, _ = badge_image(code, fmt)
+    out.write_bytes(data)
+    click.echo(f"badge for {username} written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Dependencies shared by every router: the request's database session and settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.db import session_scope
+from fleet.settings import Settings
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(request.app.state.sessionmaker):
+        yield session
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+# scope="function": commit happens when the endpoint returns, before the answer is sent, so a
+# failed commit is reported to the client instead of being lost after a 200.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ClientIP = Annotated[str | None, Depends(_client_ip)]

@@ -1,0 +1,39 @@
+"""Programmatic Alembic: the schema is only ever made by migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from fleet.settings import Settings, sync_database_url
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(settings: Settings) -> Config:
+    """Build an Alembic config pointing at the packaged migrations and the configured database."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
+    url = sync_database_url(settings.resolved_database_url())
+    cfg.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
+    if url.drivername == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+def upgrade(settings: Settings, revision: str = "heads") -> None:
+    """Migrate the database up to ``revision`` (all heads by default)."""
+    command.upgrade(alembic_config(settings), revision)
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    """Migrate the database down to ``revision``."""
+    command.downgrade(alembic_config(settings), revision)
+
+
+def revision(settings: Settings, message: str, autogenerate: bool = True) -> None:
+    """Write a new migration file into the packaged versions folder."""
+    command.revision(alembic_config(settings), message=message, autogenerate=autogenerate)

@@ -1,0 +1,35 @@
+"""Every ORM table, imported here so Alembic and the app see the whole schema."""
+
+from fleet.models.config import Configuration, JsonTemplate, Translation
+from fleet.models.fleet_data import Customer, Device
+from fleet.models.logs import SystemLog
+from fleet.models.software import DeviceSoftware, Software, SoftwareInstallation, SoftwareVersion
+from fleet.models.testing import TestReport, TestScenario, TestStep
+from fleet.models.users import AuthSession, LoginFailure, RefreshToken, User
+
+SEED_TABLES = (
+    "users", "customers", "devices", "software", "software_versions", "software_installations",
+    "device_software", "configurations", "json_templates", "translations", "test_scenarios",
+    "test_steps", "test_reports", "system_logs",
+)
+
+__all__ = [
+    "SEED_TABLES",
+    "AuthSession",
+    "Configuration",
+    "Customer",
+    "Device",
+    "DeviceSoftware",
+    "JsonTemplate",
+    "LoginFailure",
+    "RefreshToken",
+    "Software",
+    "SoftwareInstallation",
+    "SoftwareVersion",
+    "SystemLog",
+    "TestReport",
+    "TestScenario",
+    "TestStep",
+    "Translation",
+    "User",
+]

@@ -1,0 +1,98 @@
+"""Application settings, read from the environment with the ``FLEET_`` prefix."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is meant for the operator."""
+
+
+_PG_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2",
+               "postgresql+asyncpg", "postgresql+pg8000"}
+_SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; one instance per process."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("FLEET_DATABASE_URL", "DATABASE_URL")
+    )
+    secret_key: SecretStr | None = None
+    access_token_minutes: int = Field(default=30, ge=1)
+    refresh_token_days: int = Field(default=7, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    login_max_failures_per_user: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=50, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    max_upload_mb: int = Field(default=512, ge=1)
+    tenant: str = "DEFAULT"
+
+    def resolved_database_url(self) -> str:
+        """Return the configured database URL, defaulting to a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'fleet.db').resolve()}"
+
+    def jwt_secret(self) -> str:
+        """Return the signing secret; generate and keep one in the data dir outside production."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        if self.env == "production":
+            raise ConfigError("FLEET_SECRET_KEY is required when FLEET_ENV=production")
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"invalid database URL: {exc}") from None
+
+
+def async_database_url(url: str) -> URL:
+    """Map any accepted URL form onto the async driver this service uses."""
+    parsed = _parse(url)
+    if parsed.drivername in _PG_DRIVERS:
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in _SQLITE_DRIVERS:
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ConfigError(f"unsupported database '{parsed.drivername}': use postgresql:// or sqlite://")
+
+
+def sync_database_url(url: str) -> URL:
+    """Map any accepted URL form onto the synchronous driver used for migrations and the CLI."""
+    parsed = async_database_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        return parsed.set(drivername="sqlite")
+    return parsed
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings."""
+    return Settings()

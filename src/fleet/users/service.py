@@ -1,0 +1,163 @@
+"""Users administration: create, change, deactivate, QR badges."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import segno
+from sqlalchemy import Select, String, cast, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.audit import service as audit_log
+from fleet.auth import security
+from fleet.auth.deps import Principal
+from fleet.auth.service import revoke_user_sessions
+from fleet.errors import Conflict, Forbidden, NotFound
+from fleet.models import User
+from fleet.users.schemas import UserCreate, UserRead, UserUpdate
+
+
+def to_read(user: User) -> UserRead:
+    """Return the admin view of a user; the QR code itself is never part of it."""
+    return UserRead(id=user.id, username=user.username, email=user.email, role=user.role,
+                    roles=user.all_roles, is_active=bool(user.is_active),
+                    has_qr_code=user.qr_code is not None, created_at=user.created_at,
+                    updated_at=user.updated_at)
+
+
+def query_users(role: str | None, is_active: bool | None, q: str | None) -> Select[tuple[User]]:
+    """Build the filtered user list query."""
+    stmt = select(User).order_by(User.username)
+    if role:
+        stmt = stmt.where(or_(User.role == role, cast(User.roles, String).like(f'%"{role}"%')))
+    if is_active is not None:
+        stmt = stmt.where(User.is_active.is_(is_active))
+    if q:
+        pattern = f"%{q.lower()}%"
+        stmt = stmt.where(or_(User.username.ilike(pattern), User.email.ilike(pattern)))
+    return stmt
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    """Load a user or raise ``NotFound``."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} not found")
+    return user
+
+
+def _normalise_roles(primary: str, roles: list[str] | None) -> list[str]:
+    out = [primary]
+    out.extend(r for r in (roles or []) if r not in out)
+    return out
+
+
+def _guard_grant(actor: Principal, target: User | None, new_roles: list[str]) -> None:
+    """Nobody grants a role he does not hold himself, and nobody widens his own roles."""
+    held = set(actor.user.all_roles)
+    beyond = sorted(set(new_roles) - held)
+    if beyond:
+        raise Forbidden(f"You cannot grant roles you do not hold: {', '.join(beyond)}")
+    if target is not None and target.id == actor.user_id:
+        gained = sorted(set(new_roles) - set(target.all_roles))
+        if gained:
+            raise Forbidden("You cannot raise your own roles")
+
+
+async def _ensure_unique(
+    session: AsyncSession, username: str | None, email: str | None, exclude_id: int | None
+) -> None:
+    for column, value in ((User.username, username), (User.email, email)):
+        if value is None:
+            continue
+        stmt = select(User.id).where(column == value)
+        if exclude_id is not None:
+            stmt = stmt.where(User.id != exclude_id)
+        if await session.scalar(stmt) is not None:
+            raise Conflict(f"A user with this {column.key} already exists")
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("Username or email already exists") from None
+
+
+async def create_user(
+    session: AsyncSession, actor: Principal, data: UserCreate, rounds: int
+) -> User:
+    """Create a user with a bcrypt-hashed password."""
+    roles = _normalise_roles(data.role, data.roles)
+    _guard_grant(actor, None, roles)
+    await _ensure_unique(session, data.username, data.email, None)
+    user = User(username=data.username, email=data.email, role=data.role, roles=roles,
+                password_hash=await security.hash_password(data.password, rounds),
+                is_active=data.is_active)
+    session.add(user)
+    await _flush(session)
+    audit_log.record(session, "user.create", user_id=actor.user_id, ip_address=actor.ip,
+                     details={"entity": "user", "id": user.id, "username": user.username,
+                              "role": user.role, "roles": roles})
+    return user
+
+
+async def update_user(
+    session: AsyncSession, actor: Principal, user: User, data: UserUpdate, rounds: int
+) -> User:
+    """Apply the fields given (PATCH semantics); changing roles or password ends sessions."""
+    fields = data.model_dump(exclude_unset=True)
+    before: dict[str, Any] = {"email": user.email, "role": user.role, "roles": user.all_roles,
+                              "is_active": user.is_active}
+    if "role" in fields or "roles" in fields:
+        primary = fields.get("role") or user.role
+        roles = _normalise_roles(primary, fields.get("roles", user.all_roles))
+        _guard_grant(actor, user, roles)
+        user.role, user.roles = primary, roles
+    if "email" in fields:
+        await _ensure_unique(session, None, fields["email"], user.id)
+        user.email = fields["email"]
+    if fields.get("is_active") is not None:
+        if user.id == actor.user_id and not fields["is_active"]:
+            raise Conflict("You cannot deactivate yourself")
+        user.is_active = fields["is_active"]
+    if fields.get("password"):
+        user.password_hash = await security.hash_password(fields["password"], rounds)
+    after = {"email": user.email, "role": user.role, "roles": user.all_roles,
+             "is_active": user.is_active}
+    changed = audit_log.changes(before, after)
+    if fields.get("password"):
+        changed["password"] = {"old": None, "new": None}
+    if "password" in changed or not user.is_active:
+        await revoke_user_sessions(session, user.id, "account_changed")
+    await _flush(session)
+    audit_log.record(session, "user.update", user_id=actor.user_id, ip_address=actor.ip,
+                     details={"entity": "user", "id": user.id, "changed": changed})
+    return user
+
+
+async def deactivate_user(session: AsyncSession, actor: Principal, user: User) -> User:
+    """Deactivate an account (rows referencing it stay intact) and end its sessions."""
+    return await update_user(session, actor, user, UserUpdate(is_active=False), 4)
+
+
+async def regenerate_qr(session: AsyncSession, actor: Principal, user: User) -> str:
+    """Give the user a new QR login code; the old badge stops working."""
+    user.qr_code = security.new_qr_code()
+    await _flush(session)
+    audit_log.record(session, "user.qr_regenerate", user_id=actor.user_id, ip_address=actor.ip,
+                     details={"entity": "user", "id": user.id})
+    return user.qr_code
+
+
+def badge_image(code: str, fmt: str) -> tuple[bytes, str]:
+    """Render a QR badge as PNG or SVG; answers the bytes and the media type."""
+    qr = segno.make(code, error="m")
+    buf = io.BytesIO()
+    if fmt == "svg":
+        qr.save(buf, kind="svg", scale=8, border=4)
+        return buf.getvalue(), "image/svg+xml"
+    qr.save(buf, kind="png", scale=8, border=4)
+    return buf.getvalue(), "image/png"

@@ -1,0 +1,206 @@
+// /admin: users (list, create, edit, deactivate, QR badges) and the audit log.
+import { api, el, flash, fmtTime } from "./api.js";
+import { ready } from "./shell.js";
+
+const ROLES = ["operator", "admin", "superuser", "manager", "configurator", "maker"];
+const PAGE = 25;
+let userSkip = 0;
+let logSkip = 0;
+let editing = null;
+let badgeUser = null;
+
+function showTab() {
+  const tab = (location.hash || "#users").slice(1);
+  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${tab}`;
+  for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.tab === tab);
+  if (tab === "logs") loadLogs();
+  else loadUsers();
+}
+
+function pager(box, skip, total, go) {
+  const last = Math.max(0, Math.ceil(total / PAGE) - 1);
+  const page = Math.floor(skip / PAGE);
+  box.replaceChildren(
+    el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => go(skip - PAGE) }, "‹ Prev"),
+    el("span", {}, ` ${total ? page + 1 : 0} / ${last + 1} (${total}) `),
+    el("button", { class: "btn btn-ghost", type: "button", disabled: page >= last, onclick: () => go(skip + PAGE) }, "Next ›"),
+  );
+}
+
+function formQuery(form) {
+  return Object.fromEntries(new FormData(form).entries());
+}
+
+async function loadUsers(skip = userSkip) {
+  userSkip = Math.max(0, skip);
+  const query = { ...formQuery(document.getElementById("user-filter")), skip: userSkip, limit: PAGE };
+  try {
+    const { items, total } = await api.list("/users", query);
+    document.querySelector("#users-table tbody").replaceChildren(
+      ...items.map((u) =>
+        el("tr", { dataset: { username: u.username } },
+          el("td", {}, u.username),
+          el("td", {}, u.email || ""),
+          el("td", {}, u.role),
+          el("td", {}, u.roles.join(", ")),
+          el("td", {}, u.is_active ? "yes" : "no"),
+          el("td", {}, u.has_qr_code ? "yes" : "—"),
+          el("td", { class: "actions" },
+            el("button", { class: "btn btn-small", type: "button", onclick: () => openUser(u) }, "Edit"),
+            el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openBadge(u) }, "Badge"),
+            u.is_active
+              ? el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deactivate(u) }, "Deactivate")
+              : el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => reactivate(u) }, "Activate"),
+          ),
+        ),
+      ),
+    );
+    pager(document.getElementById("users-pager"), userSkip, total, loadUsers);
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+function fillRoleInputs(user) {
+  const form = document.getElementById("user-form");
+  form.role.replaceChildren(...ROLES.map((r) => el("option", { value: r, selected: user && user.role === r }, r)));
+  document.getElementById("roles-boxes").replaceChildren(
+    ...ROLES.map((r) =>
+      el("label", { class: "check" }, el("input", { type: "checkbox", name: "roles", value: r, checked: !!(user && user.roles.includes(r)) }), ` ${r}`),
+    ),
+  );
+}
+
+function openUser(user) {
+  editing = user;
+  const form = document.getElementById("user-form");
+  form.reset();
+  fillRoleInputs(user);
+  document.getElementById("user-form-title").textContent = user ? `Edit ${user.username}` : "New user";
+  form.username.value = user ? user.username : "";
+  form.username.disabled = !!user;
+  form.email.value = user ? user.email || "" : "";
+  form.password.required = !user;
+  form.password.placeholder = user ? "leave empty to keep" : "";
+  form.is_active.checked = user ? user.is_active : true;
+  document.getElementById("user-form-error").hidden = true;
+  document.getElementById("user-dialog").showModal();
+}
+
+async function saveUser(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const body = {
+    email: form.email.value || null,
+    role: form.role.value,
+    roles: [...form.querySelectorAll("input[name=roles]:checked")].map((i) => i.value),
+    is_active: form.is_active.checked,
+  };
+  if (form.password.value) body.password = form.password.value;
+  try {
+    if (editing) await api.patch(`/users/${editing.id}`, body);
+    else await api.post("/users", { ...body, username: form.username.value });
+    document.getElementById("user-dialog").close();
+    flash("User saved", "ok");
+    loadUsers();
+  } catch (e) {
+    const box = document.getElementById("user-form-error");
+    box.textContent = e.message;
+    box.hidden = false;
+  }
+}
+
+async function deactivate(user) {
+  if (!confirm(`Deactivate ${user.username}? Their sessions end at once.`)) return;
+  try {
+    await api.del(`/users/${user.id}`);
+    flash(`${user.username} deactivated`, "ok");
+    loadUsers();
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+async function reactivate(user) {
+  try {
+    await api.patch(`/users/${user.id}`, { is_active: true });
+    loadUsers();
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+async function showBadgeImage() {
+  const img = document.getElementById("badge-img");
+  const link = document.getElementById("badge-download");
+  try {
+    const blob = await api.get(`/users/${badgeUser.id}/badge`, { format: "png" });
+    const url = URL.createObjectURL(blob);
+    img.src = url;
+    link.href = url;
+    link.download = `badge-${badgeUser.username}.png`;
+    img.hidden = false;
+    link.hidden = false;
+  } catch (e) {
+    img.hidden = true;
+    link.hidden = true;
+    if (e.status !== 404) flash(e.message, "error");
+  }
+}
+
+function openBadge(user) {
+  badgeUser = user;
+  document.getElementById("badge-user").textContent = user.username;
+  document.getElementById("badge-dialog").showModal();
+  showBadgeImage();
+}
+
+async function regenerateBadge() {
+  if (!confirm("Issue a new code? The old badge stops working.")) return;
+  try {
+    await api.post(`/users/${badgeUser.id}/qr-code`);
+    await showBadgeImage();
+    loadUsers();
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+async function loadLogs(skip = logSkip) {
+  logSkip = Math.max(0, skip);
+  const raw = formQuery(document.getElementById("log-filter"));
+  for (const k of ["from", "to"]) if (raw[k]) raw[k] = new Date(raw[k]).toISOString();
+  try {
+    const { items, total } = await api.list("/logs", { ...raw, skip: logSkip, limit: PAGE });
+    document.querySelector("#logs-table tbody").replaceChildren(
+      ...items.map((r) =>
+        el("tr", { class: `level-${(r.log_level || "").toLowerCase()}` },
+          el("td", {}, fmtTime(r.timestamp)),
+          el("td", {}, r.log_level || ""),
+          el("td", {}, r.user_id ?? ""),
+          el("td", {}, r.action || ""),
+          el("td", {}, el("code", {}, JSON.stringify(r.details || {}))),
+          el("td", {}, r.ip_address || ""),
+        ),
+      ),
+    );
+    pager(document.getElementById("logs-pager"), logSkip, total, loadLogs);
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+ready.then((me) => {
+  if (!me) return;
+  const roleFilter = document.querySelector("#user-filter select[name=role]");
+  roleFilter.append(...ROLES.map((r) => el("option", { value: r }, r)));
+  document.getElementById("user-filter").addEventListener("submit", (e) => { e.preventDefault(); loadUsers(0); });
+  document.getElementById("log-filter").addEventListener("submit", (e) => { e.preventDefault(); loadLogs(0); });
+  document.getElementById("user-new").addEventListener("click", () => openUser(null));
+  document.getElementById("user-form").addEventListener("submit", saveUser);
+  document.getElementById("user-cancel").addEventListener("click", () => document.getElementById("user-dialog").close());
+  document.getElementById("badge-close").addEventListener("click", () => document.getElementById("badge-dialog").close());
+  document.getElementById("badge-regenerate").addEventListener("click", regenerateBadge);
+  window.addEventListener("hashchange", showTab);
+  showTab();
+});
