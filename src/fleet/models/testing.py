@@ -67,7 +67,7 @@ class TestReport(Base):
     end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str | None] = mapped_column(String(50), index=True)
     results: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    pressure_data: Mapped[Any] = mapped_column(JSONType)
+    pressure_data: Mapped[Any] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, server_default=func.now(), default=utcnow
     )

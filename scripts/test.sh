@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole suite: lint, types, then pytest on SQLite and PostgreSQL with browser tests.
+# Prepares what the tests need: Debian's Chromium for the browser tests and, when PostgreSQL
+# answers on 127.0.0.1:5432 and no FLEET_TEST_DATABASE_URL is given, a fresh test database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "error: browser tests need /usr/bin/chromium (apt-get install -y chromium)" >&2
+    exit 1
+  fi
+fi
+
+created_db=""
+if [ -z "${FLEET_TEST_DATABASE_URL:-}" ] && command -v psql >/dev/null \
+   && psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+  created_db="fleet_test_$$"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $created_db" >/dev/null
+  export FLEET_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$created_db"
+fi
+cleanup() {
+  if [ -n "$created_db" ]; then
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $created_db WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+if [ -n "${FLEET_TEST_DATABASE_URL:-}" ]; then
+  echo "database tests run on SQLite and on PostgreSQL"
+else
+  echo "warning: PostgreSQL not reachable; database tests run on SQLite only" >&2
+fi
+
+$BIN/ruff check src tests bench
+$BIN/mypy
+$BIN/pytest "$@"
