@@ -54,14 +54,22 @@ def truncate_postgres(url: str) -> None:
     """Empty every table but Alembic's, resetting sequences."""
     engine = create_engine(sync_database_url(url))
     with engine.begin() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-            "AND tablename <> 'alembic_version'"
-        )).scalars().all()
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
         if tables:
-            conn.execute(text(
-                "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
-            ))
+            conn.execute(
+                text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
     engine.dispose()
 
 
@@ -126,14 +134,22 @@ async def add_user(
     """Insert a user straight into the database."""
     all_roles = [role, *[r for r in (roles or []) if r != role]]
     async with factory() as session, session.begin():
-        user = User(username=username, role=role, roles=all_roles, is_active=is_active,
-                    password_hash=hash_password_sync(password, TEST_ROUNDS), qr_code=qr_code,
-                    email=email)
+        user = User(
+            username=username,
+            role=role,
+            roles=all_roles,
+            is_active=is_active,
+            password_hash=hash_password_sync(password, TEST_ROUNDS),
+            qr_code=qr_code,
+            email=email,
+        )
         session.add(user)
     return user
 
 
-async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
+async def login(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD
+) -> dict[str, Any]:
     """Log in with JSON and answer the token response."""
     r = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert r.status_code == 200, r.text

@@ -39,8 +39,11 @@ FOREIGN_KEYS = {
 }
 
 FILTER_INDEXES = [
-    ("devices", "status"), ("devices", "device_type"), ("test_reports", "start_time"),
-    ("system_logs", "timestamp"), ("software_installations", "status"),
+    ("devices", "status"),
+    ("devices", "device_type"),
+    ("test_reports", "start_time"),
+    ("system_logs", "timestamp"),
+    ("software_installations", "status"),
 ]
 
 
@@ -74,10 +77,16 @@ def _check_type(table: str, col: str, declared: str, actual: Any, dialect: str) 
 
 
 def _unique_columns(insp: Any, table: str) -> set[str]:
-    out = {c["column_names"][0] for c in insp.get_unique_constraints(table)
-           if len(c["column_names"]) == 1}
-    out |= {i["column_names"][0] for i in insp.get_indexes(table)
-            if i["unique"] and len(i["column_names"]) == 1}
+    out = {
+        c["column_names"][0]
+        for c in insp.get_unique_constraints(table)
+        if len(c["column_names"]) == 1
+    }
+    out |= {
+        i["column_names"][0]
+        for i in insp.get_indexes(table)
+        if i["unique"] and len(i["column_names"]) == 1
+    }
     return out
 
 
@@ -127,10 +136,13 @@ def test_seed_tables_are_exactly_the_document(inspected: Any) -> None:
 
 def test_software_versions_cascade_and_foreign_keys_indexed(inspected: Any) -> None:
     insp, _ = inspected
-    fk = next(f for f in insp.get_foreign_keys("software_versions")
-              if f["constrained_columns"] == ["software_id"])
+    fk = next(
+        f
+        for f in insp.get_foreign_keys("software_versions")
+        if f["constrained_columns"] == ["software_id"]
+    )
     assert (fk.get("options") or {}).get("ondelete", "").upper() == "CASCADE"
-    for (table, column) in [*FOREIGN_KEYS, *FILTER_INDEXES]:
+    for table, column in [*FOREIGN_KEYS, *FILTER_INDEXES]:
         indexed = {i["column_names"][0] for i in insp.get_indexes(table)}
         assert column in indexed, f"{table}.{column} is not indexed"
 

@@ -15,6 +15,7 @@ from fleet.audit.router import router as audit_router
 from fleet.auth.router import router as auth_router
 from fleet.db import create_engine, create_sessionmaker
 from fleet.errors import install_error_handlers
+from fleet.events import EventBus
 from fleet.settings import Settings, get_settings
 from fleet.users.router import router as users_router
 from fleet.web import pages
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.jwt_secret = secret
+    app.state.events = EventBus()
     install_error_handlers(app)
 
     if settings.cors_origins:

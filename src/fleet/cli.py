@@ -85,8 +85,14 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = get_settings()
     settings.jwt_secret()
     migrate.upgrade(settings)
-    uvicorn.run("fleet.app:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=False)
+    uvicorn.run(
+        "fleet.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+    )
 
 
 @main.group()
@@ -194,8 +200,13 @@ def user_create(
     assert password is not None
     _check_password(password)
     try:
-        data = UserCreate(username=username, role=role, roles=_roles_option(roles) or None,
-                          email=email, password=password)
+        data = UserCreate(
+            username=username,
+            role=role,
+            roles=_roles_option(roles) or None,
+            email=email,
+            password=password,
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         _fail(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
@@ -203,15 +214,25 @@ def user_create(
     settings = get_settings()
     migrate.upgrade(settings)
     with db_session(settings) as session:
-        clash = session.scalar(select(User.id).where(
-            (User.username == data.username) | ((User.email == data.email) if data.email else False)
-        ))
+        clash = session.scalar(
+            select(User.id).where(
+                (User.username == data.username)
+                | ((User.email == data.email) if data.email else False)
+            )
+        )
         if clash is not None:
             _fail("a user with this username or email already exists")
         all_roles = [data.role, *[r for r in (data.roles or []) if r != data.role]]
-        session.add(User(username=data.username, email=data.email, role=data.role,
-                         roles=all_roles, is_active=True,
-                         password_hash=hash_password_sync(password, settings.bcrypt_rounds)))
+        session.add(
+            User(
+                username=data.username,
+                email=data.email,
+                role=data.role,
+                roles=all_roles,
+                is_active=True,
+                password_hash=hash_password_sync(password, settings.bcrypt_rounds),
+            )
+        )
     click.echo(f"user {username} created with roles {', '.join(all_roles)}")
 
 
@@ -235,16 +256,23 @@ def user_set_password(username: str, password: str | None) -> None:
     with db_session(settings) as session:
         found = _load_user(session, username)
         found.password_hash = hash_password_sync(password, settings.bcrypt_rounds)
-        session.execute(update(AuthSession).where(
-            AuthSession.user_id == found.id, AuthSession.revoked_at.is_(None)
-        ).values(revoked_at=utcnow(), revoked_reason="password_set"))
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == found.id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_reason="password_set")
+        )
     click.echo(f"password of {username} changed")
 
 
 @user.command("qr")
 @click.argument("username")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Badge file to write (.png or .svg).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Badge file to write (.png or .svg).",
+)
 @click.option("--regenerate", is_flag=True, help="Issue a new code (the old badge stops working).")
 @friendly_errors
 def user_qr(username: str, out: Path, regenerate: bool) -> None:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fleet.auth.security import hash_password_sync
 from fleet.auth.roles import ROLES
+from fleet.auth.security import hash_password_sync
 from fleet.models import User
 
 DEMO_PASSWORD = "pass"  # noqa: S105 - documented demo credential, never used in production
@@ -30,8 +30,16 @@ def seed_users(session: Session, rounds: int) -> int:
         if username in existing:
             continue
         ordered = [role, *[r for r in roles if r != role]]
-        session.add(User(username=username, role=role, roles=ordered, email=email,
-                         password_hash=hash_password_sync(DEMO_PASSWORD, rounds), is_active=True))
+        session.add(
+            User(
+                username=username,
+                role=role,
+                roles=ordered,
+                email=email,
+                password_hash=hash_password_sync(DEMO_PASSWORD, rounds),
+                is_active=True,
+            )
+        )
         created += 1
     session.flush()
     return created

@@ -18,8 +18,14 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message is meant for the operator."""
 
 
-_PG_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2",
-               "postgresql+asyncpg", "postgresql+pg8000"}
+_PG_DRIVERS = {
+    "postgres",
+    "postgresql",
+    "postgresql+psycopg",
+    "postgresql+psycopg2",
+    "postgresql+asyncpg",
+    "postgresql+pg8000",
+}
 _SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
 
 

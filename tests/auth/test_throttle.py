@@ -13,7 +13,9 @@ from tests.conftest import PASSWORD, add_user
 
 
 async def _try(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    return await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    return await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
 
 
 async def test_five_failures_lock_the_username_even_for_the_right_password(
@@ -31,8 +33,9 @@ async def test_five_failures_lock_the_username_even_for_the_right_password(
     assert (await _try(client, "other", PASSWORD)).status_code == 200
     # once the window has passed, the right password works again
     async with sessionmaker() as session, session.begin():
-        await session.execute(update(LoginFailure).values(
-            attempted_at=datetime.now(UTC) - timedelta(minutes=16)))
+        await session.execute(
+            update(LoginFailure).values(attempted_at=datetime.now(UTC) - timedelta(minutes=16))
+        )
     assert (await _try(client, "op", PASSWORD)).status_code == 200
 
 

@@ -18,7 +18,10 @@ router = APIRouter(prefix="/logs", tags=["audit"])
 
 @router.get("", response_model=list[LogRead])
 async def list_logs(
-    _: AdminPrincipal, session: SessionDep, page: PageDep, response: Response,
+    _: AdminPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    response: Response,
     level: Literal["INFO", "WARNING", "ERROR", "HELP"] | None = None,
     user_id: int | None = None,
     action: Annotated[str | None, Query(max_length=255)] = None,
@@ -33,7 +36,13 @@ async def list_logs(
 @router.post("", response_model=LogRead, status_code=201)
 async def create_log(body: LogCreate, principal: CurrentPrincipal, session: SessionDep) -> LogRead:
     """Record an event from a signed-in client (e.g. a HELP call from the bench)."""
-    row = service.record(session, body.action, user_id=principal.user_id, ip_address=principal.ip,
-                         level=body.log_level, details=body.details)
+    row = service.record(
+        session,
+        body.action,
+        user_id=principal.user_id,
+        ip_address=principal.ip,
+        level=body.log_level,
+        details=body.details,
+    )
     await session.flush()
     return LogRead.model_validate(row)

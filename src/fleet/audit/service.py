@@ -19,7 +19,9 @@ REDACTED = "[redacted]"
 def redact(value: Any) -> Any:
     """Return ``value`` with every secret-looking key's value replaced, at any depth."""
     if isinstance(value, dict):
-        return {k: (REDACTED if _SECRET_KEY.search(str(k)) else redact(v)) for k, v in value.items()}
+        return {
+            k: (REDACTED if _SECRET_KEY.search(str(k)) else redact(v)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
@@ -48,11 +50,7 @@ def record(
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Return ``{field: {"old", "new"}}`` for the fields whose value differs."""
-    return {
-        k: {"old": before.get(k), "new": v}
-        for k, v in after.items()
-        if before.get(k) != v
-    }
+    return {k: {"old": before.get(k), "new": v} for k, v in after.items() if before.get(k) != v}
 
 
 def query_logs(
@@ -62,7 +60,7 @@ def query_logs(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Select[tuple[SystemLog]]:
+) -> Select[SystemLog]:
     """Build the filtered, newest-first audit query."""
     stmt = select(SystemLog)
     if level:

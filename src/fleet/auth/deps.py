@@ -63,8 +63,9 @@ async def get_principal(
     if auth_session.active_role not in user.all_roles:
         raise Forbidden(f"Role '{auth_session.active_role}' is no longer assigned to you")
     ip = request.client.host if request.client else None
-    return Principal(user=user, active_role=auth_session.active_role,
-                     session_id=auth_session.id, ip=ip)
+    return Principal(
+        user=user, active_role=auth_session.active_role, session_id=auth_session.id, ip=ip
+    )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

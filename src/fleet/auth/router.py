@@ -31,9 +31,14 @@ _LOGIN_BODY = {
         "required": True,
         "content": {
             "application/x-www-form-urlencoded": {
-                "schema": {"type": "object", "required": ["username", "password"],
-                           "properties": {"username": {"type": "string"},
-                                          "password": {"type": "string", "format": "password"}}}
+                "schema": {
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "properties": {
+                        "username": {"type": "string"},
+                        "password": {"type": "string", "format": "password"},
+                    },
+                }
             },
             "application/json": {"schema": LoginRequest.model_json_schema()},
         },
@@ -88,7 +93,10 @@ async def login(
 
 @router.post("/login/qr", response_model=TokenResponse)
 async def login_qr(
-    body: QRLoginRequest, request: Request, session: SessionDep, settings: SettingsDep,
+    body: QRLoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
     ip: ClientIP,
 ) -> TokenResponse:
     """Log in with the code of a QR badge (camera or USB scanner)."""
@@ -98,7 +106,10 @@ async def login_qr(
 
 @router.post("/refresh", response_model=TokenResponse)
 async def refresh(
-    body: RefreshRequest, request: Request, session: SessionDep, settings: SettingsDep,
+    body: RefreshRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
     ip: ClientIP,
 ) -> TokenResponse:
     """Trade a refresh token for a new pair; each refresh token works once."""
@@ -120,15 +131,26 @@ async def logout(
 async def me(principal: CurrentPrincipal) -> MeResponse:
     """Return the signed-in user, the active role and the modules it reaches."""
     user = principal.user
-    return MeResponse(id=user.id, username=user.username, email=user.email, role=user.role,
-                      roles=user.all_roles, active_role=principal.active_role,
-                      modules=modules_for(principal.active_role), is_active=bool(user.is_active))
+    return MeResponse(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        role=user.role,
+        roles=user.all_roles,
+        active_role=principal.active_role,
+        modules=modules_for(principal.active_role),
+        is_active=bool(user.is_active),
+    )
 
 
 @router.post("/switch-role", response_model=TokenResponse)
 async def switch_role(
-    body: SwitchRoleRequest, principal: CurrentPrincipal, request: Request, session: SessionDep,
-    settings: SettingsDep, ip: ClientIP,
+    body: SwitchRoleRequest,
+    principal: CurrentPrincipal,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    ip: ClientIP,
 ) -> TokenResponse:
     """Act in another of your roles: answers new tokens with that role active."""
     ctx = _ctx(request, settings, ip)

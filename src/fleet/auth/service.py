@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit import service as audit_log
@@ -30,8 +30,14 @@ class AuthContext:
 
 
 def _user_payload(user: User, active_role: str) -> TokenUser:
-    return TokenUser(id=user.id, username=user.username, email=user.email, role=user.role,
-                     roles=user.all_roles, active_role=active_role)
+    return TokenUser(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        role=user.role,
+        roles=user.all_roles,
+        active_role=active_role,
+    )
 
 
 async def _issue(
@@ -40,20 +46,28 @@ async def _issue(
     """Mint an access token and a fresh refresh token in a (new or existing) login session."""
     if session_id is None:
         session_id = security.new_session_id()
-        session.add(AuthSession(id=session_id, user_id=user.id, active_role=active_role,
-                                ip_address=ctx.ip))
+        session.add(
+            AuthSession(id=session_id, user_id=user.id, active_role=active_role, ip_address=ctx.ip)
+        )
     refresh = security.new_opaque_token()
-    session.add(RefreshToken(
-        session_id=session_id,
-        token_hash=security.token_digest(refresh),
-        expires_at=utcnow() + timedelta(days=ctx.settings.refresh_token_days),
-    ))
+    session.add(
+        RefreshToken(
+            session_id=session_id,
+            token_hash=security.token_digest(refresh),
+            expires_at=utcnow() + timedelta(days=ctx.settings.refresh_token_days),
+        )
+    )
     await session.flush()
     minutes = ctx.settings.access_token_minutes
-    access = security.create_access_token(ctx.secret, user_id=user.id, session_id=session_id,
-                                          role=active_role, minutes=minutes)
-    return TokenResponse(access_token=access, refresh_token=refresh, expires_in=minutes * 60,
-                         user=_user_payload(user, active_role))
+    access = security.create_access_token(
+        ctx.secret, user_id=user.id, session_id=session_id, role=active_role, minutes=minutes
+    )
+    return TokenResponse(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=minutes * 60,
+        user=_user_payload(user, active_role),
+    )
 
 
 async def _throttle(session: AsyncSession, ctx: AuthContext, username: str | None) -> None:
@@ -61,18 +75,31 @@ async def _throttle(session: AsyncSession, ctx: AuthContext, username: str | Non
     s = ctx.settings
     window = timedelta(minutes=s.login_window_minutes)
     now = utcnow()
-    checks: list[tuple[object, int, str]] = []
+    checks: list[tuple[ColumnElement[bool], int, str]] = []
     if username is not None:
-        checks.append((LoginFailure.username == username.lower(), s.login_max_failures_per_user,
-                       "Too many failed logins for this user; try again later"))
+        checks.append(
+            (
+                LoginFailure.username == username.lower(),
+                s.login_max_failures_per_user,
+                "Too many failed logins for this user; try again later",
+            )
+        )
     if ctx.ip is not None:
-        checks.append((LoginFailure.ip_address == ctx.ip, s.login_max_failures_per_ip,
-                       "Too many failed logins from this address; try again later"))
+        checks.append(
+            (
+                LoginFailure.ip_address == ctx.ip,
+                s.login_max_failures_per_ip,
+                "Too many failed logins from this address; try again later",
+            )
+        )
     for condition, limit, message in checks:
-        count, oldest = (await session.execute(
-            select(func.count(), func.min(LoginFailure.attempted_at))
-            .where(condition, LoginFailure.attempted_at >= now - window)  # type: ignore[arg-type]
-        )).one()
+        count, oldest = (
+            await session.execute(
+                select(func.count(), func.min(LoginFailure.attempted_at)).where(
+                    condition, LoginFailure.attempted_at >= now - window
+                )
+            )
+        ).one()
         if count >= limit and oldest is not None:
             oldest_at: datetime = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
             retry = int((oldest_at + window - now).total_seconds()) + 1
@@ -80,15 +107,24 @@ async def _throttle(session: AsyncSession, ctx: AuthContext, username: str | Non
 
 
 async def _fail(
-    session: AsyncSession, ctx: AuthContext, username: str | None, method: str,
-    user_id: int | None = None
+    session: AsyncSession,
+    ctx: AuthContext,
+    username: str | None,
+    method: str,
+    user_id: int | None = None,
 ) -> Unauthorized:
     """Record a failed login (for throttling and the audit log) and return the error to raise."""
     cutoff = utcnow() - timedelta(minutes=ctx.settings.login_window_minutes)
     await session.execute(delete(LoginFailure).where(LoginFailure.attempted_at < cutoff))
     session.add(LoginFailure(username=username.lower() if username else None, ip_address=ctx.ip))
-    audit_log.record(session, "auth.login_failed", user_id=user_id, ip_address=ctx.ip,
-                     level="WARNING", details={"username": username, "method": method})
+    audit_log.record(
+        session,
+        "auth.login_failed",
+        user_id=user_id,
+        ip_address=ctx.ip,
+        level="WARNING",
+        details={"username": username, "method": method},
+    )
     await session.flush()
     return Unauthorized(BAD_CREDENTIALS)
 
@@ -99,13 +135,19 @@ async def login_password(
     """Check a username and password; answer tokens with the primary role active."""
     await _throttle(session, ctx, username)
     user = await session.scalar(select(User).where(User.username == username))
-    ok = await security.verify_password(password, user.password_hash if user else None,
-                                        ctx.settings.bcrypt_rounds)
+    ok = await security.verify_password(
+        password, user.password_hash if user else None, ctx.settings.bcrypt_rounds
+    )
     if user is None or not ok or not user.is_active:
         raise await _fail(session, ctx, username, "password", user.id if user else None)
     await session.execute(delete(LoginFailure).where(LoginFailure.username == username.lower()))
-    audit_log.record(session, "auth.login", user_id=user.id, ip_address=ctx.ip,
-                     details={"method": "password", "active_role": user.role})
+    audit_log.record(
+        session,
+        "auth.login",
+        user_id=user.id,
+        ip_address=ctx.ip,
+        details={"method": "password", "active_role": user.role},
+    )
     return await _issue(session, ctx, user, user.role, None)
 
 
@@ -115,8 +157,13 @@ async def login_qr(session: AsyncSession, ctx: AuthContext, code: str) -> TokenR
     user = await session.scalar(select(User).where(User.qr_code == code))
     if user is None or not user.is_active:
         raise await _fail(session, ctx, None, "qr", user.id if user else None)
-    audit_log.record(session, "auth.login", user_id=user.id, ip_address=ctx.ip,
-                     details={"method": "qr", "active_role": user.role})
+    audit_log.record(
+        session,
+        "auth.login",
+        user_id=user.id,
+        ip_address=ctx.ip,
+        details={"method": "qr", "active_role": user.role},
+    )
     return await _issue(session, ctx, user, user.role, None)
 
 
@@ -140,19 +187,27 @@ async def revoke_user_sessions(session: AsyncSession, user_id: int, reason: str)
 
 async def refresh(session: AsyncSession, ctx: AuthContext, token: str) -> TokenResponse:
     """Rotate a refresh token; a reused one revokes its whole login session."""
-    row = (await session.execute(
-        select(RefreshToken, AuthSession, User)
-        .join(AuthSession, AuthSession.id == RefreshToken.session_id)
-        .join(User, User.id == AuthSession.user_id)
-        .where(RefreshToken.token_hash == security.token_digest(token))
-    )).first()
+    row = (
+        await session.execute(
+            select(RefreshToken, AuthSession, User)
+            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+            .join(User, User.id == AuthSession.user_id)
+            .where(RefreshToken.token_hash == security.token_digest(token))
+        )
+    ).first()
     if row is None:
         raise Unauthorized("Invalid refresh token")
     rt, auth_session, user = row
     if rt.used_at is not None:
         await revoke_session(session, auth_session.id, "refresh_token_reuse")
-        audit_log.record(session, "auth.refresh_reuse", user_id=user.id, ip_address=ctx.ip,
-                         level="WARNING", details={"session": auth_session.id})
+        audit_log.record(
+            session,
+            "auth.refresh_reuse",
+            user_id=user.id,
+            ip_address=ctx.ip,
+            level="WARNING",
+            details={"session": auth_session.id},
+        )
         await session.flush()
         raise Unauthorized("Refresh token already used; the session has been revoked")
     if auth_session.revoked_at is not None:
@@ -173,17 +228,17 @@ async def refresh(session: AsyncSession, ctx: AuthContext, token: str) -> TokenR
     return await _issue(session, ctx, user, auth_session.active_role, auth_session.id)
 
 
-async def logout(
-    session: AsyncSession, principal: Principal, refresh_token: str | None
-) -> None:
+async def logout(session: AsyncSession, principal: Principal, refresh_token: str | None) -> None:
     """End the caller's login session (and the one a given refresh token belongs to)."""
     await revoke_session(session, principal.session_id, "logout")
     if refresh_token:
         sid = await session.scalar(
             select(RefreshToken.session_id)
             .join(AuthSession, AuthSession.id == RefreshToken.session_id)
-            .where(RefreshToken.token_hash == security.token_digest(refresh_token),
-                   AuthSession.user_id == principal.user_id)
+            .where(
+                RefreshToken.token_hash == security.token_digest(refresh_token),
+                AuthSession.user_id == principal.user_id,
+            )
         )
         if sid:
             await revoke_session(session, sid, "logout")
@@ -198,6 +253,11 @@ async def switch_role(
     if new_role not in user.all_roles:
         raise Forbidden(f"Role '{new_role}' is not one of your roles")
     await revoke_session(session, principal.session_id, "switch_role")
-    audit_log.record(session, "auth.switch_role", user_id=user.id, ip_address=ctx.ip,
-                     details={"from": principal.active_role, "to": new_role})
+    audit_log.record(
+        session,
+        "auth.switch_role",
+        user_id=user.id,
+        ip_address=ctx.ip,
+        details={"from": principal.active_role, "to": new_role},
+    )
     return await _issue(session, ctx, user, new_role, None)

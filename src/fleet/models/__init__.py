@@ -8,9 +8,20 @@ from fleet.models.testing import TestReport, TestScenario, TestStep
 from fleet.models.users import AuthSession, LoginFailure, RefreshToken, User
 
 SEED_TABLES = (
-    "users", "customers", "devices", "software", "software_versions", "software_installations",
-    "device_software", "configurations", "json_templates", "translations", "test_scenarios",
-    "test_steps", "test_reports", "system_logs",
+    "users",
+    "customers",
+    "devices",
+    "software",
+    "software_versions",
+    "software_installations",
+    "device_software",
+    "configurations",
+    "json_templates",
+    "translations",
+    "test_scenarios",
+    "test_steps",
+    "test_reports",
+    "system_logs",
 )
 
 __all__ = [

@@ -50,8 +50,12 @@ class Software(Base):
 class SoftwareVersion(Base):
     __tablename__ = "software_versions"
     __table_args__ = (
-        Index("uq_software_versions_software_id_version_number", "software_id", "version_number",
-              unique=True),
+        Index(
+            "uq_software_versions_software_id_version_number",
+            "software_id",
+            "version_number",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -18,7 +18,10 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 @router.get("", response_model=list[UserRead])
 async def list_users(
-    _: AdminPrincipal, session: SessionDep, page: PageDep, response: Response,
+    _: AdminPrincipal,
+    session: SessionDep,
+    page: PageDep,
+    response: Response,
     role: Annotated[str | None, Query(max_length=50)] = None,
     is_active: bool | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
@@ -45,7 +48,10 @@ async def get_user(user_id: int, _: AdminPrincipal, session: SessionDep) -> User
 
 @router.patch("/{user_id}", response_model=UserRead)
 async def update_user(
-    user_id: int, body: UserUpdate, actor: AdminPrincipal, session: SessionDep,
+    user_id: int,
+    body: UserUpdate,
+    actor: AdminPrincipal,
+    session: SessionDep,
     settings: SettingsDep,
 ) -> UserRead:
     """Change the fields given; roles can only be granted by someone who holds them."""
@@ -63,7 +69,9 @@ async def deactivate_user(user_id: int, actor: AdminPrincipal, session: SessionD
 
 
 @router.post("/{user_id}/qr-code", response_model=QRCodeRead)
-async def regenerate_qr_code(user_id: int, actor: AdminPrincipal, session: SessionDep) -> QRCodeRead:
+async def regenerate_qr_code(
+    user_id: int, actor: AdminPrincipal, session: SessionDep
+) -> QRCodeRead:
     """Issue a new QR login code for the user; the old badge stops working."""
     user = await service.get_user(session, user_id)
     code = await service.regenerate_qr(session, actor, user)
@@ -79,10 +87,15 @@ async def get_qr_code(user_id: int, _: AdminPrincipal, session: SessionDep) -> Q
     return QRCodeRead(user_id=user.id, qr_code=user.qr_code)
 
 
-@router.get("/{user_id}/badge", response_class=Response,
-            responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
+@router.get(
+    "/{user_id}/badge",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+)
 async def badge(
-    user_id: int, _: AdminPrincipal, session: SessionDep,
+    user_id: int,
+    _: AdminPrincipal,
+    session: SessionDep,
     format: Literal["png", "svg"] = "png",
 ) -> Response:
     """Render the user's QR login badge as PNG or SVG."""
@@ -90,5 +103,4 @@ async def badge(
     if not user.qr_code:
         raise NotFound("User has no QR code; regenerate one")
     data, media_type = service.badge_image(user.qr_code, format)
-    return Response(content=data, media_type=media_type,
-                    headers={"Cache-Control": "no-store"})
+    return Response(content=data, media_type=media_type, headers={"Cache-Control": "no-store"})

@@ -21,13 +21,20 @@ from fleet.users.schemas import UserCreate, UserRead, UserUpdate
 
 def to_read(user: User) -> UserRead:
     """Return the admin view of a user; the QR code itself is never part of it."""
-    return UserRead(id=user.id, username=user.username, email=user.email, role=user.role,
-                    roles=user.all_roles, is_active=bool(user.is_active),
-                    has_qr_code=user.qr_code is not None, created_at=user.created_at,
-                    updated_at=user.updated_at)
+    return UserRead(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        role=user.role,
+        roles=user.all_roles,
+        is_active=bool(user.is_active),
+        has_qr_code=user.qr_code is not None,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
 
 
-def query_users(role: str | None, is_active: bool | None, q: str | None) -> Select[tuple[User]]:
+def query_users(role: str | None, is_active: bool | None, q: str | None) -> Select[User]:
     """Build the filtered user list query."""
     stmt = select(User).order_by(User.username)
     if role:
@@ -93,14 +100,29 @@ async def create_user(
     roles = _normalise_roles(data.role, data.roles)
     _guard_grant(actor, None, roles)
     await _ensure_unique(session, data.username, data.email, None)
-    user = User(username=data.username, email=data.email, role=data.role, roles=roles,
-                password_hash=await security.hash_password(data.password, rounds),
-                is_active=data.is_active)
+    user = User(
+        username=data.username,
+        email=data.email,
+        role=data.role,
+        roles=roles,
+        password_hash=await security.hash_password(data.password, rounds),
+        is_active=data.is_active,
+    )
     session.add(user)
     await _flush(session)
-    audit_log.record(session, "user.create", user_id=actor.user_id, ip_address=actor.ip,
-                     details={"entity": "user", "id": user.id, "username": user.username,
-                              "role": user.role, "roles": roles})
+    audit_log.record(
+        session,
+        "user.create",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={
+            "entity": "user",
+            "id": user.id,
+            "username": user.username,
+            "role": user.role,
+            "roles": roles,
+        },
+    )
     return user
 
 
@@ -109,8 +131,12 @@ async def update_user(
 ) -> User:
     """Apply the fields given (PATCH semantics); changing roles or password ends sessions."""
     fields = data.model_dump(exclude_unset=True)
-    before: dict[str, Any] = {"email": user.email, "role": user.role, "roles": user.all_roles,
-                              "is_active": user.is_active}
+    before: dict[str, Any] = {
+        "email": user.email,
+        "role": user.role,
+        "roles": user.all_roles,
+        "is_active": user.is_active,
+    }
     if "role" in fields or "roles" in fields:
         primary = fields.get("role") or user.role
         roles = _normalise_roles(primary, fields.get("roles", user.all_roles))
@@ -125,16 +151,25 @@ async def update_user(
         user.is_active = fields["is_active"]
     if fields.get("password"):
         user.password_hash = await security.hash_password(fields["password"], rounds)
-    after = {"email": user.email, "role": user.role, "roles": user.all_roles,
-             "is_active": user.is_active}
+    after = {
+        "email": user.email,
+        "role": user.role,
+        "roles": user.all_roles,
+        "is_active": user.is_active,
+    }
     changed = audit_log.changes(before, after)
     if fields.get("password"):
         changed["password"] = {"old": None, "new": None}
     if "password" in changed or not user.is_active:
         await revoke_user_sessions(session, user.id, "account_changed")
     await _flush(session)
-    audit_log.record(session, "user.update", user_id=actor.user_id, ip_address=actor.ip,
-                     details={"entity": "user", "id": user.id, "changed": changed})
+    audit_log.record(
+        session,
+        "user.update",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={"entity": "user", "id": user.id, "changed": changed},
+    )
     return user
 
 
@@ -147,8 +182,13 @@ async def regenerate_qr(session: AsyncSession, actor: Principal, user: User) -> 
     """Give the user a new QR login code; the old badge stops working."""
     user.qr_code = security.new_qr_code()
     await _flush(session)
-    audit_log.record(session, "user.qr_regenerate", user_id=actor.user_id, ip_address=actor.ip,
-                     details={"entity": "user", "id": user.id})
+    audit_log.record(
+        session,
+        "user.qr_regenerate",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={"entity": "user", "id": user.id},
+    )
     return user.qr_code
 
 

@@ -37,10 +37,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _nav() -> list[dict[str, object]]:
-    return [
-        {**asdict(p), "roles": sorted(MODULE_ROLES[p.module])}
-        for p in MODULE_PAGES
-    ]
+    return [{**asdict(p), "roles": sorted(MODULE_ROLES[p.module])} for p in MODULE_PAGES]
 
 
 def render(request: Request, template: str, **context: object) -> HTMLResponse:
