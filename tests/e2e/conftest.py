@@ -47,7 +47,7 @@ def live_server(server_env: dict[str, str]) -> Iterator[str]:
     """Serve the app with demo data on a free port; answers its base URL."""
     _fleet("demo", env=server_env)
     port = _free_port()
-    log = open(Path(server_env["FLEET_DATA_DIR"]) / "server.log", "w")  # noqa: SIM115
+    log = open(Path(server_env["FLEET_DATA_DIR"]) / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "fleet.cli", "serve", "--port", str(port)],
         env=server_env, stdout=log, stderr=subprocess.STDOUT,
