@@ -1,7 +1,7 @@
 """Every ORM table, imported here so Alembic and the app see the whole schema."""
 
 from fleet.models.config import Configuration, JsonTemplate, Translation
-from fleet.models.fleet_data import Customer, Device
+from fleet.models.fleet_data import Customer, Device, DeviceDueDate
 from fleet.models.logs import SystemLog
 from fleet.models.software import DeviceSoftware, Software, SoftwareInstallation, SoftwareVersion
 from fleet.models.testing import TestReport, TestScenario, TestStep
@@ -30,6 +30,7 @@ __all__ = [
     "Configuration",
     "Customer",
     "Device",
+    "DeviceDueDate",
     "DeviceSoftware",
     "JsonTemplate",
     "LoginFailure",

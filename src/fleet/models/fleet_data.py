@@ -41,3 +41,19 @@ class Device(Base):
     updated_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
+
+
+class DeviceDueDate(Base):
+    """When each device was last tested and when its next test is due (kept by test completion)."""
+
+    __tablename__ = "device_due_dates"
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_test_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("test_reports.id", ondelete="SET NULL"), index=True
+    )
+    interval_months: Mapped[int] = mapped_column(Integer, nullable=False)

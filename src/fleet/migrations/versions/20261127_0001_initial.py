@@ -569,8 +569,42 @@ def upgrade() -> None:
             batch_op.f("ix_software_installations_version_id"), ["version_id"], unique=False
         )
 
+    op.create_table(
+        "device_due_dates",
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("last_test_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("report_id", sa.Integer(), nullable=True),
+        sa.Column("interval_months", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_device_due_dates_device_id_devices"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["report_id"],
+            ["test_reports.id"],
+            name=op.f("fk_device_due_dates_report_id_test_reports"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("device_id", name=op.f("pk_device_due_dates")),
+    )
+    with op.batch_alter_table("device_due_dates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_device_due_dates_next_due_at"), ["next_due_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_device_due_dates_report_id"), ["report_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("device_due_dates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_device_due_dates_report_id"))
+        batch_op.drop_index(batch_op.f("ix_device_due_dates_next_due_at"))
+
+    op.drop_table("device_due_dates")
 
     with op.batch_alter_table("software_installations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_software_installations_version_id"))
