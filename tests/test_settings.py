@@ -1,0 +1,52 @@
+"""Settings: database URL forms and the signing secret."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from fleet.settings import ConfigError, Settings, async_database_url, sync_database_url
+
+
+def test_seed_style_postgres_url_picks_psycopg() -> None:
+    url = "postgresql://fleetuser:fleetpass@localhost:5432/fleet_management"
+    assert async_database_url(url).drivername == "postgresql+psycopg"
+    assert sync_database_url(url).drivername == "postgresql+psycopg"
+    assert async_database_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert async_database_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
+    assert sync_database_url("sqlite+aiosqlite:///x.db").drivername == "sqlite"
+    with pytest.raises(ConfigError):
+        async_database_url("oracle://x")
+
+
+def test_database_url_from_either_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("FLEET_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://a@b/c")
+    assert Settings().database_url == "postgresql://a@b/c"
+    monkeypatch.setenv("FLEET_DATABASE_URL", "sqlite:///y.db")
+    assert Settings().database_url == "sqlite:///y.db"
+    monkeypatch.delenv("FLEET_DATABASE_URL")
+    monkeypatch.delenv("DATABASE_URL")
+    default = Settings(data_dir=tmp_path).resolved_database_url()
+    assert default == f"sqlite:///{(tmp_path / 'fleet.db').resolve()}"
+
+
+def test_development_secret_is_generated_once_and_private(tmp_path: Path) -> None:
+    s = Settings(env="development", data_dir=tmp_path / "d")
+    first = s.jwt_secret()
+    assert len(first) >= 48
+    assert Settings(env="development", data_dir=tmp_path / "d").jwt_secret() == first
+    mode = (tmp_path / "d" / "secret_key").stat().st_mode
+    assert not mode & (stat.S_IRGRP | stat.S_IROTH)
+    assert Settings(env="development", data_dir=tmp_path / "other").jwt_secret() != first
+
+
+def test_production_without_secret_refuses(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="FLEET_SECRET_KEY is required"):
+        Settings(env="production", data_dir=tmp_path).jwt_secret()
+    prod = Settings(
+        env="production", data_dir=tmp_path, secret_key="a-real-secret-from-the-vault-0123456789"
+    )  # type: ignore[arg-type]
+    assert prod.jwt_secret().startswith("a-real-secret")
