@@ -1,8 +1,19 @@
 """Every ORM table, imported here so Alembic and the app see the whole schema."""
 
+from fleet.models.backups import ConfigBackup
 from fleet.models.config import Configuration, JsonTemplate, Translation
+from fleet.models.device_log import DeviceLogEntry
+from fleet.models.devices_api import (
+    ArtifactHashes,
+    DeviceAttributes,
+    DevicePresence,
+    DeviceToken,
+    EventOutbox,
+    TelemetrySample,
+)
 from fleet.models.fleet_data import Customer, Device, DeviceDueDate
 from fleet.models.logs import SystemLog
+from fleet.models.rollouts import Rollout, RolloutGroup, RolloutTarget
 from fleet.models.software import DeviceSoftware, Software, SoftwareInstallation, SoftwareVersion
 from fleet.models.testing import TestReport, TestScenario, TestStep
 from fleet.models.users import AuthSession, LoginFailure, RefreshToken, User
@@ -26,19 +37,30 @@ SEED_TABLES = (
 
 __all__ = [
     "SEED_TABLES",
+    "ArtifactHashes",
     "AuthSession",
+    "ConfigBackup",
     "Configuration",
     "Customer",
     "Device",
+    "DeviceAttributes",
     "DeviceDueDate",
+    "DeviceLogEntry",
+    "DevicePresence",
     "DeviceSoftware",
+    "DeviceToken",
+    "EventOutbox",
     "JsonTemplate",
     "LoginFailure",
     "RefreshToken",
+    "Rollout",
+    "RolloutGroup",
+    "RolloutTarget",
     "Software",
     "SoftwareInstallation",
     "SoftwareVersion",
     "SystemLog",
+    "TelemetrySample",
     "TestReport",
     "TestScenario",
     "TestStep",

@@ -1,0 +1,1 @@
+"""Fleet Software Manager: catalog, versions and artifacts, installations, staged roll-outs."""

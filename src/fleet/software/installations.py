@@ -1,0 +1,483 @@
+"""The installation state machine: the one code path every installation status change takes.
+
+Both the maker's ``PATCH /api/v1/fleet-software/installations/{id}`` and the device API (hawkBit
+DDI feedback) call these functions, so an installation behaves the same whoever reports it.
+All of them only ``flush()``: the caller's transaction commits or rolls back everything at once
+(installation row, ``device_software``, audit row, roll-out counters and the next roll-out group).
+
+Contract
+--------
+``create_installation(session, *, device_id, version_id, action, initiated_by, ip,
+rollout_id=None) -> SoftwareInstallation``
+    Create a ``pending`` installation. ``action`` is install / update / uninstall / rollback.
+    Raises ``NotFound`` (device or version missing), ``ValidationFailed`` (unknown action) or
+    ``Conflict`` with the reason: version not compatible with the device, package inactive,
+    an unfinished installation of the same software already exists on the device, nothing to
+    update/uninstall, version already running, or a rollback whose ``version_id`` is not the
+    version of the device's latest ``rollback_point`` for that software. Fills
+    ``previous_version`` / ``new_version`` and ``rollback_point`` (``software_id``,
+    ``version_id``, ``version``, ``configuration``, ``installation_status`` of the device's
+    ``device_software`` row before the change) and moves ``device_software`` to ``installing``.
+    With ``rollout_id`` the installation is linked to that roll-out's target row of the device.
+
+``transition(session, installation, new_status, *, log_line=None, error_message=None,
+progress=None, actor_user_id=None, ip=None) -> SoftwareInstallation``
+    Move along ``pending -> in_progress -> completed | failed``; ``canceled`` from ``pending`` or
+    ``in_progress``. Anything else (including the same status twice, e.g. a second concurrent
+    "start") raises ``Conflict``; the status check is a conditional UPDATE, so of two concurrent
+    requests exactly one wins. Appends a timestamped line to ``installation_log``; ``completed``
+    sets ``device_software`` to ``installed`` (or ``outdated`` when a newer stable compatible
+    version exists) with the new version and date — an uninstall to ``not_installed``, a
+    rollback restores the rollback point's version and configuration; ``failed`` sets it to
+    ``failed`` and keeps ``error_message`` and the log; ``canceled`` restores the status from
+    before. A finished installation that belongs to a roll-out updates the roll-out's group
+    counters and lets the roll-out advance to its next group, pause or finish — in the same
+    transaction.
+
+``record_progress(session, installation, *, log_line=None, progress=None) -> SoftwareInstallation``
+    Log a progress report of an ``in_progress`` installation without changing its status.
+
+``next_pending_for_device(session, device_id) -> SoftwareInstallation | None``
+    The device's oldest unfinished (``pending`` or ``in_progress``) installation, in creation
+    order: what the device should do next.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import CursorResult, Select, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.audit import service as audit
+from fleet.db import utcnow
+from fleet.errors import Conflict, NotFound, ValidationFailed
+from fleet.models import (
+    Device,
+    DeviceSoftware,
+    RolloutTarget,
+    Software,
+    SoftwareInstallation,
+    SoftwareVersion,
+)
+from fleet.software.semver import compatibility_problem, version_key
+
+ACTIONS: Final = ("install", "update", "uninstall", "rollback")
+STATUSES: Final = ("pending", "in_progress", "completed", "failed", "canceled")
+UNFINISHED: Final = ("pending", "in_progress")
+FINISHED: Final = frozenset({"completed", "failed", "canceled"})
+ALLOWED: Final[dict[str, frozenset[str]]] = {
+    "pending": frozenset({"in_progress", "canceled"}),
+    "in_progress": frozenset({"completed", "failed", "canceled"}),
+}
+DEVICE_STATUSES: Final = ("not_installed", "installing", "installed", "failed", "outdated")
+_RUNNING: Final = ("installed", "outdated")
+LOG_LINE_MAX = 2000
+
+
+def _log(existing: str | None, now: datetime, status: str, line: str | None) -> str:
+    entry = f"{now.isoformat(timespec='seconds')} [{status}]"
+    if line:
+        entry += " " + line.replace("\r", " ").replace("\n", " ")[:LOG_LINE_MAX]
+    return f"{existing}\n{entry}" if existing else entry
+
+
+def unfinished_for(device_id: int, software_id: int) -> Select[SoftwareInstallation]:
+    """Select a device's unfinished installations of one software."""
+    return (
+        select(SoftwareInstallation)
+        .join(SoftwareVersion, SoftwareVersion.id == SoftwareInstallation.version_id)
+        .where(
+            SoftwareInstallation.device_id == device_id,
+            SoftwareVersion.software_id == software_id,
+            SoftwareInstallation.status.in_(UNFINISHED),
+        )
+    )
+
+
+async def latest_rollback_point(
+    session: AsyncSession, device_id: int, software_id: int
+) -> dict[str, Any] | None:
+    """Return the rollback point of the device's latest completed installation of a software."""
+    stmt = (
+        select(SoftwareInstallation.rollback_point)
+        .join(SoftwareVersion, SoftwareVersion.id == SoftwareInstallation.version_id)
+        .where(
+            SoftwareInstallation.device_id == device_id,
+            SoftwareVersion.software_id == software_id,
+            SoftwareInstallation.status == "completed",
+        )
+        .order_by(SoftwareInstallation.completed_at.desc(), SoftwareInstallation.id.desc())
+        .limit(1)
+    )
+    point: dict[str, Any] | None = await session.scalar(stmt)
+    return point
+
+
+def plan_problem(
+    *,
+    action: str,
+    device: Device,
+    version: SoftwareVersion,
+    software: Software,
+    current: DeviceSoftware | None,
+    has_unfinished: bool,
+    rollback_point: dict[str, Any] | None,
+) -> str | None:
+    """Explain why ``action`` of ``version`` cannot start on ``device`` now, or answer None."""
+    if has_unfinished:
+        return (
+            f"device {device.device_number} already has an unfinished installation "
+            f"of {software.name}"
+        )
+    running = current is not None and current.installation_status in _RUNNING
+    runs_version = current.version_id if current is not None and running else None
+    if action in ("install", "update"):
+        if not software.is_active:
+            return f"{software.name} is inactive; activate it before installing its versions"
+        problem = compatibility_problem(version.compatibility, device)
+        if problem:
+            return f"version {version.version_number} is not compatible: {problem}"
+        if runs_version == version.id:
+            return f"device {device.device_number} already runs {version.version_number}"
+        if action == "update" and (current is None or current.version_id is None):
+            return f"{software.name} is not installed on {device.device_number}; use install"
+    elif action == "uninstall":
+        if current is None or current.version_id is None:
+            return f"{software.name} is not installed on {device.device_number}"
+        if current.version_id != version.id:
+            return (
+                f"device {device.device_number} runs {current.installed_version}, "
+                f"not {version.version_number}"
+            )
+    elif action == "rollback":
+        if not rollback_point or rollback_point.get("version_id") is None:
+            return f"nothing to roll back to: {device.device_number} has no earlier version"
+        if rollback_point["version_id"] != version.id:
+            return (
+                f"a rollback returns to the rollback point, version "
+                f"{rollback_point.get('version')} (id {rollback_point['version_id']})"
+            )
+    return None
+
+
+def new_rollback_point(software_id: int, current: DeviceSoftware | None) -> dict[str, Any]:
+    """Record what the device ran before a change."""
+    return {
+        "software_id": software_id,
+        "version_id": current.version_id if current else None,
+        "version": current.installed_version if current else None,
+        "configuration": current.configuration if current else None,
+        "installation_status": (current.installation_status if current else None)
+        or "not_installed",
+    }
+
+
+async def create_installation(
+    session: AsyncSession,
+    *,
+    device_id: int,
+    version_id: int,
+    action: str,
+    initiated_by: int | None,
+    ip: str | None,
+    rollout_id: int | None = None,
+) -> SoftwareInstallation:
+    """Create a pending installation, or refuse it with the reason (see the module contract)."""
+    if action not in ACTIONS:
+        raise ValidationFailed(f"action must be one of {', '.join(ACTIONS)}")
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"Device {device_id} not found")
+    row = (
+        await session.execute(
+            select(SoftwareVersion, Software)
+            .join(Software, Software.id == SoftwareVersion.software_id)
+            .where(SoftwareVersion.id == version_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Software version {version_id} not found")
+    version, software = row
+    current = await session.scalar(
+        select(DeviceSoftware)
+        .where(DeviceSoftware.device_id == device_id, DeviceSoftware.software_id == software.id)
+        .with_for_update()
+    )
+    has_unfinished = (
+        await session.scalar(unfinished_for(device_id, software.id).limit(1))
+    ) is not None
+    point = (
+        await latest_rollback_point(session, device_id, software.id)
+        if action == "rollback"
+        else None
+    )
+    problem = plan_problem(
+        action=action,
+        device=device,
+        version=version,
+        software=software,
+        current=current,
+        has_unfinished=has_unfinished,
+        rollback_point=point,
+    )
+    if problem:
+        raise Conflict(problem)
+    installation = add_installation(
+        session,
+        device=device,
+        version=version,
+        software=software,
+        current=current,
+        action=action,
+        initiated_by=initiated_by,
+        now=utcnow(),
+    )
+    await session.flush()
+    if rollout_id is not None:
+        await session.execute(
+            update(RolloutTarget)
+            .where(RolloutTarget.rollout_id == rollout_id, RolloutTarget.device_id == device_id)
+            .values(installation_id=installation.id)
+        )
+    audit.record(
+        session,
+        "software.installation.create",
+        user_id=initiated_by,
+        ip_address=ip,
+        details={
+            "entity": "software_installation",
+            "id": installation.id,
+            "device_id": device_id,
+            "version_id": version_id,
+            "action": action,
+            "rollout_id": rollout_id,
+        },
+    )
+    return installation
+
+
+def add_installation(
+    session: AsyncSession,
+    *,
+    device: Device,
+    version: SoftwareVersion,
+    software: Software,
+    current: DeviceSoftware | None,
+    action: str,
+    initiated_by: int | None,
+    now: datetime,
+) -> SoftwareInstallation:
+    """Add an already-checked pending installation and mark the device's software installing."""
+    if current is None:
+        current = DeviceSoftware(
+            device_id=device.id, software_id=software.id, installation_status="not_installed"
+        )
+        session.add(current)
+    point = new_rollback_point(software.id, current)
+    installation = SoftwareInstallation(
+        device_id=device.id,
+        version_id=version.id,
+        action=action,
+        status="pending",
+        initiated_by=initiated_by,
+        started_at=now,
+        previous_version=current.installed_version,
+        new_version=None if action == "uninstall" else version.version_number,
+        rollback_point=point,
+        installation_log=_log(None, now, "pending", f"{action} {version.version_number}"),
+    )
+    session.add(installation)
+    current.installation_status = "installing"
+    current.last_updated = now
+    return installation
+
+
+async def newer_stable_exists(
+    session: AsyncSession, software_id: int, version_id: int | None, device: Device
+) -> bool:
+    """Tell whether a stable version newer than ``version_id`` fits the device."""
+    rows = (
+        await session.execute(
+            select(
+                SoftwareVersion.id,
+                SoftwareVersion.version_number,
+                SoftwareVersion.compatibility,
+                SoftwareVersion.is_stable,
+                SoftwareVersion.is_beta,
+            ).where(SoftwareVersion.software_id == software_id)
+        )
+    ).all()
+    mine = next((r.version_number for r in rows if r.id == version_id), None)
+    if mine is None:
+        return False
+    key = version_key(mine)
+    return any(
+        r.is_stable
+        and not r.is_beta
+        and version_key(r.version_number) > key
+        and compatibility_problem(r.compatibility, device) is None
+        for r in rows
+    )
+
+
+async def _apply_to_device(
+    session: AsyncSession,
+    installation: SoftwareInstallation,
+    new_status: str,
+    now: datetime,
+    error_message: str | None,
+) -> None:
+    point = installation.rollback_point or {}
+    software_id = point.get("software_id")
+    if software_id is None:
+        software_id = await session.scalar(
+            select(SoftwareVersion.software_id).where(SoftwareVersion.id == installation.version_id)
+        )
+    if software_id is None:
+        return
+    current = await session.scalar(
+        select(DeviceSoftware).where(
+            DeviceSoftware.device_id == installation.device_id,
+            DeviceSoftware.software_id == software_id,
+        )
+    )
+    if current is None:
+        current = DeviceSoftware(device_id=installation.device_id, software_id=software_id)
+        session.add(current)
+    current.last_updated = now
+    if new_status == "canceled":
+        current.installation_status = point.get("installation_status") or "not_installed"
+        return
+    if new_status == "failed":
+        current.installation_status = "failed"
+        current.notes = f"installation {installation.id} failed: {error_message or 'no reason'}"
+        return
+    if installation.action == "uninstall":
+        current.version_id = None
+        current.installed_version = None
+        current.installation_status = "not_installed"
+        current.installation_date = now
+        return
+    current.version_id = installation.version_id
+    current.installed_version = installation.new_version
+    current.installation_date = now
+    if installation.action == "rollback":
+        current.configuration = point.get("configuration")
+    device = await session.get(Device, installation.device_id)
+    outdated = device is not None and await newer_stable_exists(
+        session, software_id, installation.version_id, device
+    )
+    current.installation_status = "outdated" if outdated else "installed"
+
+
+async def transition(
+    session: AsyncSession,
+    installation: SoftwareInstallation,
+    new_status: str,
+    *,
+    log_line: str | None = None,
+    error_message: str | None = None,
+    progress: int | None = None,
+    actor_user_id: int | None = None,
+    ip: str | None = None,
+) -> SoftwareInstallation:
+    """Move an installation to ``new_status`` (see the module contract); illegal moves → 409."""
+    if new_status not in STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+    old = installation.status or "pending"
+    if new_status not in ALLOWED.get(old, frozenset()):
+        raise Conflict(f"installation {installation.id} cannot move from {old} to {new_status}")
+    now = utcnow()
+    line = log_line
+    if progress is not None:
+        line = f"{progress}%" + (f" {line}" if line else "")
+    if new_status == "failed" and error_message:
+        line = (line + " " if line else "") + f"error: {error_message}"
+    values: dict[str, Any] = {
+        "status": new_status,
+        "installation_log": _log(installation.installation_log, now, new_status, line),
+    }
+    if new_status in FINISHED:
+        values["completed_at"] = now
+    if new_status == "failed":
+        values["error_message"] = (error_message or "failed without a reason")[:10000]
+    result = await session.execute(
+        update(SoftwareInstallation)
+        .where(SoftwareInstallation.id == installation.id, SoftwareInstallation.status == old)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:
+        raise Conflict(f"installation {installation.id} was changed by another request; reload it")
+    for key, value in values.items():
+        setattr(installation, key, value)
+    await session.flush()
+    if new_status in FINISHED:
+        await _apply_to_device(session, installation, new_status, now, error_message)
+    audit.record(
+        session,
+        "software.installation.status",
+        user_id=actor_user_id,
+        ip_address=ip,
+        level="WARNING" if new_status == "failed" else "INFO",
+        details={
+            "entity": "software_installation",
+            "id": installation.id,
+            "changes": {"status": {"old": old, "new": new_status}},
+        },
+    )
+    if new_status in FINISHED:
+        target = await session.scalar(
+            select(RolloutTarget).where(RolloutTarget.installation_id == installation.id)
+        )
+        if target is not None:
+            from fleet.software import rollouts  # the engine creates installations itself
+
+            await rollouts.on_installation_finished(session, target, new_status)
+    await session.flush()
+    return installation
+
+
+async def record_progress(
+    session: AsyncSession,
+    installation: SoftwareInstallation,
+    *,
+    log_line: str | None = None,
+    progress: int | None = None,
+) -> SoftwareInstallation:
+    """Append a progress line to an in-progress installation's log without changing status."""
+    if installation.status != "in_progress":
+        raise Conflict(f"installation {installation.id} is {installation.status}, not in_progress")
+    line = (f"{progress}% " if progress is not None else "") + (log_line or "")
+    installation.installation_log = _log(
+        installation.installation_log, utcnow(), "in_progress", line.strip() or "progress"
+    )
+    await session.flush()
+    return installation
+
+
+async def next_pending_for_device(
+    session: AsyncSession, device_id: int
+) -> SoftwareInstallation | None:
+    """Return the device's oldest unfinished installation (what it should do next)."""
+    installation: SoftwareInstallation | None = await session.scalar(
+        select(SoftwareInstallation)
+        .where(
+            SoftwareInstallation.device_id == device_id,
+            SoftwareInstallation.status.in_(UNFINISHED),
+        )
+        .order_by(SoftwareInstallation.id)
+        .limit(1)
+    )
+    return installation
+
+
+async def get_installation(session: AsyncSession, installation_id: int) -> SoftwareInstallation:
+    """Load an installation or raise NotFound."""
+    installation = await session.get(SoftwareInstallation, installation_id)
+    if installation is None:
+        raise NotFound(f"Installation {installation_id} not found")
+    return installation

@@ -1,0 +1,543 @@
+"""Staged roll-outs: one version to a target set of devices, group after group.
+
+Every bit of state is in the database (``rollouts``, ``rollout_groups`` with outcome counters,
+``rollout_targets``), and the engine runs inside the transaction that finishes an installation
+(``installations.transition`` calls ``on_installation_finished``), so a restart loses nothing and
+no timer is needed. A group succeeds when ``completed / devices >= success_threshold`` %; the next
+group then starts. A roll-out pauses itself when ``failed / devices > error_threshold`` % in a
+group, or when a group finished below its success threshold. Devices that cannot start when their
+group starts (an unfinished installation of the same software, no longer compatible) are counted
+as failed with the reason kept on their target row; devices that already run the version count
+as completed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import CursorResult, Select, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.audit import service as audit
+from fleet.db import utcnow
+from fleet.errors import Conflict, NotFound, ValidationFailed
+from fleet.models import (
+    Device,
+    DeviceSoftware,
+    Rollout,
+    RolloutGroup,
+    RolloutTarget,
+    Software,
+    SoftwareInstallation,
+    SoftwareVersion,
+)
+from fleet.software import installations as inst
+from fleet.software.semver import compatibility_problem
+
+ROLLOUT_STATUSES: Final = ("draft", "running", "paused", "finished", "canceled")
+MAX_DEVICES: Final = 100_000
+_COUNTER = {"completed": "completed_count", "failed": "failed_count", "canceled": "canceled_count"}
+
+
+async def _version_and_software(
+    session: AsyncSession, version_id: int
+) -> tuple[SoftwareVersion, Software]:
+    row = (
+        await session.execute(
+            select(SoftwareVersion, Software)
+            .join(Software, Software.id == SoftwareVersion.software_id)
+            .where(SoftwareVersion.id == version_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Software version {version_id} not found")
+    return row[0], row[1]
+
+
+def _target_query(
+    device_ids: list[int] | None, flt: dict[str, Any] | None
+) -> Select[int, str, str, str | None]:
+    stmt = select(Device.id, Device.device_number, Device.device_type, Device.kind_of_device)
+    if device_ids is not None:
+        stmt = stmt.where(Device.id.in_(device_ids))
+    for column in ("device_type", "kind_of_device", "customer_id", "status"):
+        value = (flt or {}).get(column)
+        if value is not None:
+            stmt = stmt.where(getattr(Device, column) == value)
+    return stmt.order_by(Device.id)
+
+
+async def create_rollout(
+    session: AsyncSession,
+    *,
+    name: str | None,
+    version_id: int,
+    device_ids: list[int] | None,
+    flt: dict[str, Any] | None,
+    group_size: int,
+    success_threshold: int,
+    error_threshold: int,
+    user_id: int | None,
+    ip: str | None,
+) -> tuple[Rollout, list[dict[str, Any]]]:
+    """Create a draft roll-out, its groups and targets; answers it and the devices left out."""
+    version, software = await _version_and_software(session, version_id)
+    if not software.is_active:
+        raise Conflict(f"{software.name} is inactive; activate it before rolling it out")
+    if not version.file_path:
+        raise Conflict(f"version {version.version_number} has no artifact to roll out")
+    rows = (await session.execute(_target_query(device_ids, flt))).all()
+    if device_ids is not None:
+        missing = sorted(set(device_ids) - {r.id for r in rows})
+        if missing:
+            raise ValidationFailed(f"devices not found: {missing[:20]}")
+    excluded: list[dict[str, Any]] = []
+    chosen: list[int] = []
+    for r in rows:
+        device = Device(id=r.id, device_number=r.device_number, device_type=r.device_type)
+        device.kind_of_device = r.kind_of_device
+        problem = compatibility_problem(version.compatibility, device)
+        if problem:
+            excluded.append({"device_id": r.id, "reason": problem})
+        else:
+            chosen.append(r.id)
+    if not chosen:
+        raise ValidationFailed("no compatible device matches the roll-out's target")
+    if len(chosen) > MAX_DEVICES:
+        raise ValidationFailed(f"a roll-out reaches at most {MAX_DEVICES} devices")
+    target: dict[str, Any] = (
+        {"device_ids": device_ids} if device_ids is not None else {"filter": flt or {}}
+    )
+    rollout = Rollout(
+        name=name or f"{software.name} {version.version_number}",
+        version_id=version.id,
+        status="draft",
+        target=target,
+        group_size=group_size,
+        success_threshold=success_threshold,
+        error_threshold=error_threshold,
+        current_group=0,
+        total_devices=len(chosen),
+        created_by=user_id,
+    )
+    session.add(rollout)
+    await session.flush()
+    chunks = [chosen[i : i + group_size] for i in range(0, len(chosen), group_size)]
+    groups = [
+        RolloutGroup(
+            rollout_id=rollout.id,
+            position=pos,
+            status="waiting",
+            device_count=len(chunk),
+            completed_count=0,
+            failed_count=0,
+            canceled_count=0,
+        )
+        for pos, chunk in enumerate(chunks)
+    ]
+    session.add_all(groups)
+    await session.flush()
+    await session.execute(
+        insert(RolloutTarget),
+        [
+            {"rollout_id": rollout.id, "group_id": group.id, "device_id": device_id}
+            for group, chunk in zip(groups, chunks, strict=True)
+            for device_id in chunk
+        ],
+    )
+    audit.record(
+        session,
+        "software.rollout.create",
+        user_id=user_id,
+        ip_address=ip,
+        details={
+            "entity": "rollout",
+            "id": rollout.id,
+            "version_id": version.id,
+            "devices": len(chosen),
+            "groups": len(groups),
+            "excluded": len(excluded),
+        },
+    )
+    return rollout, excluded
+
+
+async def get_rollout(session: AsyncSession, rollout_id: int, *, lock: bool = False) -> Rollout:
+    """Load a roll-out (row-locked on PostgreSQL when ``lock``) or raise NotFound."""
+    stmt = select(Rollout).where(Rollout.id == rollout_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    rollout = await session.scalar(stmt)
+    if rollout is None:
+        raise NotFound(f"Roll-out {rollout_id} not found")
+    return rollout
+
+
+async def _group_at(session: AsyncSession, rollout_id: int, position: int) -> RolloutGroup | None:
+    group: RolloutGroup | None = await session.scalar(
+        select(RolloutGroup).where(
+            RolloutGroup.rollout_id == rollout_id, RolloutGroup.position == position
+        )
+    )
+    return group
+
+
+async def _start_group(
+    session: AsyncSession, rollout: Rollout, group: RolloutGroup, now: datetime
+) -> None:
+    """Create the installations of one group in a few statements, whatever its size."""
+    version, software = await _version_and_software(session, rollout.version_id)
+    targets = list(
+        (
+            await session.scalars(select(RolloutTarget).where(RolloutTarget.group_id == group.id))
+        ).all()
+    )
+    device_ids = [t.device_id for t in targets]
+    devices = {
+        d.id: d for d in (await session.scalars(select(Device).where(Device.id.in_(device_ids))))
+    }
+    current = {
+        ds.device_id: ds
+        for ds in (
+            await session.scalars(
+                select(DeviceSoftware).where(
+                    DeviceSoftware.device_id.in_(device_ids),
+                    DeviceSoftware.software_id == software.id,
+                )
+            )
+        )
+    }
+    busy = set(
+        (
+            await session.scalars(
+                select(SoftwareInstallation.device_id)
+                .join(SoftwareVersion, SoftwareVersion.id == SoftwareInstallation.version_id)
+                .where(
+                    SoftwareInstallation.device_id.in_(device_ids),
+                    SoftwareVersion.software_id == software.id,
+                    SoftwareInstallation.status.in_(inst.UNFINISHED),
+                )
+            )
+        ).all()
+    )
+    created: list[tuple[RolloutTarget, SoftwareInstallation]] = []
+    completed = failed = 0
+    for target in targets:
+        device = devices.get(target.device_id)
+        ds = current.get(target.device_id)
+        if device is None:
+            target.skip_reason = "device no longer exists"
+            failed += 1
+            continue
+        if (
+            ds is not None
+            and ds.version_id == version.id
+            and ds.installation_status
+            in (
+                "installed",
+                "outdated",
+            )
+        ):
+            target.skip_reason = f"already runs {version.version_number}"
+            completed += 1
+            continue
+        action = "update" if ds is not None and ds.version_id is not None else "install"
+        problem = inst.plan_problem(
+            action=action,
+            device=device,
+            version=version,
+            software=software,
+            current=ds,
+            has_unfinished=target.device_id in busy,
+            rollback_point=None,
+        )
+        if problem:
+            target.skip_reason = problem
+            failed += 1
+            continue
+        installation = inst.add_installation(
+            session,
+            device=device,
+            version=version,
+            software=software,
+            current=ds,
+            action=action,
+            initiated_by=rollout.created_by,
+            now=now,
+        )
+        created.append((target, installation))
+    await session.flush()
+    for target, installation in created:
+        target.installation_id = installation.id
+    group.status = "running"
+    group.started_at = now
+    group.completed_count += completed
+    group.failed_count += failed
+    rollout.current_group = group.position
+    await session.flush()
+
+
+async def _evaluate(
+    session: AsyncSession, rollout: Rollout, group: RolloutGroup, *, check_errors: bool = True
+) -> None:
+    """Advance, pause or finish the roll-out from one group's counters."""
+    now = utcnow()
+    while rollout.status == "running" and group.device_count:
+        failed_pct = group.failed_count * 100 / group.device_count
+        completed_pct = group.completed_count * 100 / group.device_count
+        finished = group.completed_count + group.failed_count + group.canceled_count
+        if check_errors and failed_pct > rollout.error_threshold:
+            rollout.status = "paused"
+            rollout.pause_reason = (
+                f"group {group.position + 1}: {failed_pct:.1f} % failed, above the error "
+                f"threshold of {rollout.error_threshold} %"
+            )
+            return
+        if group.status == "running" and completed_pct >= rollout.success_threshold:
+            group.status = "succeeded"
+            group.finished_at = now
+            if group.position != rollout.current_group:
+                return
+            following = await _group_at(session, rollout.id, group.position + 1)
+            if following is None:
+                rollout.status = "finished"
+                rollout.finished_at = now
+                return
+            await _start_group(session, rollout, following, now)
+            group = following
+            continue
+        if group.status == "running" and finished >= group.device_count:
+            group.status = "below_threshold"
+            group.finished_at = now
+            rollout.status = "paused"
+            rollout.pause_reason = (
+                f"group {group.position + 1} finished with {completed_pct:.1f} % completed, "
+                f"below the success threshold of {rollout.success_threshold} %"
+            )
+        return
+
+
+async def on_installation_finished(
+    session: AsyncSession, target: RolloutTarget, status: str
+) -> None:
+    """Count a finished installation in its group and let the roll-out move on."""
+    column = getattr(RolloutGroup, _COUNTER[status])
+    result = await session.execute(
+        update(RolloutGroup)
+        .where(RolloutGroup.id == target.group_id)
+        .values({column: column + 1})
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(result, CursorResult)
+    rollout = await get_rollout(session, target.rollout_id, lock=True)
+    group = await session.get(RolloutGroup, target.group_id, populate_existing=True)
+    if group is not None and status != "canceled":
+        await _evaluate(session, rollout, group)
+    elif group is not None:
+        await _evaluate(session, rollout, group, check_errors=False)
+    await session.flush()
+
+
+def _audit(
+    session: AsyncSession,
+    rollout: Rollout,
+    action: str,
+    old: str,
+    *,
+    user_id: int | None,
+    ip: str | None,
+) -> None:
+    audit.record(
+        session,
+        f"software.rollout.{action}",
+        user_id=user_id,
+        ip_address=ip,
+        details={
+            "entity": "rollout",
+            "id": rollout.id,
+            "changes": {"status": {"old": old, "new": rollout.status}},
+        },
+    )
+
+
+async def start(
+    session: AsyncSession, rollout_id: int, *, user_id: int | None, ip: str | None
+) -> Rollout:
+    """Start a draft roll-out: its first group's installations are created now."""
+    rollout = await get_rollout(session, rollout_id, lock=True)
+    if rollout.status != "draft":
+        raise Conflict(f"roll-out {rollout.id} is {rollout.status}; only a draft can start")
+    now = utcnow()
+    rollout.status = "running"
+    rollout.started_at = now
+    rollout.pause_reason = None
+    first = await _group_at(session, rollout.id, 0)
+    assert first is not None
+    await _start_group(session, rollout, first, now)
+    await _evaluate(session, rollout, first)
+    _audit(session, rollout, "start", "draft", user_id=user_id, ip=ip)
+    await session.flush()
+    return rollout
+
+
+async def pause(
+    session: AsyncSession, rollout_id: int, *, user_id: int | None, ip: str | None
+) -> Rollout:
+    """Pause a running roll-out: started installations go on, no new group starts."""
+    rollout = await get_rollout(session, rollout_id, lock=True)
+    if rollout.status != "running":
+        raise Conflict(f"roll-out {rollout.id} is {rollout.status}; only a running one pauses")
+    rollout.status = "paused"
+    rollout.pause_reason = "paused by a user"
+    _audit(session, rollout, "pause", "running", user_id=user_id, ip=ip)
+    await session.flush()
+    return rollout
+
+
+async def resume(
+    session: AsyncSession, rollout_id: int, *, user_id: int | None, ip: str | None
+) -> Rollout:
+    """Resume a paused roll-out; a group already at its success threshold advances at once."""
+    rollout = await get_rollout(session, rollout_id, lock=True)
+    if rollout.status != "paused":
+        raise Conflict(f"roll-out {rollout.id} is {rollout.status}; only a paused one resumes")
+    rollout.status = "running"
+    rollout.pause_reason = None
+    group = await _group_at(session, rollout.id, rollout.current_group)
+    assert group is not None
+    if group.status == "below_threshold":
+        # Resuming accepts the group's outcome: it counts as done and the next group starts.
+        group.status = "succeeded"
+        following = await _group_at(session, rollout.id, group.position + 1)
+        if following is None:
+            rollout.status = "finished"
+            rollout.finished_at = utcnow()
+        else:
+            await _start_group(session, rollout, following, utcnow())
+            await _evaluate(session, rollout, following, check_errors=False)
+    else:
+        await _evaluate(session, rollout, group, check_errors=False)
+    _audit(session, rollout, "resume", "paused", user_id=user_id, ip=ip)
+    await session.flush()
+    return rollout
+
+
+async def cancel(
+    session: AsyncSession, rollout_id: int, *, user_id: int | None, ip: str | None
+) -> Rollout:
+    """Cancel a roll-out and every installation of it that has not finished."""
+    rollout = await get_rollout(session, rollout_id, lock=True)
+    if rollout.status in ("finished", "canceled"):
+        raise Conflict(f"roll-out {rollout.id} is already {rollout.status}")
+    old = rollout.status
+    rollout.status = "canceled"
+    rollout.finished_at = utcnow()
+    pending = (
+        await session.scalars(
+            select(SoftwareInstallation)
+            .join(RolloutTarget, RolloutTarget.installation_id == SoftwareInstallation.id)
+            .where(
+                RolloutTarget.rollout_id == rollout.id,
+                SoftwareInstallation.status.in_(inst.UNFINISHED),
+            )
+            .order_by(SoftwareInstallation.id)
+        )
+    ).all()
+    for installation in pending:
+        await inst.transition(
+            session,
+            installation,
+            "canceled",
+            log_line=f"roll-out {rollout.id} canceled",
+            actor_user_id=user_id,
+            ip=ip,
+        )
+    _audit(session, rollout, "cancel", old, user_id=user_id, ip=ip)
+    await session.flush()
+    return rollout
+
+
+def list_query(status: str | None, version_id: int | None) -> Select[Rollout]:
+    """Build the filtered newest-first roll-out list query."""
+    stmt = select(Rollout)
+    if status:
+        stmt = stmt.where(Rollout.status == status)
+    if version_id is not None:
+        stmt = stmt.where(Rollout.version_id == version_id)
+    return stmt.order_by(Rollout.id.desc())
+
+
+async def summaries(session: AsyncSession, rollouts: list[Rollout]) -> dict[int, dict[str, int]]:
+    """Answer per roll-out ``{completed, failed, canceled, groups}`` from group counters."""
+    ids = [r.id for r in rollouts]
+    out: dict[int, dict[str, int]] = {
+        i: {"completed": 0, "failed": 0, "canceled": 0, "groups": 0} for i in ids
+    }
+    if not ids:
+        return out
+    rows = await session.execute(
+        select(
+            RolloutGroup.rollout_id,
+            func.sum(RolloutGroup.completed_count),
+            func.sum(RolloutGroup.failed_count),
+            func.sum(RolloutGroup.canceled_count),
+            func.count(),
+        )
+        .where(RolloutGroup.rollout_id.in_(ids))
+        .group_by(RolloutGroup.rollout_id)
+    )
+    for rid, done, failed, canceled, groups in rows:
+        out[rid] = {
+            "completed": int(done or 0),
+            "failed": int(failed or 0),
+            "canceled": int(canceled or 0),
+            "groups": int(groups),
+        }
+    return out
+
+
+async def group_details(session: AsyncSession, rollout: Rollout) -> list[dict[str, Any]]:
+    """Answer each group with its devices counted by installation status."""
+    groups = (
+        await session.scalars(
+            select(RolloutGroup)
+            .where(RolloutGroup.rollout_id == rollout.id)
+            .order_by(RolloutGroup.position)
+        )
+    ).all()
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = await session.execute(
+        select(
+            RolloutTarget.group_id,
+            SoftwareInstallation.status,
+            RolloutTarget.skip_reason.is_not(None),
+            func.count(),
+        )
+        .outerjoin(SoftwareInstallation, SoftwareInstallation.id == RolloutTarget.installation_id)
+        .where(RolloutTarget.rollout_id == rollout.id)
+        .group_by(
+            RolloutTarget.group_id,
+            SoftwareInstallation.status,
+            RolloutTarget.skip_reason.is_not(None),
+        )
+    )
+    for group_id, status, skipped, n in rows:
+        key = status or ("skipped" if skipped else "waiting")
+        counts[group_id][key] = counts[group_id].get(key, 0) + int(n)
+    return [
+        {
+            "id": g.id,
+            "position": g.position,
+            "status": g.status,
+            "device_count": g.device_count,
+            "completed_count": g.completed_count,
+            "failed_count": g.failed_count,
+            "canceled_count": g.canceled_count,
+            "started_at": g.started_at,
+            "finished_at": g.finished_at,
+            "counts": counts.get(g.id, {}),
+        }
+        for g in groups
+    ]
