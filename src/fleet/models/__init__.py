@@ -1,16 +1,6 @@
 """Every ORM table, imported here so Alembic and the app see the whole schema."""
 
-from fleet.models.backups import ConfigBackup
 from fleet.models.config import Configuration, JsonTemplate, Translation
-from fleet.models.device_log import DeviceLogEntry
-from fleet.models.devices_api import (
-    ArtifactHashes,
-    DeviceAttributes,
-    DevicePresence,
-    DeviceToken,
-    EventOutbox,
-    TelemetrySample,
-)
 from fleet.models.fleet_data import Customer, Device, DeviceDueDate
 from fleet.models.logs import SystemLog
 from fleet.models.rollouts import Rollout, RolloutGroup, RolloutTarget
@@ -37,19 +27,12 @@ SEED_TABLES = (
 
 __all__ = [
     "SEED_TABLES",
-    "ArtifactHashes",
     "AuthSession",
-    "ConfigBackup",
     "Configuration",
     "Customer",
     "Device",
-    "DeviceAttributes",
     "DeviceDueDate",
-    "DeviceLogEntry",
-    "DevicePresence",
     "DeviceSoftware",
-    "DeviceToken",
-    "EventOutbox",
     "JsonTemplate",
     "LoginFailure",
     "RefreshToken",
@@ -60,7 +43,6 @@ __all__ = [
     "SoftwareInstallation",
     "SoftwareVersion",
     "SystemLog",
-    "TelemetrySample",
     "TestReport",
     "TestScenario",
     "TestStep",
