@@ -139,6 +139,11 @@ async def test_duplicates_are_409(client: httpx.AsyncClient, sessionmaker) -> No
         f"/api/v1/users/{fresh.json()['id']}", headers=h, json={"email": "taken@example.com"}
     )
     assert r.status_code == 409
+    async with sessionmaker() as session:
+        audited = (
+            await session.scalars(select(SystemLog.action).where(SystemLog.action.like("user.%")))
+        ).all()
+    assert audited == ["user.create"]  # the refused requests left no audit rows behind
 
 
 async def test_nobody_raises_his_own_roles_or_grants_what_he_lacks(
