@@ -16,11 +16,12 @@ from fleet.auth.router import router as auth_router
 from fleet.db import create_engine, create_sessionmaker
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
+from fleet.fleet_data.router import router as fleet_data_router
 from fleet.settings import Settings, get_settings
 from fleet.users.router import router as users_router
 from fleet.web import pages
 
-API_ROUTERS: list[APIRouter] = [auth_router, users_router, audit_router]
+API_ROUTERS: list[APIRouter] = [auth_router, users_router, audit_router, fleet_data_router]
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -1,6 +1,7 @@
 """Every ORM table, imported here so Alembic and the app see the whole schema."""
 
 from fleet.models.config import Configuration, JsonTemplate, Translation
+from fleet.models.device_log import DeviceLogEntry
 from fleet.models.fleet_data import Customer, Device, DeviceDueDate
 from fleet.models.logs import SystemLog
 from fleet.models.rollouts import Rollout, RolloutGroup, RolloutTarget
@@ -32,6 +33,7 @@ __all__ = [
     "Customer",
     "Device",
     "DeviceDueDate",
+    "DeviceLogEntry",
     "DeviceSoftware",
     "JsonTemplate",
     "LoginFailure",

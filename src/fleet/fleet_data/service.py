@@ -1,0 +1,530 @@
+"""Customers and devices: queries, rules, audit, due dates and a device's history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from fleet.audit import service as audit_log
+from fleet.auth.deps import Principal
+from fleet.db import utcnow
+from fleet.errors import Conflict, NotFound, ValidationFailed
+from fleet.fleet_data.schemas import (
+    CustomerCreate,
+    CustomerRead,
+    CustomerUpdate,
+    DeviceCreate,
+    DeviceRead,
+    DeviceUpdate,
+    DueState,
+)
+from fleet.models import (
+    Customer,
+    Device,
+    DeviceDueDate,
+    DeviceLogEntry,
+    DeviceSoftware,
+    SoftwareInstallation,
+    TestReport,
+)
+from fleet.validation import raise_if_invalid, template_for, validate
+
+DUE_SOON_DAYS = 30
+DEVICE_FIELDS = (
+    "device_number",
+    "device_type",
+    "kind_of_device",
+    "serial_number",
+    "status",
+    "customer_id",
+    "configuration",
+)
+
+CustomerSort = Literal["name", "-name", "created_at", "-created_at", "id", "-id"]
+DeviceSort = Literal[
+    "device_number",
+    "-device_number",
+    "device_type",
+    "-device_type",
+    "status",
+    "-status",
+    "customer_name",
+    "-customer_name",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "next_due_at",
+    "-next_due_at",
+    "id",
+    "-id",
+]
+
+
+def like_pattern(text: str) -> str:
+    """Turn user text into a case-insensitive substring pattern with LIKE wildcards escaped."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _order(column: Any, descending: bool) -> Any:
+    return column.desc() if descending else column.asc()
+
+
+# ---------------------------------------------------------------- customers
+
+
+def contact_field(key: str) -> ColumnElement[str]:
+    """A contact_info key as text, portable between SQLite (json_extract) and PostgreSQL (->>)."""
+    return Customer.contact_info[key].as_string()
+
+
+def query_customers(q: str | None, sort: CustomerSort) -> Select[Any]:
+    """Build the filtered, sorted customer list query."""
+    stmt = select(Customer)
+    if q:
+        pattern = like_pattern(q)
+        stmt = stmt.where(
+            or_(
+                func.lower(Customer.name).like(pattern, escape="\\"),
+                func.lower(contact_field("company")).like(pattern, escape="\\"),
+                func.lower(contact_field("email")).like(pattern, escape="\\"),
+            )
+        )
+    columns = {"name": Customer.name, "created_at": Customer.created_at, "id": Customer.id}
+    descending = sort.startswith("-")
+    return stmt.order_by(_order(columns[sort.lstrip("-")], descending), Customer.id)
+
+
+async def customer_reads(session: AsyncSession, customers: list[Customer]) -> list[CustomerRead]:
+    """Answer the customers with their device counts (one grouped query for the whole page)."""
+    ids = [c.id for c in customers]
+    counts: dict[int, int] = {}
+    if ids:
+        rows = await session.execute(
+            select(Device.customer_id, func.count())
+            .where(Device.customer_id.in_(ids))
+            .group_by(Device.customer_id)
+        )
+        counts = {cid: n for cid, n in rows if cid is not None}
+    return [
+        CustomerRead(
+            id=c.id,
+            name=c.name,
+            contact_info=c.contact_info,
+            created_at=c.created_at,
+            device_count=counts.get(c.id, 0),
+        )
+        for c in customers
+    ]
+
+
+async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
+    """Load a customer or raise ``NotFound``."""
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} not found")
+    return customer
+
+
+async def find_customer_by_name(session: AsyncSession, name: str) -> Customer | None:
+    """Find the customer with this name, ignoring case (names are the import key)."""
+    result: Customer | None = await session.scalar(
+        select(Customer).where(func.lower(Customer.name) == name.lower()).limit(1)
+    )
+    return result
+
+
+async def _ensure_unique_name(session: AsyncSession, name: str, exclude_id: int | None) -> None:
+    found = await find_customer_by_name(session, name)
+    if found is not None and found.id != exclude_id:
+        raise Conflict(f"A customer named '{found.name}' already exists (id {found.id})")
+
+
+def _customer_dict(customer: Customer) -> dict[str, Any]:
+    return {"name": customer.name, "contact_info": customer.contact_info}
+
+
+async def create_customer(
+    session: AsyncSession, actor: Principal, data: CustomerCreate
+) -> Customer:
+    """Create a customer; names are unique, ignoring case."""
+    await _ensure_unique_name(session, data.name, None)
+    customer = Customer(name=data.name, contact_info=data.contact_info)
+    session.add(customer)
+    await session.flush()
+    audit_log.record(
+        session,
+        "customer.create",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={
+            "entity": "customer",
+            "id": customer.id,
+            "changed": audit_log.changes({}, _customer_dict(customer)),
+        },
+    )
+    await session.flush()
+    return customer
+
+
+async def update_customer(
+    session: AsyncSession, actor: Principal, customer: Customer, data: CustomerUpdate
+) -> Customer:
+    """Change the given fields; ``contact_info`` is replaced as a whole."""
+    fields = data.model_dump(exclude_unset=True)
+    before = _customer_dict(customer)
+    if "name" in fields:
+        await _ensure_unique_name(session, fields["name"], customer.id)
+    for key, value in fields.items():
+        setattr(customer, key, value)
+    changed = audit_log.changes(before, _customer_dict(customer))
+    if changed:
+        audit_log.record(
+            session,
+            "customer.update",
+            user_id=actor.user_id,
+            ip_address=actor.ip,
+            details={"entity": "customer", "id": customer.id, "changed": changed},
+        )
+    await session.flush()
+    return customer
+
+
+async def delete_customer(session: AsyncSession, actor: Principal, customer: Customer) -> None:
+    """Delete a customer that no device and no test report refers to."""
+    devices = await session.scalar(
+        select(func.count()).select_from(Device).where(Device.customer_id == customer.id)
+    )
+    reports = await session.scalar(
+        select(func.count()).select_from(TestReport).where(TestReport.customer_id == customer.id)
+    )
+    if devices or reports:
+        raise Conflict(
+            f"Customer '{customer.name}' still has {devices} device(s) and {reports} test "
+            "report(s); reassign or delete them first"
+        )
+    audit_log.record(
+        session,
+        "customer.delete",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={"entity": "customer", "id": customer.id, "name": customer.name},
+    )
+    await session.delete(customer)
+    await session.flush()
+
+
+# ---------------------------------------------------------------- devices
+
+
+@dataclass(frozen=True)
+class DeviceFilters:
+    device_type: str | None = None
+    kind_of_device: str | None = None
+    status: str | None = None
+    customer_id: int | None = None
+    q: str | None = None
+    due_before: datetime | None = None
+    overdue: bool | None = None
+    never_tested: bool | None = None
+
+    @property
+    def needs_due_join(self) -> bool:
+        return (
+            self.due_before is not None or self.overdue is not None or self.never_tested is not None
+        )
+
+
+def _device_where(filters: DeviceFilters, now: datetime) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if filters.device_type:
+        where.append(Device.device_type == filters.device_type)
+    if filters.kind_of_device:
+        where.append(Device.kind_of_device == filters.kind_of_device)
+    if filters.status:
+        where.append(Device.status == filters.status)
+    if filters.customer_id is not None:
+        where.append(Device.customer_id == filters.customer_id)
+    if filters.q:
+        pattern = like_pattern(filters.q)
+        where.append(
+            or_(
+                func.lower(Device.device_number).like(pattern, escape="\\"),
+                func.lower(Device.serial_number).like(pattern, escape="\\"),
+            )
+        )
+    if filters.due_before is not None:
+        where.append(DeviceDueDate.next_due_at < filters.due_before)
+    if filters.overdue is True:
+        where.append(DeviceDueDate.next_due_at < now)
+    elif filters.overdue is False:
+        # Never-tested devices are not counted as overdue (see due_state).
+        where.append(or_(DeviceDueDate.device_id.is_(None), DeviceDueDate.next_due_at >= now))
+    if filters.never_tested is True:
+        where.append(DeviceDueDate.device_id.is_(None))
+    elif filters.never_tested is False:
+        where.append(DeviceDueDate.device_id.is_not(None))
+    return where
+
+
+def device_select() -> Select[Device, str, DeviceDueDate]:
+    """Devices with their customer's name and due-date row: one query, no per-row loads."""
+    return (
+        select(Device, Customer.name, DeviceDueDate)
+        .outerjoin(Customer, Customer.id == Device.customer_id)
+        .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
+    )
+
+
+def _device_sort(sort: DeviceSort) -> list[Any]:
+    columns: dict[str, Any] = {
+        "device_number": Device.device_number,
+        "device_type": Device.device_type,
+        "status": Device.status,
+        "customer_name": Customer.name,
+        "created_at": Device.created_at,
+        "updated_at": Device.updated_at,
+        "next_due_at": DeviceDueDate.next_due_at,
+        "id": Device.id,
+    }
+    key = sort.lstrip("-")
+    column = _order(columns[key], sort.startswith("-"))
+    if key in {"customer_name", "next_due_at", "updated_at", "created_at"}:
+        column = column.nulls_last()
+    return [column] if key in {"id", "device_number"} else [column, Device.id]
+
+
+async def list_devices(
+    session: AsyncSession, filters: DeviceFilters, sort: DeviceSort, skip: int, limit: int
+) -> tuple[int, list[DeviceRead]]:
+    """Answer the total count and one page of devices: two queries whatever the page size."""
+    now = utcnow()
+    where = _device_where(filters, now)
+    count_stmt = select(func.count()).select_from(Device)
+    if filters.needs_due_join:
+        count_stmt = count_stmt.outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
+    total = await session.scalar(count_stmt.where(*where)) or 0
+    rows = await session.execute(
+        device_select().where(*where).order_by(*_device_sort(sort)).offset(skip).limit(limit)
+    )
+    return total, [to_read(d, name, due, now) for d, name, due in rows]
+
+
+def due_state(due: DeviceDueDate | None, now: datetime) -> DueState:
+    """Classify a device's next test: never tested, overdue, due within 30 days or fine."""
+    if due is None:
+        return "never_tested"
+    if due.next_due_at < now:
+        return "overdue"
+    if due.next_due_at < now + timedelta(days=DUE_SOON_DAYS):
+        return "due_soon"
+    return "ok"
+
+
+def to_read(
+    device: Device, customer_name: str | None, due: DeviceDueDate | None, now: datetime
+) -> DeviceRead:
+    """Build the API view of a device."""
+    return DeviceRead(
+        id=device.id,
+        device_number=device.device_number,
+        device_type=device.device_type,
+        kind_of_device=device.kind_of_device,
+        serial_number=device.serial_number,
+        status=device.status,
+        customer_id=device.customer_id,
+        customer_name=customer_name,
+        configuration=device.configuration,
+        created_at=device.created_at,
+        updated_at=device.updated_at,
+        last_test_at=due.last_test_at if due else None,
+        next_due_at=due.next_due_at if due else None,
+        interval_months=due.interval_months if due else None,
+        due_state=due_state(due, now),
+    )
+
+
+async def read_device(session: AsyncSession, device_id: int) -> DeviceRead:
+    """Load one device with customer name and due date, or raise ``NotFound``."""
+    row = (await session.execute(device_select().where(Device.id == device_id))).first()
+    if row is None:
+        raise NotFound(f"Device {device_id} not found")
+    device, name, due = row
+    return to_read(device, name, due, utcnow())
+
+
+async def get_device(session: AsyncSession, device_id: int) -> Device:
+    """Load a device or raise ``NotFound``."""
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"Device {device_id} not found")
+    return device
+
+
+async def ensure_customer_exists(session: AsyncSession, customer_id: int | None) -> None:
+    """Refuse (422) a customer id that does not exist."""
+    if customer_id is None:
+        return
+    if await session.get(Customer, customer_id) is None:
+        raise ValidationFailed(
+            {
+                "message": f"Customer {customer_id} does not exist",
+                "errors": [{"path": "/customer_id", "message": "unknown customer"}],
+            }
+        )
+
+
+async def check_configuration(
+    session: AsyncSession, device_type: str, configuration: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Validate a configuration against the active ``device_config`` template of the type.
+
+    A device created without a configuration starts from the template's default values.
+    """
+    template = await template_for(session, "device_config", device_type)
+    if template is None:
+        return configuration
+    if configuration is None:
+        defaults = template.default_values
+        if not isinstance(defaults, dict):
+            return None
+        configuration = dict(defaults)
+    raise_if_invalid(validate(configuration, template.schema_), "configuration")
+    return configuration
+
+
+async def _ensure_unique_number(session: AsyncSession, number: str, exclude_id: int | None) -> None:
+    found = await session.scalar(select(Device.id).where(Device.device_number == number))
+    if found is not None and found != exclude_id:
+        raise Conflict(f"Device number '{number}' is already used by device {found}")
+
+
+def _device_dict(device: Device) -> dict[str, Any]:
+    return {f: getattr(device, f) for f in DEVICE_FIELDS}
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("Device number already exists") from None
+
+
+async def audit_device(
+    session: AsyncSession,
+    actor: Principal,
+    action: str,
+    device_id: int,
+    details: dict[str, Any],
+    *,
+    link: bool = True,
+) -> None:
+    """Write the audit row of a device change and link it to the device for its history."""
+    row = audit_log.record(
+        session,
+        action,
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={"entity": "device", "id": device_id, **details},
+    )
+    await session.flush()
+    if link:
+        session.add(DeviceLogEntry(log_id=row.id, device_id=device_id))
+        await session.flush()
+
+
+async def create_device(session: AsyncSession, actor: Principal, data: DeviceCreate) -> Device:
+    """Create a device: unique number, existing customer, configuration valid for its type."""
+    await _ensure_unique_number(session, data.device_number, None)
+    await ensure_customer_exists(session, data.customer_id)
+    configuration = await check_configuration(session, data.device_type, data.configuration)
+    device = Device(**{**data.model_dump(), "configuration": configuration})
+    session.add(device)
+    await _flush(session)
+    await audit_device(
+        session,
+        actor,
+        "device.create",
+        device.id,
+        {"changed": audit_log.changes({}, _device_dict(device))},
+    )
+    return device
+
+
+async def update_device(
+    session: AsyncSession, actor: Principal, device: Device, data: DeviceUpdate
+) -> Device:
+    """Change the given fields with the same rules as on creation."""
+    fields = data.model_dump(exclude_unset=True)
+    before = _device_dict(device)
+    if "device_number" in fields:
+        await _ensure_unique_number(session, fields["device_number"], device.id)
+    if "customer_id" in fields:
+        await ensure_customer_exists(session, fields["customer_id"])
+    if "configuration" in fields or "device_type" in fields:
+        configuration = fields.get("configuration", device.configuration)
+        device_type = fields.get("device_type", device.device_type)
+        if configuration is not None or "configuration" not in fields:
+            fields["configuration"] = await check_configuration(session, device_type, configuration)
+    for key, value in fields.items():
+        setattr(device, key, value)
+    changed = audit_log.changes(before, _device_dict(device))
+    if changed:
+        device.updated_at = utcnow()
+        await _flush(session)
+        await audit_device(session, actor, "device.update", device.id, {"changed": changed})
+    return device
+
+
+async def delete_device(session: AsyncSession, actor: Principal, device: Device) -> None:
+    """Delete a device nothing refers to; tested or installed devices are set inactive instead."""
+    reports = await session.scalar(
+        select(func.count()).select_from(TestReport).where(TestReport.device_id == device.id)
+    )
+    installs = await session.scalar(
+        select(func.count())
+        .select_from(SoftwareInstallation)
+        .where(SoftwareInstallation.device_id == device.id)
+    )
+    software = await session.scalar(
+        select(func.count())
+        .select_from(DeviceSoftware)
+        .where(DeviceSoftware.device_id == device.id)
+    )
+    if reports or installs or software:
+        raise Conflict(
+            f"Device '{device.device_number}' is referenced by {reports} test report(s), "
+            f"{installs} software installation(s) and {software} installed-software record(s); "
+            "set its status to 'inactive' (or 'decommissioned') instead"
+        )
+    await audit_device(
+        session,
+        actor,
+        "device.delete",
+        device.id,
+        {"device_number": device.device_number},
+        link=False,
+    )
+    await session.delete(device)
+    await session.flush()
+
+
+async def device_types(session: AsyncSession) -> tuple[list[str], list[str]]:
+    """Answer the device types and kinds in use (for pick lists)."""
+    types = await session.scalars(
+        select(Device.device_type).distinct().order_by(Device.device_type)
+    )
+    kinds = await session.scalars(
+        select(Device.kind_of_device)
+        .where(Device.kind_of_device.is_not(None))
+        .distinct()
+        .order_by(Device.kind_of_device)
+    )
+    return list(types), [k for k in kinds if k]

@@ -1,0 +1,47 @@
+"""fleet data: device_log_entries links audit rows to devices; dashboard indexes
+
+Revision ID: 0003_fleet_data
+Revises: 0001_initial
+Create Date: 2026-11-27 18:55:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003_fleet_data"
+down_revision: str | Sequence[str] | None = "0001_initial"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "device_log_entries",
+        sa.Column("log_id", sa.Integer(), nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["log_id"],
+            ["system_logs.id"],
+            name=op.f("fk_device_log_entries_log_id_system_logs"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_device_log_entries_device_id_devices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("log_id", name=op.f("pk_device_log_entries")),
+    )
+    with op.batch_alter_table("device_log_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_device_log_entries_device_id"), ["device_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("device_log_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_device_log_entries_device_id"))
+    op.drop_table("device_log_entries")
