@@ -18,10 +18,17 @@ from fleet.errors import install_error_handlers
 from fleet.events import EventBus
 from fleet.fleet_data.router import router as fleet_data_router
 from fleet.settings import Settings, get_settings
+from fleet.software.router import router as software_router
 from fleet.users.router import router as users_router
 from fleet.web import pages
 
-API_ROUTERS: list[APIRouter] = [auth_router, users_router, audit_router, fleet_data_router]
+API_ROUTERS: list[APIRouter] = [
+    auth_router,
+    users_router,
+    audit_router,
+    fleet_data_router,
+    software_router,
+]
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
