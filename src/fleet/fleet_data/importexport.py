@@ -192,11 +192,12 @@ class RawRow:
     number: int
     values: dict[str, Any]
     errors: list[ImportError_] = field(default_factory=list)
+    is_record: bool = True
 
 
 def parse_csv(entity: Entity, text: str) -> list[RawRow]:
     """Parse CSV text with a header row; JSON columns hold JSON text, empty cells mean null."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
@@ -255,6 +256,7 @@ def parse_json(entity: Entity, text: str) -> list[RawRow]:
         row = RawRow(number, {})
         if not isinstance(item, dict):
             row.errors.append(ImportError_(row=number, field=None, message="must be an object"))
+            row.is_record = False
         else:
             for key, value in item.items():
                 if key not in COLUMNS[entity]:
@@ -322,6 +324,9 @@ async def plan_customers(session: AsyncSession, rows: list[RawRow]) -> Plan:
     seen: dict[str, int] = {}
     valid: list[tuple[RawRow, CustomerCreate, datetime | None]] = []
     for row in rows:
+        if not row.is_record:
+            plan.errors.extend(row.errors)
+            continue
         created_at = _created_at(row)
         try:
             data = CustomerCreate.model_validate(
@@ -366,6 +371,9 @@ async def plan_devices(session: AsyncSession, rows: list[RawRow]) -> Plan:
     seen: dict[str, int] = {}
     valid: list[tuple[RawRow, DeviceCreate, str | None, datetime | None]] = []
     for row in rows:
+        if not row.is_record:
+            plan.errors.extend(row.errors)
+            continue
         created_at = _created_at(row)
         customer = row.values.get("customer")
         if customer is not None and not isinstance(customer, str):

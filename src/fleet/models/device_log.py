@@ -9,7 +9,7 @@ from fleet.db import Base
 
 
 class DeviceLogEntry(Base):
-    """Links a ``system_logs`` row to the device it describes (written with the audit row)."""
+    """Links a ``system_logs`` row to a device it describes (an import row names many)."""
 
     __tablename__ = "device_log_entries"
 
@@ -17,5 +17,5 @@ class DeviceLogEntry(Base):
         ForeignKey("system_logs.id", ondelete="CASCADE"), primary_key=True
     )
     device_id: Mapped[int] = mapped_column(
-        ForeignKey("devices.id", ondelete="CASCADE"), nullable=False, index=True
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True, index=True
     )

@@ -1,4 +1,4 @@
-"""fleet data: device_log_entries links audit rows to devices; dashboard indexes
+"""fleet data: device_log_entries links audit rows to the devices they describe
 
 Revision ID: 0003_fleet_data
 Revises: 0001_initial
@@ -33,7 +33,7 @@ def upgrade() -> None:
             name=op.f("fk_device_log_entries_device_id_devices"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("log_id", name=op.f("pk_device_log_entries")),
+        sa.PrimaryKeyConstraint("log_id", "device_id", name=op.f("pk_device_log_entries")),
     )
     with op.batch_alter_table("device_log_entries", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,69 @@
+"""No N+1: the number of SQL statements per request does not grow with the rows answered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from tests.fleet_data.conftest import API, add_report, make_customer, make_device
+
+
+@contextmanager
+def counting(app: Any) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def _count(
+    app: Any, client: httpx.AsyncClient, headers: dict[str, str], path: str, **params: Any
+) -> int:
+    with counting(app) as statements:
+        r = await client.get(API + path, headers=headers, params=params)
+        assert r.status_code == 200, r.text
+    return len(statements)
+
+
+async def test_statement_counts_are_constant(
+    app, client: httpx.AsyncClient, manager, sessionmaker
+) -> None:
+    customers = [await make_customer(client, manager, f"C{i}") for i in range(3)]
+    now = datetime.now(UTC)
+    for i in range(12):
+        device = await make_device(client, manager, f"D{i:02}", customer_id=customers[i % 3]["id"])
+        if i % 2:
+            await add_report(
+                sessionmaker, device["id"], now - timedelta(days=i), due=now + timedelta(days=i)
+            )
+    small = await _count(app, client, manager, "/devices", limit=1)
+    large = await _count(app, client, manager, "/devices", limit=12)
+    filtered = await _count(
+        app, client, manager, "/devices", limit=12, overdue="false", sort="-next_due_at", q="D"
+    )
+    assert small == large == filtered
+    assert await _count(app, client, manager, "/customers", limit=1) == await _count(
+        app, client, manager, "/customers", limit=3
+    )
+    one = await _count(app, client, manager, f"/devices/{device['id']}/history")
+    await add_report(sessionmaker, device["id"], now, "failed")
+    for status in ("maintenance", "active", "inactive"):
+        await client.patch(
+            f"{API}/devices/{device['id']}", headers=manager, json={"status": status}
+        )
+    assert await _count(app, client, manager, f"/devices/{device['id']}/history") == one
+    dashboard = await _count(app, client, manager, "/dashboard")
+    await make_device(client, manager, "EXTRA", device_type="flow_meter", status="maintenance")
+    assert await _count(app, client, manager, "/dashboard") == dashboard
