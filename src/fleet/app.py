@@ -13,6 +13,8 @@ from sqlalchemy import text
 from fleet import __version__
 from fleet.audit.router import router as audit_router
 from fleet.auth.router import router as auth_router
+from fleet.config.router import public as config_public_router
+from fleet.config.router import router as config_router
 from fleet.db import create_engine, create_sessionmaker
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
@@ -23,6 +25,8 @@ from fleet.users.router import router as users_router
 from fleet.web import pages
 
 API_ROUTERS: list[APIRouter] = [
+    config_router,
+    config_public_router,
     auth_router,
     users_router,
     audit_router,

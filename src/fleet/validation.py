@@ -78,3 +78,18 @@ async def validate_with_template(
     template = await template_for(session, template_type, category)
     if template is not None:
         raise_if_invalid(validate(document, template.schema_), what)
+
+
+def check_template(schema: Any, default_values: Any) -> list[SchemaIssue]:
+    """Return the problems of a template: its schema first, then its defaults against it.
+
+    Paths are prefixed with ``/schema`` or ``/default_values`` so a client can tell which part
+    of the template is wrong.
+    """
+    problems = check_schema(schema)
+    if problems:
+        return [SchemaIssue(f"/schema{p.path.rstrip('/')}", p.message) for p in problems]
+    return [
+        SchemaIssue(f"/default_values{p.path.rstrip('/')}", p.message)
+        for p in validate(default_values, schema)
+    ]

@@ -1,5 +1,6 @@
 """Every ORM table, imported here so Alembic and the app see the whole schema."""
 
+from fleet.models.backups import ConfigBackup
 from fleet.models.config import Configuration, JsonTemplate, Translation
 from fleet.models.device_log import DeviceLogEntry
 from fleet.models.fleet_data import Customer, Device, DeviceDueDate
@@ -29,6 +30,7 @@ SEED_TABLES = (
 __all__ = [
     "SEED_TABLES",
     "AuthSession",
+    "ConfigBackup",
     "Configuration",
     "Customer",
     "Device",

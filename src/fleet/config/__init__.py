@@ -1,0 +1,1 @@
+"""Fleet Config Manager: system configuration, JSON templates, translations, backups."""
