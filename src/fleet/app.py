@@ -16,6 +16,10 @@ from fleet.auth.router import router as auth_router
 from fleet.config.router import public as config_public_router
 from fleet.config.router import router as config_router
 from fleet.db import create_engine, create_sessionmaker
+from fleet.devices_api import runtime as devices_runtime
+from fleet.devices_api.router import credentials_router as device_credentials_router
+from fleet.devices_api.router import device_router as device_api_router
+from fleet.devices_api.ws import router as live_events_router
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
 from fleet.fleet_data.router import router as fleet_data_router
@@ -33,6 +37,7 @@ API_ROUTERS: list[APIRouter] = [
     fleet_data_router,
     software_router,
 ]
+API_ROUTERS += [device_credentials_router, device_api_router, live_events_router]
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -54,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with devices_runtime.running(_app):
+            yield
         await engine.dispose()
 
     app = FastAPI(
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.jwt_secret = secret
     app.state.events = EventBus()
+    devices_runtime.install(app)  # cross-worker event bus, DDI routes at the root
     install_error_handlers(app)
 
     if settings.cors_origins:

@@ -3,6 +3,15 @@
 from fleet.models.backups import ConfigBackup
 from fleet.models.config import Configuration, JsonTemplate, Translation
 from fleet.models.device_log import DeviceLogEntry
+from fleet.models.devices_api import (
+    ArtifactHashes,
+    DdiAction,
+    DeviceAttributes,
+    DevicePresence,
+    DeviceToken,
+    EventOutbox,
+    TelemetrySample,
+)
 from fleet.models.fleet_data import Customer, Device, DeviceDueDate
 from fleet.models.logs import SystemLog
 from fleet.models.rollouts import Rollout, RolloutGroup, RolloutTarget
@@ -29,14 +38,20 @@ SEED_TABLES = (
 
 __all__ = [
     "SEED_TABLES",
+    "ArtifactHashes",
     "AuthSession",
     "ConfigBackup",
     "Configuration",
     "Customer",
+    "DdiAction",
     "Device",
+    "DeviceAttributes",
     "DeviceDueDate",
     "DeviceLogEntry",
+    "DevicePresence",
     "DeviceSoftware",
+    "DeviceToken",
+    "EventOutbox",
     "JsonTemplate",
     "LoginFailure",
     "RefreshToken",
@@ -47,6 +62,7 @@ __all__ = [
     "SoftwareInstallation",
     "SoftwareVersion",
     "SystemLog",
+    "TelemetrySample",
     "TestReport",
     "TestScenario",
     "TestStep",

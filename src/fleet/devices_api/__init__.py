@@ -1,0 +1,1 @@
+"""The device side: DDI (hawkBit) protocol, device credentials, presence, telemetry, live events."""

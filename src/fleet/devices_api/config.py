@@ -1,0 +1,28 @@
+"""Knobs of the device API, read from the environment (``FLEET_DDI_...``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DeviceApiConfig(BaseSettings):
+    """Polling interval, token rotation grace, telemetry limits."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_DDI_", extra="ignore")
+
+    polling_seconds: int = Field(default=60, ge=1, le=86_400)
+    offline_after_intervals: int = Field(default=3, ge=1)
+    sweep_seconds: float = Field(default=5.0, gt=0)
+    token_grace_minutes: int = Field(default=1440, ge=0, le=100_800)
+    max_batch: int = Field(default=5000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+
+    def polling_sleep(self) -> str:
+        """Answer the polling interval as DDI's ``HH:MM:SS``."""
+        s = self.polling_seconds
+        return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+    @property
+    def offline_after_seconds(self) -> int:
+        return self.polling_seconds * self.offline_after_intervals

@@ -1,0 +1,194 @@
+"""Device tokens: issued once, stored as SHA-256 digests, revocable, rotated with a grace period.
+
+A device sends ``Authorization: TargetToken <token>`` (the DDI convention). Tokens are 256-bit
+random strings, so a fast digest is the right storage (no dictionary to protect against) and a
+lookup by digest is one indexed query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.audit.service import record
+from fleet.db import utcnow
+from fleet.errors import NotFound, Unauthorized
+from fleet.models import Device, DeviceToken
+
+TOKEN_PREFIX = "fdt_"  # noqa: S105 - a marker, not a secret
+SCHEME = "TargetToken"
+
+
+class DeviceUnauthorized(Unauthorized):
+    """No, a malformed, an unknown, a revoked or an expired device token."""
+
+    def __init__(self, detail: Any = "Device token required") -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": SCHEME}
+
+
+@dataclass
+class DeviceIdentity:
+    """The device behind a valid token."""
+
+    device: Device
+    token_id: int
+
+    @property
+    def device_id(self) -> int:
+        return self.device.id
+
+
+def digest(token: str) -> str:
+    """Return the SHA-256 hex digest a token is stored under."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """Return a fresh device token (256 bits of randomness)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def parse_authorization(header: str | None) -> str:
+    """Extract the token from ``TargetToken <token>``; anything else is 401."""
+    if not header:
+        raise DeviceUnauthorized()
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != SCHEME.lower() or not value or len(value) > 200:
+        raise DeviceUnauthorized("Use 'Authorization: TargetToken <token>'")
+    return value
+
+
+def _valid_now(now: datetime) -> Any:
+    return (DeviceToken.revoked_at.is_(None)) & (
+        or_(DeviceToken.expires_at.is_(None), DeviceToken.expires_at > now)
+    )
+
+
+async def authenticate(session: AsyncSession, header: str | None) -> DeviceIdentity:
+    """Resolve a ``TargetToken`` header to its device, or raise 401."""
+    token = parse_authorization(header)
+    row = (
+        await session.execute(
+            select(DeviceToken.id, Device)
+            .join(Device, Device.id == DeviceToken.device_id)
+            .where(DeviceToken.token_hash == digest(token), _valid_now(utcnow()))
+        )
+    ).first()
+    if row is None:
+        raise DeviceUnauthorized("Invalid, revoked or expired device token")
+    return DeviceIdentity(device=row[1], token_id=row[0])
+
+
+async def get_device(session: AsyncSession, device_id: int) -> Device:
+    """Load a device or raise 404."""
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"Device {device_id} not found")
+    return device
+
+
+async def issue(
+    session: AsyncSession,
+    device: Device,
+    *,
+    grace_minutes: int,
+    user_id: int | None,
+    ip: str | None,
+) -> tuple[DeviceToken, str]:
+    """Issue a new token for a device; the tokens it replaces stay valid for the grace period."""
+    now = utcnow()
+    until = now + timedelta(minutes=grace_minutes)
+    rotated = await session.execute(
+        update(DeviceToken)
+        .where(
+            DeviceToken.device_id == device.id,
+            _valid_now(now),
+            or_(DeviceToken.expires_at.is_(None), DeviceToken.expires_at > until),
+        )
+        .values(expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    plain = new_token()
+    row = DeviceToken(
+        device_id=device.id,
+        token_hash=digest(plain),
+        prefix=plain[:12],
+        created_by=user_id,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    record(
+        session,
+        "device.token_issued",
+        user_id=user_id,
+        ip_address=ip,
+        details={
+            "entity": "device",
+            "id": device.id,
+            "device_number": device.device_number,
+            "credential_id": row.id,
+            "rotated": getattr(rotated, "rowcount", 0) or 0,
+            "grace_minutes": grace_minutes,
+        },
+    )
+    return row, plain
+
+
+async def list_tokens(session: AsyncSession, device_id: int) -> list[DeviceToken]:
+    """List a device's tokens (never their values), newest first."""
+    rows = await session.scalars(
+        select(DeviceToken)
+        .where(DeviceToken.device_id == device_id)
+        .order_by(DeviceToken.created_at.desc(), DeviceToken.id.desc())
+    )
+    return list(rows)
+
+
+async def revoke(
+    session: AsyncSession,
+    device: Device,
+    *,
+    token_id: int | None,
+    user_id: int | None,
+    ip: str | None,
+) -> int:
+    """Revoke one token (or all of a device's tokens) at once; answers how many were revoked."""
+    now = utcnow()
+    stmt = update(DeviceToken).where(
+        DeviceToken.device_id == device.id, DeviceToken.revoked_at.is_(None)
+    )
+    if token_id is not None:
+        exists = await session.scalar(
+            select(DeviceToken.id).where(
+                DeviceToken.id == token_id, DeviceToken.device_id == device.id
+            )
+        )
+        if exists is None:
+            raise NotFound(f"Token {token_id} of device {device.id} not found")
+        stmt = stmt.where(DeviceToken.id == token_id)
+    result = await session.execute(
+        stmt.values(revoked_at=now).execution_options(synchronize_session=False)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    record(
+        session,
+        "device.token_revoked",
+        user_id=user_id,
+        ip_address=ip,
+        details={
+            "entity": "device",
+            "id": device.id,
+            "credential_id": token_id,
+            "revoked": count,
+        },
+    )
+    return count

@@ -1,0 +1,495 @@
+"""hawkBit Direct Device Integration (DDI) API: the device side of software installations.
+
+Mounted at the app root as ``/{tenant}/controller/v1/{controllerId}/...`` like hawkBit, so an
+existing DDI client works unchanged. The controllerId is the device's ``device_number``. Each
+pending installation (oldest first, one at a time) is a DDI action whose id is the installation
+id; feedback drives the software module's installation state machine (``transition``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import FileResponse, PlainTextResponse
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.audit.service import changes, record
+from fleet.db import utcnow
+from fleet.deps import ClientIP, SessionDep, SettingsDep
+from fleet.devices_api import presence
+from fleet.devices_api.artifacts import ArtifactInfo, describe
+from fleet.devices_api.config import DeviceApiConfig
+from fleet.devices_api.credentials import DeviceIdentity, authenticate
+from fleet.devices_api.schemas import DdiActionFeedback, DdiConfigData, DdiStatus
+from fleet.errors import BadRequest, DomainError, Forbidden, NotFound
+from fleet.models import (
+    DdiAction,
+    Device,
+    DeviceAttributes,
+    Software,
+    SoftwareInstallation,
+    SoftwareVersion,
+)
+from fleet.software.installations import (
+    FINISHED,
+    next_pending_for_device,
+    record_progress,
+    transition,
+)
+
+router = APIRouter(prefix="/{tenant}/controller/v1/{controllerId}", tags=["device API (DDI)"])
+
+
+class Gone(DomainError):
+    """The action exists but is finished: no more feedback or downloads for it."""
+
+    status_code = 410
+
+
+def config_of(request: Request) -> DeviceApiConfig:
+    cfg: DeviceApiConfig = request.app.state.device_api
+    return cfg
+
+
+async def _device(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: str,
+    controllerId: str,
+    authorization: Annotated[str | None, Header()] = None,
+) -> DeviceIdentity:
+    identity = await authenticate(session, authorization)
+    if tenant != settings.tenant:
+        raise NotFound(f"Unknown tenant {tenant!r}")
+    if identity.device.device_number != controllerId:
+        exists = await session.scalar(select(Device.id).where(Device.device_number == controllerId))
+        if exists is None:
+            raise NotFound(f"Unknown controller {controllerId!r}")
+        raise Forbidden("This token belongs to another device")
+    return identity
+
+
+DeviceDep = Annotated[DeviceIdentity, Depends(_device)]
+
+
+def _base(request: Request, tenant: str, controller_id: str) -> str:
+    return f"{str(request.base_url).rstrip('/')}/{tenant}/controller/v1/{controller_id}"
+
+
+def _resource_hash(installation: SoftwareInstallation) -> str:
+    key = f"{installation.id}:{installation.version_id}:{installation.action}"
+    return str(int(hashlib.sha1(key.encode()).hexdigest()[:8], 16))  # noqa: S324
+
+
+def _action_id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(f"Action {raw!r} not found")
+    return int(raw)
+
+
+async def _pending_cancel(session: AsyncSession, device_id: int) -> int | None:
+    found: int | None = await session.scalar(
+        select(DdiAction.installation_id)
+        .join(SoftwareInstallation, SoftwareInstallation.id == DdiAction.installation_id)
+        .where(
+            DdiAction.device_id == device_id,
+            DdiAction.cancel_ack_at.is_(None),
+            SoftwareInstallation.status == "canceled",
+        )
+        .order_by(DdiAction.installation_id)
+        .limit(1)
+    )
+    return found
+
+
+@router.get("")
+async def poll(
+    request: Request, session: SessionDep, identity: DeviceDep, ip: ClientIP, tenant: str
+) -> dict[str, Any]:
+    """Base poll resource: polling interval and links to what the device should do next."""
+    device = identity.device
+    cfg = config_of(request)
+    changed = await presence.record_poll(session, device, ip)
+    base = _base(request, tenant, device.device_number)
+    links: dict[str, Any] = {}
+    cancel_id = await _pending_cancel(session, device.id)
+    if cancel_id is not None:
+        links["cancelAction"] = {"href": f"{base}/cancelAction/{cancel_id}"}
+    else:
+        current = await next_pending_for_device(session, device.id)
+        if current is not None:
+            links["deploymentBase"] = {
+                "href": f"{base}/deploymentBase/{current.id}?c={_resource_hash(current)}"
+            }
+    if await session.get(DeviceAttributes, device.id) is None:
+        links["configData"] = {"href": f"{base}/configData"}
+    if changed is not None:
+        await session.commit()
+        await presence.publish_status(request.app.state.events, changed)
+    body: dict[str, Any] = {"config": {"polling": {"sleep": cfg.polling_sleep()}}}
+    if links:
+        body["_links"] = links
+    return body
+
+
+async def _own_installation(
+    session: AsyncSession, identity: DeviceIdentity, raw_id: str
+) -> SoftwareInstallation:
+    installation = await session.get(SoftwareInstallation, _action_id(raw_id))
+    if installation is None or installation.device_id != identity.device_id:
+        raise NotFound(f"Action {raw_id} not found")
+    return installation
+
+
+async def _current_installation(
+    session: AsyncSession, identity: DeviceIdentity, raw_id: str
+) -> SoftwareInstallation:
+    installation = await _own_installation(session, identity, raw_id)
+    if installation.status in FINISHED:
+        raise Gone(f"Action {raw_id} is {installation.status}")
+    current = await next_pending_for_device(session, identity.device_id)
+    if current is None or current.id != installation.id:
+        raise NotFound(f"Action {raw_id} is not the device's current action")
+    return installation
+
+
+def _artifact_json(info: ArtifactInfo, base: str, module_id: int) -> dict[str, Any]:
+    href = f"{base}/softwaremodules/{module_id}/artifacts/{info.filename}"
+    links: dict[str, Any] = {
+        "download-http": {"href": href},
+        "md5sum-http": {"href": f"{href}.MD5SUM"},
+    }
+    if href.startswith("https://"):
+        links["download"] = {"href": href}
+        links["md5sum"] = {"href": f"{href}.MD5SUM"}
+    return {
+        "filename": info.filename,
+        "hashes": {"sha1": info.sha1, "md5": info.md5, "sha256": info.sha256},
+        "size": info.size,
+        "_links": links,
+    }
+
+
+async def _version_and_software(
+    session: AsyncSession, version_id: int | None
+) -> tuple[SoftwareVersion, Software]:
+    row = (
+        await session.execute(
+            select(SoftwareVersion, Software)
+            .join(Software, Software.id == SoftwareVersion.software_id)
+            .where(SoftwareVersion.id == version_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("The action's software version no longer exists")
+    return row[0], row[1]
+
+
+async def _mark_delivered(session: AsyncSession, installation: SoftwareInstallation) -> None:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        ins(DdiAction)
+        .values(
+            installation_id=installation.id,
+            device_id=installation.device_id,
+            delivered_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["installation_id"])
+    )
+
+
+@router.get("/deploymentBase/{actionId}")
+async def deployment_base(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    identity: DeviceDep,
+    tenant: str,
+    actionId: str,
+) -> dict[str, Any]:
+    """Describe the pending installation: chunk, artifacts with hashes and download links."""
+    installation = await _current_installation(session, identity, actionId)
+    version, software = await _version_and_software(session, installation.version_id)
+    base = _base(request, tenant, identity.device.device_number)
+    artifacts = []
+    if installation.action != "uninstall":
+        info = await describe(session, settings, version)
+        if info is not None:
+            artifacts.append(_artifact_json(info, base, version.id))
+    await _mark_delivered(session, installation)
+    return {
+        "id": str(installation.id),
+        "deployment": {
+            "download": "forced",
+            "update": "forced",
+            "chunks": [
+                {
+                    "part": (software.category or "os").lower(),
+                    "version": version.version_number,
+                    "name": software.name,
+                    "artifacts": artifacts,
+                    "metadata": [
+                        {"key": "action", "value": installation.action},
+                        {"key": "requires_reboot", "value": str(bool(version.requires_reboot))},
+                    ],
+                }
+            ],
+        },
+        "actionHistory": {
+            "status": installation.status,
+            "messages": (installation.installation_log or "").splitlines()[-10:],
+        },
+    }
+
+
+def _percent(status: DdiStatus) -> int | None:
+    progress = status.result.progress
+    if progress is None or progress.cnt is None or progress.of is None:
+        return None
+    return max(0, min(100, progress.cnt * 100 // progress.of))
+
+
+def _check_id(feedback: DdiActionFeedback, action_id: str) -> None:
+    if feedback.id not in (None, "", action_id):
+        raise BadRequest(f"Feedback id {feedback.id!r} does not match action {action_id}")
+
+
+async def apply_feedback(
+    session: AsyncSession,
+    installation: SoftwareInstallation,
+    status: DdiStatus,
+    ip: str | None,
+) -> None:
+    """Map DDI ``execution`` / ``result.finished`` onto the installation state machine."""
+    execution, finished = status.execution, status.result.finished
+    details = "; ".join(d.strip() for d in status.details if d.strip()) or None
+    percent = _percent(status)
+    if execution == "closed":
+        if finished == "none":
+            raise BadRequest("A closed action needs result.finished 'success' or 'failure'")
+        if installation.status == "pending":
+            await transition(session, installation, "in_progress", log_line="started", ip=ip)
+        if finished == "success":
+            await transition(
+                session,
+                installation,
+                "completed",
+                log_line=details or "device reports success",
+                progress=100,
+                ip=ip,
+            )
+        else:
+            await transition(
+                session,
+                installation,
+                "failed",
+                error_message=details or "device reports failure",
+                ip=ip,
+            )
+    elif execution == "canceled":
+        await transition(
+            session, installation, "canceled", log_line=details or "canceled by device", ip=ip
+        )
+    elif execution == "rejected":
+        record(
+            session,
+            "ddi.action_rejected",
+            ip_address=ip,
+            level="WARNING",
+            details={"entity": "software_installation", "id": installation.id, "reason": details},
+        )
+    elif installation.status == "pending":
+        await transition(
+            session,
+            installation,
+            "in_progress",
+            log_line=details or execution,
+            progress=percent,
+            ip=ip,
+        )
+    else:
+        await record_progress(
+            session, installation, log_line=details or execution, progress=percent
+        )
+
+
+@router.post("/deploymentBase/{actionId}/feedback")
+async def deployment_feedback(
+    session: SessionDep,
+    identity: DeviceDep,
+    ip: ClientIP,
+    actionId: str,
+    feedback: DdiActionFeedback,
+) -> Response:
+    """Take the device's progress or final result for an action."""
+    _check_id(feedback, actionId)
+    installation = await _current_installation(session, identity, actionId)
+    await apply_feedback(session, installation, feedback.status, ip)
+    return Response(status_code=200)
+
+
+@router.get("/cancelAction/{actionId}")
+async def cancel_action(
+    session: SessionDep,
+    identity: DeviceDep,
+    actionId: str,
+) -> dict[str, Any]:
+    """Tell the device to stop an action a user canceled."""
+    installation = await _own_installation(session, identity, actionId)
+    action = await session.get(DdiAction, installation.id)
+    if installation.status != "canceled" or action is None:
+        raise NotFound(f"No cancellation for action {actionId}")
+    if action.cancel_ack_at is not None:
+        raise Gone(f"Cancellation of action {actionId} was already confirmed")
+    return {"id": str(installation.id), "cancelAction": {"stopId": str(installation.id)}}
+
+
+@router.post("/cancelAction/{actionId}/feedback")
+async def cancel_feedback(
+    session: SessionDep,
+    identity: DeviceDep,
+    ip: ClientIP,
+    actionId: str,
+    feedback: DdiActionFeedback,
+) -> Response:
+    """Take the device's answer to a cancellation (confirmed, rejected or still working)."""
+    _check_id(feedback, actionId)
+    installation = await _own_installation(session, identity, actionId)
+    action = await session.get(DdiAction, installation.id)
+    if installation.status != "canceled" or action is None:
+        raise NotFound(f"No cancellation for action {actionId}")
+    if action.cancel_ack_at is not None:
+        raise Gone(f"Cancellation of action {actionId} was already confirmed")
+    status = feedback.status
+    if status.execution == "closed" and status.result.finished == "none":
+        raise BadRequest("A closed cancellation needs result.finished 'success' or 'failure'")
+    final = status.execution in ("closed", "canceled", "rejected")
+    outcome = (
+        "rejected"
+        if status.execution == "rejected" or status.result.finished == "failure"
+        else ("confirmed" if final else "proceeding")
+    )
+    if final:
+        action.cancel_ack_at = utcnow()
+        action.cancel_result = outcome
+    record(
+        session,
+        "ddi.cancel_feedback",
+        ip_address=ip,
+        level="WARNING" if outcome == "rejected" else "INFO",
+        details={
+            "entity": "software_installation",
+            "id": installation.id,
+            "execution": status.execution,
+            "finished": status.result.finished,
+            "outcome": outcome,
+            "details": status.details[:10],
+        },
+    )
+    await session.flush()
+    return Response(status_code=200)
+
+
+@router.put("/configData")
+async def config_data(
+    session: SessionDep,
+    identity: DeviceDep,
+    ip: ClientIP,
+    body: DdiConfigData,
+) -> Response:
+    """Store the attributes the device reports (hardware revision, serial, firmware, ...)."""
+    row = await session.get(DeviceAttributes, identity.device_id)
+    before: dict[str, Any] = dict(row.attributes) if row is not None else {}
+    if body.mode == "replace":
+        after = dict(body.data)
+    elif body.mode == "remove":
+        after = {k: v for k, v in before.items() if k not in body.data}
+    else:
+        after = {**before, **body.data}
+    if len(after) > 200:
+        raise BadRequest("A device keeps at most 200 attributes")
+    if row is None:
+        row = DeviceAttributes(device_id=identity.device_id, attributes=after, updated_at=utcnow())
+        session.add(row)
+    else:
+        row.attributes = after
+        row.updated_at = utcnow()
+    record(
+        session,
+        "device.attributes",
+        ip_address=ip,
+        details={
+            "entity": "device",
+            "id": identity.device_id,
+            "mode": body.mode,
+            "changes": changes(before, after)
+            | {k: {"old": before[k], "new": None} for k in before if k not in after},
+        },
+    )
+    await session.flush()
+    return Response(status_code=200)
+
+
+async def _downloadable(
+    session: AsyncSession, settings: Any, identity: DeviceIdentity, module_id: str
+) -> ArtifactInfo:
+    """The artifact of a version the device has an unfinished action for."""
+    if not module_id.isdigit() or len(module_id) > 12:
+        raise NotFound(f"Software module {module_id!r} not found")
+    current = await next_pending_for_device(session, identity.device_id)
+    if current is None or current.version_id != int(module_id) or current.action == "uninstall":
+        raise NotFound(f"Software module {module_id} is not assigned to this device")
+    version = await session.get(SoftwareVersion, int(module_id))
+    info = await describe(session, settings, version) if version is not None else None
+    if info is None:
+        raise NotFound(f"Software module {module_id} has no intact artifact")
+    return info
+
+
+@router.get("/softwaremodules/{moduleId}/artifacts")
+async def artifacts(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    identity: DeviceDep,
+    tenant: str,
+    moduleId: str,
+) -> list[dict[str, Any]]:
+    """List the artifacts of an assigned software module."""
+    info = await _downloadable(session, settings, identity, moduleId)
+    base = _base(request, tenant, identity.device.device_number)
+    return [_artifact_json(info, base, int(moduleId))]
+
+
+@router.get("/softwaremodules/{moduleId}/artifacts/{fileName}", response_model=None)
+async def download(
+    session: SessionDep,
+    settings: SettingsDep,
+    identity: DeviceDep,
+    moduleId: str,
+    fileName: str,
+) -> Response:
+    """Download an artifact (HTTP Range supported) or its ``.MD5SUM`` line."""
+    info = await _downloadable(session, settings, identity, moduleId)
+    if fileName == f"{info.filename}.MD5SUM":
+        return PlainTextResponse(f"{info.md5}  {info.filename}\n")
+    if fileName != info.filename:
+        raise NotFound(f"Artifact {fileName!r} not found")
+    return FileResponse(
+        info.path,
+        media_type="application/octet-stream",
+        filename=info.filename,
+        headers={
+            "ETag": f'"{info.sha1}"',
+            "X-Checksum-Sha256": info.sha256,
+            "X-Checksum-Sha1": info.sha1,
+            "X-Checksum-Md5": info.md5,
+        },
+    )

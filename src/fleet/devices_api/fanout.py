@@ -1,0 +1,172 @@
+"""Live events across server worker processes.
+
+On PostgreSQL every publish goes through ``NOTIFY fleet_events`` and each worker that has
+WebSocket subscribers ``LISTEN``s and hands the message to its own subscribers, so a client on
+worker A sees what a request on worker B published (including worker A's own publishes: there is
+one path for every message). A message too big for one NOTIFY (8000 bytes) is stored in
+``event_outbox`` and only its id is sent; a worker fetches it only when it has subscribers for
+one of its topics. On SQLite (one machine, usually one worker) delivery stays in-process.
+Slow subscribers are dropped by the base bus, never waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fleet.db import utcnow
+from fleet.events import EventBus, Subscription
+from fleet.models import EventOutbox
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "fleet_events"
+NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
+OUTBOX_KEEP = timedelta(minutes=5)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+class FanoutBus(EventBus):
+    """An ``EventBus`` whose publishes reach the subscribers of every worker process."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__()
+        self._engine = engine
+        self.cross_process = engine.dialect.name == "postgresql"
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._closed = False
+
+    # -- publishing -------------------------------------------------------------------------
+    async def publish(self, topic: str, event: str, data: Any) -> dict[str, Any]:
+        """Publish an event on one topic to every worker's subscribers."""
+        return await self.publish_many([topic], event, data)
+
+    async def publish_many(self, topics: Iterable[str], event: str, data: Any) -> dict[str, Any]:
+        """Publish one event on several topics (one NOTIFY on PostgreSQL)."""
+        topic_list = list(dict.fromkeys(topics))
+        message = {"event": event, "data": data, "ts": utcnow().isoformat()}
+        if not self.cross_process:
+            for topic in topic_list:
+                self.deliver(topic, message)
+            return message
+        payload = _dumps({"topics": topic_list, "message": message})
+        async with self._engine.connect() as conn:
+            if len(payload.encode()) > NOTIFY_LIMIT:
+                ref = (
+                    await conn.execute(
+                        insert(EventOutbox)
+                        .values(payload=payload, created_at=utcnow())
+                        .returning(EventOutbox.id)
+                    )
+                ).scalar_one()
+                payload = _dumps({"topics": topic_list, "ref": ref})
+            await conn.execute(select(func.pg_notify(CHANNEL, payload)))
+            await conn.commit()
+        return message
+
+    # -- subscribing ------------------------------------------------------------------------
+    def subscribe(self, topics: set[str]) -> Subscription:
+        """Register a subscriber; on PostgreSQL this worker starts listening if it was not."""
+        self._ensure_listener()
+        return super().subscribe(topics)
+
+    def remove_topic(self, sub: Subscription, topic: str) -> None:
+        """Stop sending one topic to a subscriber."""
+        sub.topics.discard(topic)
+        subs = self._subs.get(topic)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[topic]
+
+    async def ready(self) -> None:
+        """Wait until this worker receives other workers' events (no-op on SQLite)."""
+        if not self.cross_process:
+            return
+        self._ensure_listener()
+        async with asyncio.timeout(10):
+            await self._listening.wait()
+
+    def _ensure_listener(self) -> None:
+        if not self.cross_process or self._closed:
+            return
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    def _conninfo(self) -> str:
+        url = self._engine.url.set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
+    async def _listen(self) -> None:
+        while not self._closed:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo(), autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._listening.set()
+                    async for note in conn.notifies():
+                        await self._on_notify(note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event listener lost its connection; reconnecting")
+                self._listening.clear()
+                await asyncio.sleep(1.0)
+
+    async def _on_notify(self, payload: str) -> None:
+        try:
+            envelope = json.loads(payload)
+            topics = [t for t in envelope["topics"] if self.has_subscribers(t)]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed event notification")
+            return
+        if not topics:
+            return
+        if "ref" in envelope:
+            async with self._engine.connect() as conn:
+                stored = await conn.scalar(
+                    select(EventOutbox.payload).where(EventOutbox.id == int(envelope["ref"]))
+                )
+            if stored is None:
+                return
+            envelope = json.loads(stored)
+        for topic in topics:
+            self.deliver(topic, envelope["message"])
+
+    def has_subscribers(self, topic: str) -> bool:
+        """Tell whether this worker has a subscriber for ``topic``."""
+        return bool(self._subs.get(topic))
+
+    # -- housekeeping -----------------------------------------------------------------------
+    async def prune_outbox(self) -> int:
+        """Delete stored big messages older than a few minutes; answers how many."""
+        if not self.cross_process:
+            return 0
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(EventOutbox).where(EventOutbox.created_at < utcnow() - OUTBOX_KEEP)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def close(self) -> None:
+        """Stop listening."""
+        self._closed = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None

@@ -1,0 +1,225 @@
+"""User-facing device credentials, attributes, presence and telemetry; the device telemetry feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from fleet.auth.deps import CurrentPrincipal, Principal
+from fleet.deps import SessionDep
+from fleet.devices_api import credentials, presence, telemetry
+from fleet.devices_api.config import DeviceApiConfig
+from fleet.devices_api.credentials import DeviceIdentity
+from fleet.devices_api.schemas import (
+    AttributesRead,
+    PresenceRead,
+    RevokeResult,
+    TelemetryAccepted,
+    TelemetryBatch,
+    TelemetryRead,
+    TokenCreate,
+    TokenIssued,
+    TokenRead,
+)
+from fleet.errors import DomainError, Forbidden, ValidationFailed
+from fleet.models import DeviceAttributes, TelemetrySample
+from fleet.pagination import PageDep, paginate
+
+# Issuing device credentials is a fleet manager's or a maker's job (issue: "a manager or maker").
+CREDENTIAL_ROLES = frozenset({"manager", "maker"})
+
+credentials_router = APIRouter(prefix="/fleet-data", tags=["device credentials"])
+device_router = APIRouter(prefix="/device-api", tags=["device API"])
+
+
+def _config(request: Request) -> DeviceApiConfig:
+    cfg: DeviceApiConfig = request.app.state.device_api
+    return cfg
+
+
+ConfigDep = Annotated[DeviceApiConfig, Depends(_config)]
+
+
+async def _credential_manager(principal: CurrentPrincipal) -> Principal:
+    if principal.active_role not in CREDENTIAL_ROLES:
+        raise Forbidden(f"Role '{principal.active_role}' cannot manage device credentials")
+    return principal
+
+
+CredentialManager = Annotated[Principal, Depends(_credential_manager)]
+
+
+def _token_read(row: Any) -> TokenRead:
+    from fleet.db import utcnow
+
+    out = TokenRead.model_validate(row)
+    now = utcnow()
+    out.active = row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+    return out
+
+
+@credentials_router.post("/devices/{device_id}/token", status_code=201)
+async def issue_token(
+    device_id: int,
+    session: SessionDep,
+    principal: CredentialManager,
+    cfg: ConfigDep,
+    body: TokenCreate | None = None,
+) -> TokenIssued:
+    """Issue a device token (shown once); earlier tokens stay valid for the grace period."""
+    device = await credentials.get_device(session, device_id)
+    grace = body.grace_minutes if body and body.grace_minutes is not None else None
+    row, plain = await credentials.issue(
+        session,
+        device,
+        grace_minutes=cfg.token_grace_minutes if grace is None else grace,
+        user_id=principal.user_id,
+        ip=principal.ip,
+    )
+    return TokenIssued(
+        token=plain,
+        id=row.id,
+        device_id=device.id,
+        controller_id=device.device_number,
+        created_at=row.created_at,
+    )
+
+
+@credentials_router.get("/devices/{device_id}/tokens")
+async def list_tokens(
+    device_id: int, session: SessionDep, _principal: CredentialManager
+) -> list[TokenRead]:
+    """List a device's tokens (prefix and validity, never the token)."""
+    await credentials.get_device(session, device_id)
+    return [_token_read(t) for t in await credentials.list_tokens(session, device_id)]
+
+
+@credentials_router.delete("/devices/{device_id}/tokens")
+async def revoke_all(
+    device_id: int, session: SessionDep, principal: CredentialManager
+) -> RevokeResult:
+    """Revoke every token of a device at once."""
+    device = await credentials.get_device(session, device_id)
+    count = await credentials.revoke(
+        session, device, token_id=None, user_id=principal.user_id, ip=principal.ip
+    )
+    return RevokeResult(revoked=count)
+
+
+@credentials_router.delete("/devices/{device_id}/tokens/{token_id}")
+async def revoke_one(
+    device_id: int, token_id: int, session: SessionDep, principal: CredentialManager
+) -> RevokeResult:
+    """Revoke one token of a device at once."""
+    device = await credentials.get_device(session, device_id)
+    count = await credentials.revoke(
+        session, device, token_id=token_id, user_id=principal.user_id, ip=principal.ip
+    )
+    return RevokeResult(revoked=count)
+
+
+@credentials_router.get("/devices/{device_id}/attributes")
+async def attributes(
+    device_id: int, session: SessionDep, _principal: CurrentPrincipal
+) -> AttributesRead:
+    """Show the attributes the device reported over DDI configData."""
+    await credentials.get_device(session, device_id)
+    row = await session.get(DeviceAttributes, device_id)
+    return AttributesRead(
+        device_id=device_id,
+        attributes=row.attributes if row else {},
+        updated_at=row.updated_at if row else None,
+    )
+
+
+@credentials_router.get("/devices/{device_id}/presence")
+async def device_presence(
+    device_id: int, session: SessionDep, _principal: CurrentPrincipal, cfg: ConfigDep
+) -> PresenceRead:
+    """Show whether the device is online, when it was last seen and from where."""
+    await credentials.get_device(session, device_id)
+    return PresenceRead(**await presence.presence_of(session, device_id, cfg))
+
+
+@credentials_router.get("/devices/{device_id}/telemetry")
+async def device_telemetry(
+    device_id: int,
+    session: SessionDep,
+    _principal: CurrentPrincipal,
+    page: PageDep,
+    response: Response,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    test_id: Annotated[int | None, Query(ge=1)] = None,
+) -> list[TelemetryRead]:
+    """List a device's stored samples, oldest first, filtered by time and test."""
+    await credentials.get_device(session, device_id)
+    stmt = select(TelemetrySample).where(TelemetrySample.device_id == device_id)
+    if since is not None:
+        stmt = stmt.where(TelemetrySample.t >= since)
+    if until is not None:
+        stmt = stmt.where(TelemetrySample.t <= until)
+    if test_id is not None:
+        stmt = stmt.where(TelemetrySample.test_id == test_id)
+    rows = await paginate(session, stmt.order_by(TelemetrySample.t), page, response)
+    return [TelemetryRead.model_validate(r) for r in rows]
+
+
+async def current_device(
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> DeviceIdentity:
+    """Resolve the calling device from ``Authorization: TargetToken <token>``."""
+    return await credentials.authenticate(session, authorization)
+
+
+DeviceDep = Annotated[DeviceIdentity, Depends(current_device)]
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise PayloadTooLarge(f"A telemetry batch is at most {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"A telemetry batch is at most {limit} bytes")
+    return bytes(body)
+
+
+_BATCH_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": TelemetryBatch.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
+            }
+        },
+    }
+}
+
+
+@device_router.post("/telemetry", openapi_extra=_BATCH_DOC)
+async def post_telemetry(
+    request: Request, session: SessionDep, identity: DeviceDep, cfg: ConfigDep
+) -> TelemetryAccepted:
+    """Ingest a batch of sensor samples from the calling device (``TargetToken`` auth)."""
+    raw = await _read_limited(request, cfg.max_body_bytes)
+    try:
+        batch = TelemetryBatch.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+    if len(batch.samples) > cfg.max_batch:
+        raise ValidationFailed(f"A batch holds at most {cfg.max_batch} samples")
+    return await telemetry.ingest(session, request.app.state.events, identity, batch)

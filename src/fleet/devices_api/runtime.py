@@ -1,0 +1,51 @@
+"""Wiring of the device API into the app: config, cross-worker event bus, DDI routes, sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fleet.devices_api import ddi, presence
+from fleet.devices_api.config import DeviceApiConfig
+from fleet.devices_api.fanout import FanoutBus
+
+log = logging.getLogger(__name__)
+
+
+def install(app: FastAPI) -> None:
+    """Give the app the device-API config, the cross-worker bus and the root DDI routes."""
+    app.state.device_api = DeviceApiConfig()
+    app.state.events = FanoutBus(app.state.engine)
+    app.include_router(ddi.router)
+
+
+async def _sweep_forever(app: FastAPI) -> None:
+    cfg: DeviceApiConfig = app.state.device_api
+    bus: FanoutBus = app.state.events
+    while True:
+        await asyncio.sleep(cfg.sweep_seconds)
+        try:
+            await presence.sweep(app.state.sessionmaker, bus, cfg)
+            await bus.prune_outbox()
+        except Exception:
+            log.exception("presence sweep failed; retrying")
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[None]:
+    """Run the offline sweeper while the app serves; stop listening for events at the end."""
+    task = asyncio.create_task(_sweep_forever(app))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        bus = app.state.events
+        if isinstance(bus, FanoutBus):
+            await bus.close()

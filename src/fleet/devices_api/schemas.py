@@ -1,0 +1,237 @@
+"""Request and response shapes of the device API (DDI names where DDI defines them)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from fleet.db import utcnow
+
+MAX_BATCH = 5000
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LIMIT = 1e7  # far beyond any physical pressure or flow of a mask tester
+
+
+# -- credentials ------------------------------------------------------------------------------
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_minutes: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_800,
+        description="How long the device's previous tokens stay valid (default from settings).",
+    )
+
+
+class TokenIssued(BaseModel):
+    token: str = Field(description="The device token; shown once, only its digest is stored.")
+    id: int
+    device_id: int
+    controller_id: str
+    created_at: datetime
+
+
+class TokenRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    device_id: int
+    prefix: str
+    created_by: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    active: bool = False
+
+
+class RevokeResult(BaseModel):
+    revoked: int
+
+
+class AttributesRead(BaseModel):
+    device_id: int
+    attributes: dict[str, Any]
+    updated_at: datetime | None
+
+
+class PresenceRead(BaseModel):
+    device_id: int
+    status: Literal["online", "offline"]
+    last_seen: datetime | None
+    address: str | None
+    polling_seconds: int
+
+
+# -- telemetry --------------------------------------------------------------------------------
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or abs(value) > _LIMIT:
+        raise ValueError("must be a finite number of sensible size")
+    return float(value)
+
+
+class Sample(BaseModel):
+    """One sample: time (ISO 8601 or epoch milliseconds) and at least one measurement."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    t: datetime
+    pressure_low: StrictFloat | StrictInt | None = Field(default=None, description="mbar")
+    pressure_high: StrictFloat | StrictInt | None = Field(default=None, description="bar")
+    flow: StrictFloat | StrictInt | None = Field(default=None, description="l/min")
+
+    @field_validator("t", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> datetime:
+        if isinstance(value, bool):
+            raise ValueError("time must be an ISO 8601 string or epoch milliseconds")
+        if isinstance(value, int | float):
+            if not math.isfinite(value):
+                raise ValueError("time must be finite")
+            try:
+                moment = datetime.fromtimestamp(value / 1000, UTC)
+            except (OverflowError, OSError, ValueError):
+                raise ValueError("time out of range") from None
+        elif isinstance(value, str) and len(value) <= 40:
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("time must be an ISO 8601 string or epoch milliseconds") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        else:
+            raise ValueError("time must be an ISO 8601 string or epoch milliseconds")
+        if moment < _EARLIEST or moment > utcnow() + timedelta(days=1):
+            raise ValueError("time is implausible (before 2000 or more than a day ahead)")
+        return moment.astimezone(UTC)
+
+    @field_validator("pressure_low", "pressure_high", "flow")
+    @classmethod
+    def _measurement(cls, value: float | None) -> float | None:
+        return _finite(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> Sample:
+        if self.pressure_low is None and self.pressure_high is None and self.flow is None:
+            raise ValueError("a sample needs pressure_low, pressure_high or flow")
+        return self
+
+
+class TelemetryBatch(BaseModel):
+    """A batch of samples, strictly increasing in time, optionally for a running test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: list[Sample] = Field(min_length=1, max_length=MAX_BATCH)
+    test_id: StrictInt | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _monotonic(self) -> TelemetryBatch:
+        for i in range(1, len(self.samples)):
+            if self.samples[i].t <= self.samples[i - 1].t:
+                raise ValueError(f"samples[{i}].t is not after samples[{i - 1}].t (out of order)")
+        return self
+
+
+class TelemetryAccepted(BaseModel):
+    accepted: int
+    device_id: int
+    test_id: int | None
+    appended_to_test: bool
+
+
+class TelemetryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    t: datetime
+    pressure_low: float | None
+    pressure_high: float | None
+    flow: float | None
+    test_id: int | None
+
+
+# -- DDI --------------------------------------------------------------------------------------
+class DdiProgress(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    cnt: StrictInt | None = Field(default=None, ge=0)
+    of: StrictInt | None = Field(default=None, ge=1)
+
+
+class DdiResult(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    finished: Literal["success", "failure", "none"] = "none"
+    progress: DdiProgress | None = None
+
+
+class DdiStatus(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    execution: Literal[
+        "closed",
+        "proceeding",
+        "canceled",
+        "scheduled",
+        "rejected",
+        "resumed",
+        "downloaded",
+        "download",
+    ]
+    result: DdiResult = Field(default_factory=DdiResult)
+    code: StrictInt | None = None
+    details: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("details")
+    @classmethod
+    def _details(cls, value: list[str]) -> list[str]:
+        if any(len(d) > 2000 for d in value):
+            raise ValueError("a detail line is at most 2000 characters")
+        return value
+
+
+class DdiActionFeedback(BaseModel):
+    """``POST .../deploymentBase/{actionId}/feedback`` and ``.../cancelAction/{id}/feedback``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = Field(default=None, max_length=40)
+    time: str | None = Field(default=None, max_length=40)
+    status: DdiStatus
+
+
+class DdiConfigData(BaseModel):
+    """``PUT .../configData``: the attributes the device reports about itself."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    mode: Literal["merge", "replace", "remove"] = "merge"
+    data: dict[str, str | int | float | bool] = Field(max_length=100)
+    id: str | None = None
+    time: str | None = None
+    status: DdiStatus | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, item in value.items():
+            if not key or len(key) > 128:
+                raise ValueError("attribute names are 1 to 128 characters")
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"attribute {key!r} must be finite")
+            if isinstance(item, str) and len(item) > 512:
+                raise ValueError(f"attribute {key!r} is longer than 512 characters")
+        return value
