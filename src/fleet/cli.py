@@ -292,5 +292,31 @@ def user_qr(username: str, out: Path, regenerate: bool) -> None:
     click.echo(f"badge for {username} written to {out}")
 
 
+@main.group()
+def backup() -> None:
+    """Whole-database backup and restore (portable between SQLite and PostgreSQL)."""
+
+
+@backup.command("create")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@friendly_errors
+def backup_create(file: Path) -> None:
+    """Write every table to FILE (gzip'd JSON lines with per-table checksums)."""
+    from fleet.config import cli_backup
+
+    cli_backup.create(get_settings(), file)
+
+
+@backup.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Overwrite a database that is not empty.")
+@friendly_errors
+def backup_restore(file: Path, replace: bool) -> None:
+    """Load FILE into the database in one transaction (refuses a non-empty one)."""
+    from fleet.config import cli_backup
+
+    cli_backup.restore(get_settings(), file, replace)
+
+
 if __name__ == "__main__":
     main()

@@ -11,10 +11,16 @@ from tests.config.conftest import API, add_devices
 
 URL = f"{API}/device-configs"
 TEMPLATE = {
-    "name": "Mask tester config", "template_type": "device_config", "category": "mask_tester",
-    "schema": {"type": "object", "properties": {
-        "target_pressure_mbar": {"type": "number", "maximum": 0},
-        "sample_rate_hz": {"type": "integer", "minimum": 1}}},
+    "name": "Mask tester config",
+    "template_type": "device_config",
+    "category": "mask_tester",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "target_pressure_mbar": {"type": "number", "maximum": 0},
+            "sample_rate_hz": {"type": "integer", "minimum": 1},
+        },
+    },
     "default_values": {"target_pressure_mbar": -14, "sample_rate_hz": 10},
 }
 
@@ -22,25 +28,31 @@ TEMPLATE = {
 async def test_update_and_bulk_apply(
     client: httpx.AsyncClient, cfg: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    ids = await add_devices(sessionmaker, [
-        ("MT-1", "mask_tester", None), ("MT-2", "mask_tester", {"site": "A"}),
-        ("PS-1", "pressure_sensor", {"range": 100}),
-    ])
+    ids = await add_devices(
+        sessionmaker,
+        [
+            ("MT-1", "mask_tester", None),
+            ("MT-2", "mask_tester", {"site": "A"}),
+            ("PS-1", "pressure_sensor", {"range": 100}),
+        ],
+    )
     tpl = (await client.post(f"{API}/json-templates", json=TEMPLATE, headers=cfg)).json()
     r = await client.get(URL, params={"device_type": "mask_tester"}, headers=cfg)
     assert [d["device_number"] for d in r.json()] == ["MT-1", "MT-2"]
 
-    r = await client.put(f"{URL}/{ids[0]}", json={"configuration": {"sample_rate_hz": 0}},
-                         headers=cfg)
+    r = await client.put(
+        f"{URL}/{ids[0]}", json={"configuration": {"sample_rate_hz": 0}}, headers=cfg
+    )
     assert r.status_code == 422 and r.json()["detail"]["errors"][0]["path"] == "/sample_rate_hz"
-    r = await client.put(f"{URL}/{ids[0]}", json={"configuration": {"sample_rate_hz": 5}},
-                         headers=cfg)
+    r = await client.put(
+        f"{URL}/{ids[0]}", json={"configuration": {"sample_rate_hz": 5}}, headers=cfg
+    )
     assert r.status_code == 200 and r.json()["configuration"] == {"sample_rate_hz": 5}
-    r = await client.put(f"{URL}/{ids[2]}", json={"configuration": {"anything": True}},
-                         headers=cfg)
+    r = await client.put(f"{URL}/{ids[2]}", json={"configuration": {"anything": True}}, headers=cfg)
     assert r.status_code == 200
-    assert (await client.put(f"{URL}/999999", json={"configuration": {}}, headers=cfg)
-            ).status_code == 404
+    assert (
+        await client.put(f"{URL}/999999", json={"configuration": {}}, headers=cfg)
+    ).status_code == 404
 
     body = {"template_id": tpl["id"], "mode": "merge", "dry_run": True}
     r = await client.post(f"{URL}/apply-template", json=body, headers=cfg)
@@ -59,25 +71,36 @@ async def test_update_and_bulk_apply(
 async def test_bulk_apply_is_all_or_nothing(
     client: httpx.AsyncClient, cfg: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    await add_devices(sessionmaker, [
-        ("MT-1", "mask_tester", {}), ("MT-2", "mask_tester", {"sample_rate_hz": 10}),
-    ])
+    await add_devices(
+        sessionmaker,
+        [
+            ("MT-1", "mask_tester", {}),
+            ("MT-2", "mask_tester", {"sample_rate_hz": 10}),
+        ],
+    )
     tpl = (await client.post(f"{API}/json-templates", json=TEMPLATE, headers=cfg)).json()
-    strict = {**TEMPLATE, "name": "strict", "schema": {
-        "type": "object", "properties": {"sample_rate_hz": {"type": "integer", "maximum": 5}}},
-        "default_values": {}}
+    strict = {
+        **TEMPLATE,
+        "name": "strict",
+        "schema": {
+            "type": "object",
+            "properties": {"sample_rate_hz": {"type": "integer", "maximum": 5}},
+        },
+        "default_values": {},
+    }
     # A newer, stricter template for the type: merged defaults no longer validate.
-    assert (await client.post(f"{API}/json-templates", json=strict, headers=cfg)
-            ).status_code == 201
+    assert (await client.post(f"{API}/json-templates", json=strict, headers=cfg)).status_code == 201
     r = await client.post(f"{URL}/apply-template", json={"template_id": tpl["id"]}, headers=cfg)
     assert r.status_code == 422
     assert "MT-1" in r.json()["detail"]["message"]
     async with sessionmaker() as session:
         confs = [d.configuration for d in await session.scalars(select(Device).order_by(Device.id))]
     assert confs == [{}, {"sample_rate_hz": 10}]
-    r = await client.post(f"{URL}/apply-template",
-                          json={"template_id": tpl["id"], "filters": {"device_type": "x"}},
-                          headers=cfg)
+    r = await client.post(
+        f"{URL}/apply-template",
+        json={"template_id": tpl["id"], "filters": {"device_type": "x"}},
+        headers=cfg,
+    )
     assert r.status_code == 400
     sys_tpl = {**TEMPLATE, "template_type": "system_config", "category": "units"}
     other = (await client.post(f"{API}/json-templates", json=sys_tpl, headers=cfg)).json()

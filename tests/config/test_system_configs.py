@@ -18,8 +18,11 @@ URL = f"{API}/system-configs"
 async def test_crud_by_id_and_key_with_audit(
     client: httpx.AsyncClient, cfg: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    seed = {"config_key": "api_timeout", "config_value": {"timeout": 30, "retry": 3},
-            "component": "FDM"}
+    seed = {
+        "config_key": "api_timeout",
+        "config_value": {"timeout": 30, "retry": 3},
+        "component": "FDM",
+    }
     r = await client.post(URL, json=seed, headers=cfg)
     assert r.status_code == 201, r.text
     created = r.json()
@@ -27,16 +30,19 @@ async def test_crud_by_id_and_key_with_audit(
     assert created["updated_by"] is not None and created["updated_at"]
     assert (await client.post(URL, json=seed, headers=cfg)).status_code == 409
 
-    r = await client.patch(f"{URL}/{created['id']}", json={"config_value": {"timeout": 60}},
-                           headers=cfg)
+    r = await client.patch(
+        f"{URL}/{created['id']}", json={"config_value": {"timeout": 60}}, headers=cfg
+    )
     assert r.status_code == 200 and r.json()["config_value"] == {"timeout": 60}
     r = await client.get(f"{URL}/by-key/api_timeout", headers=cfg)
     assert r.json()["id"] == created["id"]
-    r = await client.put(f"{URL}/by-key/units", json={"config_value": {"pressure": "mbar"}},
-                         headers=cfg)
+    r = await client.put(
+        f"{URL}/by-key/units", json={"config_value": {"pressure": "mbar"}}, headers=cfg
+    )
     assert r.status_code == 201
-    r = await client.put(f"{URL}/by-key/units", json={"config_value": {"pressure": "Pa"}},
-                         headers=cfg)
+    r = await client.put(
+        f"{URL}/by-key/units", json={"config_value": {"pressure": "Pa"}}, headers=cfg
+    )
     assert r.status_code == 200 and r.json()["config_value"] == {"pressure": "Pa"}
 
     r = await client.get(URL, params={"component": "FDM"}, headers=cfg)
@@ -50,14 +56,20 @@ async def test_crud_by_id_and_key_with_audit(
     assert (await client.get(f"{URL}/{created['id']}", headers=cfg)).status_code == 404
 
     async with sessionmaker() as session:
-        logs = (await session.scalars(
-            select(SystemLog).where(SystemLog.action.like("config.system.%"))
-            .order_by(SystemLog.id))).all()
+        logs = (
+            await session.scalars(
+                select(SystemLog)
+                .where(SystemLog.action.like("config.system.%"))
+                .order_by(SystemLog.id)
+            )
+        ).all()
     actions = [log.action for log in logs]
     assert actions.count("config.system.create") == 2
     update = next(log for log in logs if log.action == "config.system.update")
     assert update.details["changes"]["config_value"] == {
-        "old": {"timeout": 30, "retry": 3}, "new": {"timeout": 60}}
+        "old": {"timeout": 30, "retry": 3},
+        "new": {"timeout": 60},
+    }
     assert logs[-1].details["old"]["config_key"] == "api_timeout"
 
 
@@ -78,23 +90,32 @@ async def test_values_validate_against_the_system_config_template(
     client: httpx.AsyncClient, cfg: dict[str, str]
 ) -> None:
     template = {
-        "name": "Test intervals", "template_type": "system_config", "category": "test_intervals",
+        "name": "Test intervals",
+        "template_type": "system_config",
+        "category": "test_intervals",
         "schema": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
         "default_values": {"yearly": 12},
     }
-    assert (await client.post(f"{API}/json-templates", json=template, headers=cfg)
-            ).status_code == 201
-    r = await client.post(URL, json={"config_key": "test_intervals",
-                                     "config_value": {"yearly": "twelve"}}, headers=cfg)
+    assert (
+        await client.post(f"{API}/json-templates", json=template, headers=cfg)
+    ).status_code == 201
+    r = await client.post(
+        URL,
+        json={"config_key": "test_intervals", "config_value": {"yearly": "twelve"}},
+        headers=cfg,
+    )
     assert r.status_code == 422
     detail = r.json()["detail"]
     assert detail["errors"][0]["path"] == "/yearly"
-    r = await client.post(URL, json={"config_key": "test_intervals",
-                                     "config_value": {"yearly": 12, "after_use": 0}},
-                          headers=cfg)
+    r = await client.post(
+        URL,
+        json={"config_key": "test_intervals", "config_value": {"yearly": 12, "after_use": 0}},
+        headers=cfg,
+    )
     assert r.status_code == 201
-    r = await client.patch(f"{URL}/{r.json()['id']}", json={"config_value": {"yearly": -1}},
-                           headers=cfg)
+    r = await client.patch(
+        f"{URL}/{r.json()['id']}", json={"config_value": {"yearly": -1}}, headers=cfg
+    )
     assert r.status_code == 422
     r = await client.get(f"{URL}/by-key/test_intervals", headers=cfg)
     assert r.json()["config_value"] == {"yearly": 12, "after_use": 0}
@@ -104,8 +125,9 @@ async def test_access(client: httpx.AsyncClient, role_headers: dict[str, dict[st
     assert (await client.get(URL)).status_code == 401
     for role in ("operator", "manager", "admin", "superuser"):
         assert (await client.get(URL, headers=role_headers[role])).status_code == 403, role
-        r = await client.post(URL, json={"config_key": "k", "config_value": 1},
-                              headers=role_headers[role])
+        r = await client.post(
+            URL, json={"config_key": "k", "config_value": 1}, headers=role_headers[role]
+        )
         assert r.status_code == 403
     assert (await client.get(URL, headers=role_headers["maker"])).status_code == 200
 
@@ -125,8 +147,9 @@ async def test_module_settings_for_any_signed_in_user(
     r = await client.get("/api/v1/config", params={"component": "CPP"}, headers=op)
     assert r.status_code == 200
     assert r.json() == {"test_intervals": {"yearly": 12}, "units": {"pressure": "mbar"}}
-    assert (await client.get("/api/v1/config", params={"component": "FSM"}, headers=op)
-            ).status_code == 403
+    assert (
+        await client.get("/api/v1/config", params={"component": "FSM"}, headers=op)
+    ).status_code == 403
     r = await client.get("/api/v1/config", headers=op)
     assert "repo_token" not in r.json()
     r = await client.get("/api/v1/config", headers=role_headers["maker"])

@@ -13,17 +13,25 @@ URL = f"{API}/translations"
 async def test_upsert_filters_missing_and_delete(
     client: httpx.AsyncClient, cfg: dict[str, str]
 ) -> None:
-    r = await client.put(URL, json={"key": "demo.hello", "language": "en", "value": "Hello",
-                                    "component": "CPP"}, headers=cfg)
+    r = await client.put(
+        URL,
+        json={"key": "demo.hello", "language": "en", "value": "Hello", "component": "CPP"},
+        headers=cfg,
+    )
     assert r.status_code == 200 and r.json()["value"] == "Hello"
     first = r.json()["id"]
-    r = await client.put(URL, json={"key": "demo.hello", "language": "en", "value": "Hi"},
-                         headers=cfg)
+    r = await client.put(
+        URL, json={"key": "demo.hello", "language": "en", "value": "Hi"}, headers=cfg
+    )
     assert r.json()["id"] == first and r.json()["value"] == "Hi"
-    r = await client.put(URL, json=[
-        {"key": "demo.bye", "language": "en", "value": "Bye"},
-        {"key": "demo.bye", "language": "pl", "value": "Pa"},
-    ], headers=cfg)
+    r = await client.put(
+        URL,
+        json=[
+            {"key": "demo.bye", "language": "en", "value": "Bye"},
+            {"key": "demo.bye", "language": "pl", "value": "Pa"},
+        ],
+        headers=cfg,
+    )
     assert [t["language"] for t in r.json()] == ["en", "pl"]
     r = await client.get(URL, params={"missing_in": "pl"}, headers=cfg)
     assert [(t["key"], t["language"]) for t in r.json()] == [("demo.hello", "en")]
@@ -31,24 +39,26 @@ async def test_upsert_filters_missing_and_delete(
     assert [t["key"] for t in r.json()] == ["demo.bye"]
     r = await client.get(URL, params={"component": "CPP"}, headers=cfg)
     assert r.headers["X-Total-Count"] == "1"
-    r = await client.get(f"{URL}/grid", params={"languages": "en,pl", "only_missing": "true"},
-                         headers=cfg)
-    assert r.json() == [{"key": "demo.hello", "component": "CPP", "values": {"en": "Hi"},
-                         "missing": ["pl"]}]
-    for bad in ({"key": "k", "language": "english!", "value": "x"},
-                {"key": "k", "language": "en", "value": "   "},
-                {"key": "bad key", "language": "en", "value": "x"}):
+    r = await client.get(
+        f"{URL}/grid", params={"languages": "en,pl", "only_missing": "true"}, headers=cfg
+    )
+    assert r.json() == [
+        {"key": "demo.hello", "component": "CPP", "values": {"en": "Hi"}, "missing": ["pl"]}
+    ]
+    for bad in (
+        {"key": "k", "language": "english!", "value": "x"},
+        {"key": "k", "language": "en", "value": "   "},
+        {"key": "bad key", "language": "en", "value": "x"},
+    ):
         assert (await client.put(URL, json=bad, headers=cfg)).status_code == 422
     assert (await client.delete(f"{URL}/{first}", headers=cfg)).status_code == 204
     assert (await client.delete(f"{URL}/{first}", headers=cfg)).status_code == 404
 
 
 async def test_export_and_import_a_language(client: httpx.AsyncClient, cfg: dict[str, str]) -> None:
-    r = await client.post(f"{URL}/import/pl", json={"a.one": "Jeden", "a.two": "Dwa"},
-                          headers=cfg)
+    r = await client.post(f"{URL}/import/pl", json={"a.one": "Jeden", "a.two": "Dwa"}, headers=cfg)
     assert r.json() == {"language": "pl", "created": 2, "updated": 0, "unchanged": 0}
-    r = await client.post(f"{URL}/import/pl", json={"a.one": "Jeden", "a.two": "Dwa!"},
-                          headers=cfg)
+    r = await client.post(f"{URL}/import/pl", json={"a.one": "Jeden", "a.two": "Dwa!"}, headers=cfg)
     assert r.json() == {"language": "pl", "created": 0, "updated": 1, "unchanged": 1}
     r = await client.get(f"{URL}/export/pl", headers=cfg)
     assert r.json() == {"a.one": "Jeden", "a.two": "Dwa!"}
@@ -56,7 +66,9 @@ async def test_export_and_import_a_language(client: httpx.AsyncClient, cfg: dict
     r = await client.post(f"{URL}/import/pl", json={"a.one": "", "a.three": "Trzy"}, headers=cfg)
     assert r.status_code == 422 and r.json()["detail"]["errors"][0]["path"] == "/a.one"
     assert (await client.get(f"{URL}/export/pl", headers=cfg)).json() == {
-        "a.one": "Jeden", "a.two": "Dwa!"}
+        "a.one": "Jeden",
+        "a.two": "Dwa!",
+    }
     assert (await client.post(f"{URL}/import/xx_YY", json={}, headers=cfg)).status_code == 422
 
 
@@ -65,10 +77,14 @@ async def test_public_bundle_falls_back_to_english(
 ) -> None:
     en, pl = static_bundle("en"), static_bundle("pl")
     assert en and set(pl) <= set(en)
-    await client.put(URL, json=[
-        {"key": "only.english", "language": "en", "value": "Only English"},
-        {"key": "shell.logout", "language": "pl", "value": "Wyloguj się"},
-    ], headers=cfg)
+    await client.put(
+        URL,
+        json=[
+            {"key": "only.english", "language": "en", "value": "Only English"},
+            {"key": "shell.logout", "language": "pl", "value": "Wyloguj się"},
+        ],
+        headers=cfg,
+    )
     r = await client.get("/api/v1/i18n/pl")
     assert r.status_code == 200
     bundle = r.json()
@@ -84,5 +100,8 @@ async def test_public_bundle_falls_back_to_english(
 
 async def test_access(client: httpx.AsyncClient, role_headers: dict[str, dict[str, str]]) -> None:
     assert (await client.get(URL)).status_code == 401
-    assert (await client.put(URL, json={"key": "k", "language": "en", "value": "v"},
-                             headers=role_headers["operator"])).status_code == 403
+    assert (
+        await client.put(
+            URL, json={"key": "k", "language": "en", "value": "v"}, headers=role_headers["operator"]
+        )
+    ).status_code == 403
