@@ -76,6 +76,7 @@ class _Receiver:
         self.size = 0
         self.hasher = hashlib.sha256()
         self.files = 0
+        self.ended = False
         self._fh: Any = None
         self._header_field = b""
         self._header_value = b""
@@ -93,7 +94,11 @@ class _Receiver:
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
             "on_part_end": self._part_end,
+            "on_end": self._end,
         }
+
+    def _end(self) -> None:
+        self.ended = True
 
     def _part_begin(self) -> None:
         self._headers = {}
@@ -179,6 +184,8 @@ async def receive(request: Request, settings: Settings) -> StoredUpload:
             raise BadRequest(f"malformed multipart body: {exc}") from None
         finally:
             receiver.close()
+        if not receiver.ended:
+            raise BadRequest("the multipart body ended early (no closing boundary)")
         if receiver.files != 1:
             raise ValidationFailed("no file part named 'file' in the upload")
         if receiver.size == 0:

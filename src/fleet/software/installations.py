@@ -17,7 +17,8 @@ rollout_id=None) -> SoftwareInstallation``
     version of the device's latest ``rollback_point`` for that software. Fills
     ``previous_version`` / ``new_version`` and ``rollback_point`` (``software_id``,
     ``version_id``, ``version``, ``configuration``, ``installation_status`` of the device's
-    ``device_software`` row before the change) and moves ``device_software`` to ``installing``.
+    ``device_software`` row before the change; a rollback adds ``restores``, the point it
+    returns to) and moves ``device_software`` to ``installing``.
     With ``rollout_id`` the installation is linked to that roll-out's target row of the device.
 
 ``transition(session, installation, new_status, *, log_line=None, error_message=None,
@@ -233,6 +234,7 @@ async def create_installation(
         action=action,
         initiated_by=initiated_by,
         now=utcnow(),
+        restores=point,
     )
     await session.flush()
     if rollout_id is not None:
@@ -268,14 +270,20 @@ def add_installation(
     action: str,
     initiated_by: int | None,
     now: datetime,
+    restores: dict[str, Any] | None = None,
 ) -> SoftwareInstallation:
-    """Add an already-checked pending installation and mark the device's software installing."""
+    """Add an already-checked pending installation and mark the device's software installing.
+
+    A rollback keeps the point it returns to under ``rollback_point["restores"]``.
+    """
     if current is None:
         current = DeviceSoftware(
             device_id=device.id, software_id=software.id, installation_status="not_installed"
         )
         session.add(current)
     point = new_rollback_point(software.id, current)
+    if restores is not None:
+        point["restores"] = {k: v for k, v in restores.items() if k != "restores"}
     installation = SoftwareInstallation(
         device_id=device.id,
         version_id=version.id,
@@ -364,7 +372,7 @@ async def _apply_to_device(
     current.installed_version = installation.new_version
     current.installation_date = now
     if installation.action == "rollback":
-        current.configuration = point.get("configuration")
+        current.configuration = (point.get("restores") or {}).get("configuration")
     device = await session.get(Device, installation.device_id)
     outdated = device is not None and await newer_stable_exists(
         session, software_id, installation.version_id, device

@@ -399,7 +399,8 @@ async def pause(
 async def resume(
     session: AsyncSession, rollout_id: int, *, user_id: int | None, ip: str | None
 ) -> Rollout:
-    """Resume a paused roll-out; a group already at its success threshold advances at once."""
+    """Resume a paused roll-out; a group at its success threshold, or whose devices have all
+    finished (its outcome accepted), lets the next group start at once."""
     rollout = await get_rollout(session, rollout_id, lock=True)
     if rollout.status != "paused":
         raise Conflict(f"roll-out {rollout.id} is {rollout.status}; only a paused one resumes")
@@ -407,9 +408,13 @@ async def resume(
     rollout.pause_reason = None
     group = await _group_at(session, rollout.id, rollout.current_group)
     assert group is not None
-    if group.status == "below_threshold":
-        # Resuming accepts the group's outcome: it counts as done and the next group starts.
-        group.status = "succeeded"
+    done = group.completed_count + group.failed_count + group.canceled_count
+    if group.status == "below_threshold" or (
+        group.status == "running" and done >= group.device_count
+    ):
+        # Every device of the group has finished: resuming accepts the outcome and moves on.
+        group.status = "accepted"
+        group.finished_at = group.finished_at or utcnow()
         following = await _group_at(session, rollout.id, group.position + 1)
         if following is None:
             rollout.status = "finished"
