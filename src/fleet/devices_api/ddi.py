@@ -23,6 +23,7 @@ from fleet.db import utcnow
 from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.devices_api import presence
 from fleet.devices_api.artifacts import ArtifactInfo, describe
+from fleet.devices_api.body import body_doc, parse
 from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.credentials import DeviceIdentity, authenticate
 from fleet.devices_api.schemas import DdiActionFeedback, DdiConfigData, DdiStatus
@@ -41,6 +42,8 @@ from fleet.software.installations import (
     record_progress,
     transition,
 )
+
+BODY_LIMIT = 256 * 1024
 
 router = APIRouter(prefix="/{tenant}/controller/v1/{controllerId}", tags=["device API (DDI)"])
 
@@ -320,15 +323,16 @@ async def apply_feedback(
         )
 
 
-@router.post("/deploymentBase/{actionId}/feedback")
+@router.post("/deploymentBase/{actionId}/feedback", openapi_extra=body_doc(DdiActionFeedback))
 async def deployment_feedback(
+    request: Request,
     session: SessionDep,
     identity: DeviceDep,
     ip: ClientIP,
     actionId: str,
-    feedback: DdiActionFeedback,
 ) -> Response:
     """Take the device's progress or final result for an action."""
+    feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
     _check_id(feedback, actionId)
     installation = await _current_installation(session, identity, actionId)
     await apply_feedback(session, installation, feedback.status, ip)
@@ -351,15 +355,16 @@ async def cancel_action(
     return {"id": str(installation.id), "cancelAction": {"stopId": str(installation.id)}}
 
 
-@router.post("/cancelAction/{actionId}/feedback")
+@router.post("/cancelAction/{actionId}/feedback", openapi_extra=body_doc(DdiActionFeedback))
 async def cancel_feedback(
+    request: Request,
     session: SessionDep,
     identity: DeviceDep,
     ip: ClientIP,
     actionId: str,
-    feedback: DdiActionFeedback,
 ) -> Response:
     """Take the device's answer to a cancellation (confirmed, rejected or still working)."""
+    feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
     _check_id(feedback, actionId)
     installation = await _own_installation(session, identity, actionId)
     action = await session.get(DdiAction, installation.id)
@@ -397,14 +402,15 @@ async def cancel_feedback(
     return Response(status_code=200)
 
 
-@router.put("/configData")
+@router.put("/configData", openapi_extra=body_doc(DdiConfigData))
 async def config_data(
+    request: Request,
     session: SessionDep,
     identity: DeviceDep,
     ip: ClientIP,
-    body: DdiConfigData,
 ) -> Response:
     """Store the attributes the device reports (hardware revision, serial, firmware, ...)."""
+    body = await parse(request, DdiConfigData, BODY_LIMIT)
     row = await session.get(DeviceAttributes, identity.device_id)
     before: dict[str, Any] = dict(row.attributes) if row is not None else {}
     if body.mode == "replace":

@@ -6,13 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from sqlalchemy import select
 
 from fleet.auth.deps import CurrentPrincipal, Principal
 from fleet.deps import SessionDep
-from fleet.devices_api import credentials, presence, telemetry
+from fleet.devices_api import body, credentials, presence, telemetry
 from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.credentials import DeviceIdentity
 from fleet.devices_api.schemas import (
@@ -26,7 +24,7 @@ from fleet.devices_api.schemas import (
     TokenIssued,
     TokenRead,
 )
-from fleet.errors import DomainError, Forbidden, ValidationFailed
+from fleet.errors import Forbidden, ValidationFailed
 from fleet.models import DeviceAttributes, TelemetrySample
 from fleet.pagination import PageDep, paginate
 
@@ -180,46 +178,12 @@ async def current_device(
 DeviceDep = Annotated[DeviceIdentity, Depends(current_device)]
 
 
-class PayloadTooLarge(DomainError):
-    status_code = 413
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > limit):
-        raise PayloadTooLarge(f"A telemetry batch is at most {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"A telemetry batch is at most {limit} bytes")
-    return bytes(body)
-
-
-_BATCH_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": TelemetryBatch.model_json_schema(
-                    ref_template="#/components/schemas/{model}"
-                )
-            }
-        },
-    }
-}
-
-
-@device_router.post("/telemetry", openapi_extra=_BATCH_DOC)
+@device_router.post("/telemetry", openapi_extra=body.body_doc(TelemetryBatch))
 async def post_telemetry(
     request: Request, session: SessionDep, identity: DeviceDep, cfg: ConfigDep
 ) -> TelemetryAccepted:
     """Ingest a batch of sensor samples from the calling device (``TargetToken`` auth)."""
-    raw = await _read_limited(request, cfg.max_body_bytes)
-    try:
-        batch = TelemetryBatch.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+    batch = await body.parse(request, TelemetryBatch, cfg.max_body_bytes)
     if len(batch.samples) > cfg.max_batch:
         raise ValidationFailed(f"A batch holds at most {cfg.max_batch} samples")
     return await telemetry.ingest(session, request.app.state.events, identity, batch)

@@ -19,20 +19,17 @@ READING_EVENT = "sensor.reading"
 RUNNING_TEST_STATUSES = frozenset({"running", "in_progress"})
 _COLUMNS = ("device_id", "t", "pressure_low", "pressure_high", "flow", "test_id")
 
-AppendSamples = Callable[[AsyncSession, TestReport, list[dict[str, Any]]], Awaitable[Any]]
+AppendSamples = Callable[..., Awaitable[Any]]
 
 
 def _test_engine_hook() -> AppendSamples | None:
-    """The test-execution engine's ``append_samples`` when that module provides one."""
-    for name in ("fleet.runs.service", "fleet.runs.engine", "fleet.runs"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        hook = getattr(module, "append_samples", None)
-        if callable(hook):
-            return hook
-    return None
+    """The test-execution engine's ``append_samples`` (``fleet.runs.samples``), when present."""
+    try:
+        module = importlib.import_module("fleet.runs.samples")
+    except ImportError:
+        return None
+    hook = getattr(module, "append_samples", None)
+    return hook if callable(hook) else None
 
 
 def sample_dict(sample: Sample) -> dict[str, Any]:
@@ -104,8 +101,13 @@ async def ingest(
     if report is not None:
         hook = _test_engine_hook()
         if hook is not None:
-            await hook(session, report, samples)
-            appended = True
+            # The test takes samples only during its automatic steps; at other times the
+            # samples are still stored and published, just not added to the test's trace.
+            try:
+                await hook(session, report, samples, device_id=device_id)
+                appended = True
+            except (Conflict, ValidationFailed):
+                appended = False
     await session.flush()
     topics = [f"device:{device_id}"]
     if batch.test_id is not None:

@@ -1,0 +1,294 @@
+"""The DDI resources: polling, deploymentBase, downloads, feedback mapping, cancel, configData."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleet.models import DeviceSoftware, SoftwareInstallation, SystemLog
+from fleet.settings import Settings
+from fleet.software.installations import transition
+from tests.devices_api.conftest import (
+    artifact_path,
+    ddi,
+    issue_token,
+    make_device,
+    make_installation,
+    make_version,
+    target,
+)
+
+
+async def _setup(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    number: str = "MT-D",
+) -> tuple[int, dict[str, str]]:
+    device = await make_device(sessionmaker, number)
+    token = await issue_token(client, role_headers["maker"], device.id)
+    return device.id, target(token)
+
+
+async def _installation(
+    factory: async_sessionmaker[AsyncSession], installation_id: int
+) -> SoftwareInstallation:
+    async with factory() as session:
+        row = await session.get(SoftwareInstallation, installation_id)
+        assert row is not None
+        return row
+
+
+def _feedback(execution: str, finished: str = "none", **extra: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {"finished": finished}
+    if "progress" in extra:
+        result["progress"] = extra.pop("progress")
+    status: dict[str, Any] = {"execution": execution, "result": result, **extra}
+    return {"id": None, "time": "20261127T120000", "status": status}
+
+
+async def test_poll_without_action_and_config_data(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+) -> None:
+    device_id, headers = await _setup(client, sessionmaker, role_headers)
+    r = await client.get(ddi("MT-D"), headers=headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["config"]["polling"]["sleep"] == "00:01:00"
+    assert set(body["_links"]) == {"configData"}
+    assert body["_links"]["configData"]["href"].endswith("/DEFAULT/controller/v1/MT-D/configData")
+
+    url = ddi("MT-D", "/configData")
+    r = await client.put(url, headers=headers, json={"data": {"hwRevision": "2", "serial": "S1"}})
+    assert r.status_code == 200
+    r = await client.put(
+        url, headers=headers, json={"mode": "merge", "data": {"firmware": "1.0.0"}}
+    )
+    assert r.status_code == 200
+    attrs_url = f"/api/v1/fleet-data/devices/{device_id}/attributes"
+    r = await client.get(attrs_url, headers=role_headers["operator"])
+    assert r.json()["attributes"] == {"hwRevision": "2", "serial": "S1", "firmware": "1.0.0"}
+    await client.put(url, headers=headers, json={"mode": "remove", "data": {"serial": ""}})
+    r = await client.get(attrs_url, headers=role_headers["manager"])
+    assert r.json()["attributes"] == {"hwRevision": "2", "firmware": "1.0.0"}
+    await client.put(url, headers=headers, json={"mode": "replace", "data": {"hw": "3"}})
+    r = await client.get(attrs_url, headers=role_headers["manager"])
+    assert r.json()["attributes"] == {"hw": "3"}
+    # configData link gone once attributes are known
+    assert "_links" not in (await client.get(ddi("MT-D"), headers=headers)).json()
+    # bad input changes nothing
+    for bad in (
+        {"data": {"x": "y" * 600}},
+        {"mode": "wipe", "data": {"a": "b"}},
+        {"data": {"": "b"}},
+        {"data": {"nested": {"a": 1}}},
+        {"nodata": True},
+    ):
+        assert (await client.put(url, headers=headers, json=bad)).status_code == 422, bad
+    raw = '{"data": {"x": NaN}}'
+    nan_headers = {**headers, "content-type": "application/json"}
+    assert (await client.put(url, headers=nan_headers, content=raw)).status_code == 422
+    r = await client.get(attrs_url, headers=role_headers["manager"])
+    assert r.json()["attributes"] == {"hw": "3"}
+    assert (await client.put(url, json={"data": {"a": "b"}})).status_code == 401
+    assert (await client.get(attrs_url)).status_code == 401
+
+
+async def test_install_success_flow(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _setup(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    body = (await client.get(ddi("MT-D"), headers=headers)).json()
+    href = body["_links"]["deploymentBase"]["href"]
+    assert f"/DEFAULT/controller/v1/MT-D/deploymentBase/{inst.id}?c=" in href
+    path = href.split("http://testserver", 1)[1]
+    r = await client.get(path, headers=headers)
+    assert r.status_code == 200, r.text
+    dep = r.json()
+    assert dep["id"] == str(inst.id)
+    assert dep["deployment"]["download"] == "forced"
+    chunk = dep["deployment"]["chunks"][0]
+    assert chunk["version"] == "1.0.0" and chunk["name"] == "tester-firmware"
+    art = chunk["artifacts"][0]
+    content = artifact_path(version).read_bytes()
+    assert art["size"] == len(content)
+    assert art["hashes"] == {
+        "sha1": hashlib.sha1(content).hexdigest(),  # noqa: S324 - DDI names these hashes
+        "md5": hashlib.md5(content).hexdigest(),  # noqa: S324
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
+    dl = art["_links"]["download-http"]["href"].split("http://testserver", 1)[1]
+    assert dl == ddi("MT-D", f"/softwaremodules/{version.id}/artifacts/{art['filename']}")
+    r = await client.get(dl, headers=headers)
+    assert r.status_code == 200 and r.content == content
+    assert r.headers["x-checksum-sha256"] == art["hashes"]["sha256"]
+    r = await client.get(dl, headers={**headers, "Range": "bytes=10-19"})
+    assert r.status_code == 206 and r.content == content[10:20]
+    r = await client.get(dl + ".MD5SUM", headers=headers)
+    assert r.text.split()[0] == art["hashes"]["md5"]
+    r = await client.get(ddi("MT-D", f"/softwaremodules/{version.id}/artifacts"), headers=headers)
+    assert r.json()[0]["filename"] == art["filename"]
+    assert (await client.get(dl)).status_code == 401
+    r = await client.get(
+        ddi("MT-D", f"/softwaremodules/{version.id}/artifacts/x.bin"), headers=headers
+    )
+    assert r.status_code == 404
+
+    fb = ddi("MT-D", f"/deploymentBase/{inst.id}/feedback")
+    r = await client.post(
+        fb,
+        headers=headers,
+        json=_feedback("proceeding", progress={"cnt": 1, "of": 4}, details=["downloading"]),
+    )
+    assert r.status_code == 200, r.text
+    row = await _installation(sessionmaker, inst.id)
+    assert row.status == "in_progress" and "25% downloading" in (row.installation_log or "")
+    r = await client.post(fb, headers=headers, json=_feedback("proceeding", details=["installing"]))
+    assert r.status_code == 200
+    r = await client.post(fb, headers=headers, json=_feedback("closed", "success", details=["ok"]))
+    assert r.status_code == 200
+    row = await _installation(sessionmaker, inst.id)
+    assert row.status == "completed"
+    assert "installing" in (row.installation_log or "")
+    async with sessionmaker() as session:
+        ds = await session.scalar(
+            select(DeviceSoftware).where(DeviceSoftware.device_id == device_id)
+        )
+    assert ds is not None and ds.installation_status == "installed"
+    assert ds.installed_version == "1.0.0"
+    # finished: no more feedback, no more downloads, no link
+    r = await client.post(fb, headers=headers, json=_feedback("closed", "failure"))
+    assert r.status_code == 410
+    assert (await client.get(dl, headers=headers)).status_code == 404
+    assert "deploymentBase" not in (await client.get(ddi("MT-D"), headers=headers)).json().get(
+        "_links", {}
+    )
+
+
+async def test_failure_bad_feedback_and_ordering(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _setup(client, sessionmaker, role_headers)
+    other_id, other_headers = await _setup(client, sessionmaker, role_headers, "MT-O")
+    v1 = await make_version(sessionmaker, settings)
+    v2 = await make_version(sessionmaker, settings, name="tester-app", version="2.0.0")
+    first = await make_installation(sessionmaker, device_id, v1.id)
+    second = await make_installation(sessionmaker, device_id, v2.id)
+    links = (await client.get(ddi("MT-D"), headers=headers)).json()["_links"]
+    assert f"/deploymentBase/{first.id}?" in links["deploymentBase"]["href"]
+    # one at a time: the second is not active yet
+    r = await client.get(ddi("MT-D", f"/deploymentBase/{second.id}"), headers=headers)
+    assert r.status_code == 404
+    # other device's action, unknown or malformed ids
+    for bad in (str(first.id), "999999", "abc"):
+        r = await client.get(ddi("MT-O", f"/deploymentBase/{bad}"), headers=other_headers)
+        assert r.status_code == 404, bad
+    fb = ddi("MT-D", f"/deploymentBase/{first.id}/feedback")
+    malformed: list[Any] = [
+        {"status": {"execution": "exploded"}},
+        {"status": {}},
+        {},
+        [],
+        {"status": {"execution": "closed", "result": {"finished": "maybe"}}},
+    ]
+    for body in malformed:
+        assert (await client.post(fb, headers=headers, json=body)).status_code == 422, body
+    r = await client.post(fb, headers=headers, json=_feedback("closed", "none"))
+    assert r.status_code == 400
+    wrong_id = {**_feedback("proceeding"), "id": "12345"}
+    assert (await client.post(fb, headers=headers, json=wrong_id)).status_code == 400
+    r = await client.post(fb, headers=other_headers, json=_feedback("proceeding"))
+    assert r.status_code == 403
+    assert (await _installation(sessionmaker, first.id)).status == "pending"
+
+    r = await client.post(
+        fb, headers=headers, json=_feedback("closed", "failure", details=["checksum mismatch"])
+    )
+    assert r.status_code == 200
+    row = await _installation(sessionmaker, first.id)
+    assert row.status == "failed" and row.error_message == "checksum mismatch"
+    links = (await client.get(ddi("MT-D"), headers=headers)).json()["_links"]
+    assert f"/deploymentBase/{second.id}?" in links["deploymentBase"]["href"]
+    assert other_id != device_id
+
+
+async def test_cancel_action(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _setup(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    # not delivered yet, nothing to cancel
+    assert (
+        await client.get(ddi("MT-D", f"/cancelAction/{inst.id}"), headers=headers)
+    ).status_code == 404
+    await client.get(ddi("MT-D", f"/deploymentBase/{inst.id}"), headers=headers)
+    async with sessionmaker() as session, session.begin():
+        row = await session.get(SoftwareInstallation, inst.id)
+        assert row is not None
+        await transition(session, row, "canceled", log_line="canceled by user")
+    links = (await client.get(ddi("MT-D"), headers=headers)).json()["_links"]
+    assert links["cancelAction"]["href"].endswith(f"/cancelAction/{inst.id}")
+    assert "deploymentBase" not in links
+    r = await client.get(ddi("MT-D", f"/cancelAction/{inst.id}"), headers=headers)
+    assert r.json() == {"id": str(inst.id), "cancelAction": {"stopId": str(inst.id)}}
+    # deployment feedback for the canceled action is refused
+    r = await client.post(
+        ddi("MT-D", f"/deploymentBase/{inst.id}/feedback"),
+        headers=headers,
+        json=_feedback("closed", "success"),
+    )
+    assert r.status_code == 410
+    cfb = ddi("MT-D", f"/cancelAction/{inst.id}/feedback")
+    assert (await client.post(cfb, headers=headers, json={"status": {}})).status_code == 422
+    r = await client.post(cfb, headers=headers, json=_feedback("proceeding"))
+    assert r.status_code == 200
+    assert "cancelAction" in (await client.get(ddi("MT-D"), headers=headers)).json()["_links"]
+    r = await client.post(cfb, headers=headers, json=_feedback("closed", "success"))
+    assert r.status_code == 200
+    assert "_links" not in (await client.get(ddi("MT-D"), headers=headers)).json() or (
+        "cancelAction" not in (await client.get(ddi("MT-D"), headers=headers)).json()["_links"]
+    )
+    assert (
+        await client.post(cfb, headers=headers, json=_feedback("closed", "success"))
+    ).status_code == 410
+    async with sessionmaker() as session:
+        logs = list(
+            await session.scalars(
+                select(SystemLog).where(SystemLog.action == "ddi.cancel_feedback")
+            )
+        )
+    assert [log.details["outcome"] for log in logs] == ["proceeding", "confirmed"]
+
+
+async def test_tampered_artifact_is_not_offered(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _setup(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    artifact_path(version).write_bytes(b"evil")
+    r = await client.get(ddi("MT-D", f"/deploymentBase/{inst.id}"), headers=headers)
+    assert r.json()["deployment"]["chunks"][0]["artifacts"] == []
+    dl = ddi("MT-D", f"/softwaremodules/{version.id}/artifacts/{artifact_path(version).name}")
+    assert (await client.get(dl, headers=headers)).status_code == 404
