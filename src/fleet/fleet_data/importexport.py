@@ -19,6 +19,7 @@ from fleet.audit import service as audit_log
 from fleet.auth.deps import Principal
 from fleet.db import utcnow
 from fleet.errors import BadRequest, DomainError, ValidationFailed
+from fleet.fleet_data import cache
 from fleet.fleet_data.schemas import CustomerCreate, DeviceCreate, ImportError_, ImportReport
 from fleet.models import Customer, Device, DeviceLogEntry, SystemLog
 from fleet.validation import template_for, validate
@@ -458,6 +459,7 @@ async def _apply(
     session: AsyncSession, actor: Principal, entity: Entity, plan: Plan, rows: int
 ) -> None:
     model: Any = Customer if entity == "customers" else Device
+    cache.bump()
     now = utcnow()
     created_ids: list[int] = []
     if plan.creates:

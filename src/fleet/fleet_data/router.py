@@ -18,6 +18,7 @@ from fleet.deps import SessionDep
 from fleet.fleet_data import dashboard as dashboard_service
 from fleet.fleet_data import history as history_service
 from fleet.fleet_data import importexport, service
+from fleet.fleet_data.cache import DashboardCache
 from fleet.fleet_data.schemas import (
     IDENTIFIER,
     KNOWN_DEVICE_TYPES,
@@ -185,9 +186,27 @@ async def device_history(
 
 
 @router.get("/dashboard", response_model=Dashboard)
-async def dashboard(_: ManagerDep, session: SessionDep) -> Dashboard:
-    """Answer fleet totals, due-date counts and the last 30 days' test verdicts."""
-    return await dashboard_service.dashboard(session)
+async def dashboard(
+    request: Request,
+    response: Response,
+    _: ManagerDep,
+    session: SessionDep,
+    fresh: Annotated[bool, Query(description="Recompute now instead of a recent answer")] = False,
+) -> Dashboard:
+    """Answer fleet totals, due-date counts and the last 30 days' test verdicts.
+
+    A recent answer (at most 10 s old, dropped on every change made here) may be reused;
+    ``generated_at`` tells when it was computed.
+    """
+    store = getattr(request.app.state, "fleet_dashboard", None)
+    if store is None:
+        store = request.app.state.fleet_dashboard = DashboardCache()
+    response.headers["Cache-Control"] = "no-store"
+    cached: Dashboard | None = None if fresh else store.get()
+    if cached is None:
+        cached = await dashboard_service.dashboard(session)
+        store.put(cached)
+    return cached
 
 
 # ---------------------------------------------------------------- import / export

@@ -15,6 +15,7 @@ from fleet.audit import service as audit_log
 from fleet.auth.deps import Principal
 from fleet.db import utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
+from fleet.fleet_data import cache
 from fleet.fleet_data.schemas import (
     CustomerCreate,
     CustomerRead,
@@ -159,6 +160,7 @@ async def create_customer(
     customer = Customer(name=data.name, contact_info=data.contact_info)
     session.add(customer)
     await session.flush()
+    cache.bump()
     audit_log.record(
         session,
         "customer.create",
@@ -186,6 +188,7 @@ async def update_customer(
         setattr(customer, key, value)
     changed = audit_log.changes(before, _customer_dict(customer))
     if changed:
+        cache.bump()
         audit_log.record(
             session,
             "customer.update",
@@ -219,6 +222,7 @@ async def delete_customer(session: AsyncSession, actor: Principal, customer: Cus
     )
     await session.delete(customer)
     await session.flush()
+    cache.bump()
 
 
 # ---------------------------------------------------------------- devices
@@ -239,6 +243,18 @@ class DeviceFilters:
     def needs_due_join(self) -> bool:
         return (
             self.due_before is not None or self.overdue is not None or self.never_tested is not None
+        )
+
+    @property
+    def only_tested(self) -> bool:
+        """Every matching device has a due-date row (so an inner join suffices)."""
+        return self.due_before is not None or self.overdue is True or self.never_tested is False
+
+    @property
+    def has_device_filters(self) -> bool:
+        return any(
+            v is not None and v != ""
+            for v in (self.device_type, self.kind_of_device, self.status, self.customer_id, self.q)
         )
 
 
@@ -307,9 +323,23 @@ async def list_devices(
     """Answer the total count and one page of devices: two queries whatever the page size."""
     now = utcnow()
     where = _device_where(filters, now)
-    count_stmt = select(func.count()).select_from(Device)
-    if filters.needs_due_join:
-        count_stmt = count_stmt.outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
+    if filters.only_tested and not filters.has_device_filters:
+        # Each due-date row belongs to exactly one device (FK, cascade): count the index alone.
+        count_stmt = select(func.count()).select_from(DeviceDueDate)
+    elif filters.only_tested:
+        count_stmt = (
+            select(func.count())
+            .select_from(Device)
+            .join(DeviceDueDate, DeviceDueDate.device_id == Device.id)
+        )
+    elif filters.needs_due_join:
+        count_stmt = (
+            select(func.count())
+            .select_from(Device)
+            .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
+        )
+    else:
+        count_stmt = select(func.count()).select_from(Device)
     total = await session.scalar(count_stmt.where(*where)) or 0
     rows = await session.execute(
         device_select().where(*where).order_by(*_device_sort(sort)).offset(skip).limit(limit)
@@ -427,6 +457,7 @@ async def audit_device(
     link: bool = True,
 ) -> None:
     """Write the audit row of a device change and link it to the device for its history."""
+    cache.bump()
     row = audit_log.record(
         session,
         action,

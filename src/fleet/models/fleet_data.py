@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, func
+from sqlalchemy import ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleet.db import Base, JSONType, UTCDateTime, utcnow
@@ -24,6 +24,10 @@ class Customer(Base):
 
 class Device(Base):
     __tablename__ = "devices"
+    # Dashboard totals and the type+status filter answer from this index alone.
+    __table_args__ = (
+        Index("ix_devices_status_type_customer", "status", "device_type", "customer_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_number: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)

@@ -1,4 +1,5 @@
-"""fleet data: device_log_entries links audit rows to the devices they describe
+"""fleet data: device_log_entries links audit rows to the devices they describe; devices index
+for the dashboard
 
 Revision ID: 0003_fleet_data
 Revises: 0001_initial
@@ -39,9 +40,18 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_device_log_entries_device_id"), ["device_id"], unique=False
         )
+    # Covers the dashboard's totals and the common type+status device filter (index-only scans).
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_devices_status_type_customer",
+            ["status", "device_type", "customer_id"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.drop_index("ix_devices_status_type_customer")
     with op.batch_alter_table("device_log_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_device_log_entries_device_id"))
     op.drop_table("device_log_entries")
