@@ -1,0 +1,222 @@
+"""WebSocket: token auth, per-topic authorization, live events, slow clients, other processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleet.devices_api.fanout import FanoutBus
+from fleet.events import QUEUE_SIZE
+from fleet.models import TestReport
+from fleet.settings import Settings
+from tests.conftest import add_user, login
+from tests.devices_api.conftest import ddi, issue_token, make_device, target
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def live(app: Any) -> AsyncIterator[str]:
+    """Serve the test app on a real port in this event loop (WebSockets need a server)."""
+    port = _free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):  # uvicorn offers a flag, not an event, for "started"
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def _closed_with(url: str, send: dict[str, Any] | None = None) -> int:
+    async with websockets.connect(url) as ws:
+        if send is not None:
+            await ws.send(json.dumps(send))
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
+    assert info.value.rcvd is not None
+    return info.value.rcvd.code
+
+
+async def _next_event(ws: Any, name: str) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if message["event"] == name:
+            return message
+
+
+async def test_ws_auth_and_topic_rules(
+    live: str,
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+) -> None:
+    device = await make_device(sessionmaker, "MT-W")
+    op = await add_user(sessionmaker, "op2", "operator")
+    async with sessionmaker() as session, session.begin():
+        mine = TestReport(
+            device_id=device.id,
+            operator_id=op.id,
+            start_time=datetime.now(UTC),
+            status="in_progress",
+        )
+        theirs = TestReport(device_id=device.id, start_time=datetime.now(UTC), status="passed")
+        session.add_all([mine, theirs])
+    op_token = (await login(client, "op2"))["access_token"]
+    manager = role_headers["manager"]["Authorization"].split()[1]
+    base = f"ws://{live}/api/v1/ws"
+    assert await _closed_with(base) == 4401
+    assert await _closed_with(f"{base}?token=garbage") == 4401
+    device_token = await issue_token(client, role_headers["maker"], device.id)
+    assert await _closed_with(f"{base}?token={device_token}") == 4401
+    assert await _closed_with(f"{base}?token={op_token}&topics=fleet") == 4403
+    assert await _closed_with(f"{base}?token={op_token}&topics=test:{theirs.id}") == 4403
+    assert await _closed_with(f"{base}?token={op_token}&topics=device:99999") == 4404
+    assert await _closed_with(f"{base}?token={op_token}&topics=secret") == 4404
+    bad = {"action": "explode"}
+    assert await _closed_with(f"{base}?token={op_token}", bad) == 4400
+    forbidden = {"action": "subscribe", "topics": ["fleet"]}
+    assert await _closed_with(f"{base}?token={op_token}", forbidden) == 4403
+
+    async with websockets.connect(f"{base}?token={op_token}") as ws:
+        await ws.send(
+            json.dumps(
+                {"action": "subscribe", "topics": [f"device:{device.id}", f"test:{mine.id}"]}
+            )
+        )
+        ack = await _next_event(ws, "subscribed")
+        assert ack["data"]["topics"] == sorted([f"device:{device.id}", f"test:{mine.id}"])
+        await ws.send(json.dumps({"action": "unsubscribe", "topics": [f"test:{mine.id}"]}))
+        ack = await _next_event(ws, "unsubscribed")
+        assert ack["data"]["topics"] == [f"device:{device.id}"]
+    async with websockets.connect(f"{base}?token={manager}&topics=fleet,test:{theirs.id}") as ws:
+        ack = await _next_event(ws, "subscribed")
+        assert "fleet" in ack["data"]["topics"]
+
+
+async def test_live_events_reach_subscribers(
+    live: str,
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+) -> None:
+    device = await make_device(sessionmaker, "MT-L")
+    headers = target(await issue_token(client, role_headers["maker"], device.id))
+    manager = role_headers["manager"]["Authorization"].split()[1]
+    url = f"ws://{live}/api/v1/ws?token={manager}&topics=fleet,device:{device.id}"
+    async with websockets.connect(url) as ws, httpx.AsyncClient(base_url=f"http://{live}") as http:
+        await _next_event(ws, "subscribed")
+        assert (await http.get(ddi("MT-L"), headers=headers)).status_code == 200
+        changed = await _next_event(ws, "device.status_changed")
+        assert changed["data"]["status"] == "online" and changed["data"]["device_id"] == device.id
+        t0 = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp() * 1000)
+        samples = [{"t": t0 + i, "pressure_low": -14.0} for i in range(3)]
+        r = await http.post(
+            "/api/v1/device-api/telemetry", headers=headers, json={"samples": samples}
+        )
+        assert r.status_code == 200, r.text
+        reading = await _next_event(ws, "sensor.reading")
+        assert len(reading["data"]["samples"]) == 3
+        assert set(reading) == {"event", "data", "ts"}
+
+
+async def test_slow_subscriber_is_dropped_not_waited_for(app: Any) -> None:
+    bus: FanoutBus = app.state.events
+    slow = bus.subscribe({"device:1"})
+    fast = bus.subscribe({"device:1"})
+    await bus.ready()
+    received = 0
+
+    async def drain() -> None:
+        nonlocal received
+        while received < QUEUE_SIZE + 10:
+            await asyncio.wait_for(fast.queue.get(), 10)
+            received += 1
+
+    reader = asyncio.create_task(drain())
+    for i in range(QUEUE_SIZE + 10):
+        await bus.publish("device:1", "sensor.reading", {"i": i})
+        await asyncio.sleep(0)  # a server yields between requests; the fast reader keeps up
+    await reader
+    assert slow.dropped and not fast.dropped
+    assert not bus.has_subscribers("device:1") or fast in bus._subs["device:1"]
+    bus.unsubscribe(fast)
+
+
+PUBLISHER = """
+import asyncio, sys
+from fleet.db import create_engine
+from fleet.devices_api.fanout import FanoutBus
+from fleet.settings import Settings
+
+async def main():
+    engine = create_engine(Settings(database_url=sys.argv[1], data_dir=sys.argv[2]))
+    bus = FanoutBus(engine)
+    await bus.publish_many([sys.argv[3]], "notification", {"from": "another process"})
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def test_events_cross_processes(
+    live: str,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+) -> None:
+    """On PostgreSQL an event published by another process reaches this one's WebSocket."""
+    device = await make_device(sessionmaker, "MT-X")
+    bus: FanoutBus = client._transport.app.state.events  # type: ignore[attr-defined]
+    assert bus.cross_process is (settings.resolved_database_url().startswith("postgresql"))
+    if not bus.cross_process:
+        # SQLite serves one machine: delivery is in-process and immediate.
+        sub = bus.subscribe({f"device:{device.id}"})
+        await bus.publish(f"device:{device.id}", "notification", {"n": 1})
+        assert sub.queue.get_nowait()["data"] == {"n": 1}
+        bus.unsubscribe(sub)
+        return
+    manager = role_headers["manager"]["Authorization"].split()[1]
+    url = f"ws://{live}/api/v1/ws?token={manager}&topics=device:{device.id}"
+    async with websockets.connect(url) as ws:
+        await _next_event(ws, "subscribed")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            PUBLISHER,
+            settings.resolved_database_url(),
+            str(settings.data_dir),
+            f"device:{device.id}",
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        _out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()[-2000:]
+        event = await _next_event(ws, "notification")
+        assert event["data"] == {"from": "another process"}
