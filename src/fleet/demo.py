@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from fleet.auth.roles import ROLES
 from fleet.auth.security import hash_password_sync
+from fleet.config.demo import seed_config
 from fleet.models import User
 
 DEMO_PASSWORD = "pass"  # noqa: S105 - documented demo credential, never used in production
@@ -47,6 +48,7 @@ def seed_users(session: Session, rounds: int) -> int:
 
 # Each module adds its seeding function here: (name, fn(session) -> rows created).
 SEEDERS: list[tuple[str, Callable[[Session], int]]] = []
+SEEDERS += [("config", seed_config)]  # settings, templates, en/pl translations
 
 
 def run(session: Session, rounds: int) -> dict[str, int]:

@@ -57,7 +57,10 @@ from fleet.db import Base
 FORMAT = "fleet-db-dump"
 VERSION = 1
 BATCH_ROWS = 1000
-BATCH_BYTES = 4 * 1024 * 1024
+BATCH_BYTES = 1024 * 1024
+# Rows fetched per round trip: few for tables with JSON columns (a report can carry a long
+# pressure trace), many for narrow ones.
+FETCH_WIDE, FETCH_NARROW = 50, 1000
 Progress = Callable[[int], None]
 
 
@@ -189,7 +192,9 @@ def dump_stream(engine: Engine, progress: Progress | None = None) -> Iterator[by
             rows = 0
             buf: list[bytes] = []
             size = 0
-            result = conn.execution_options(stream_results=True, yield_per=500).execute(
+            wide = any(isinstance(_base_type(c.type), JSON) for c in table.columns)
+            fetch = FETCH_WIDE if wide else FETCH_NARROW
+            result = conn.execution_options(stream_results=True, yield_per=fetch).execute(
                 select(*table.columns).order_by(*_order(table, engine.dialect.name))
             )
             for row in result:

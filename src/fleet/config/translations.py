@@ -274,15 +274,12 @@ async def bundle(session: AsyncSession, language: str) -> dict[str, str]:
     merged: dict[str, str] = dict(static_bundle(FALLBACK))
     langs = [FALLBACK] if language == FALLBACK else [FALLBACK, language]
     rows = (
-        (
-            await session.execute(
-                select(Translation.language, Translation.key, Translation.value).where(
-                    Translation.language.in_(langs)
-                )
+        await session.execute(
+            select(Translation.language, Translation.key, Translation.value).where(
+                Translation.language.in_(langs)
             )
         )
-        .all()
-    )
+    ).all()
     stored: dict[str, dict[str, str]] = {lang: {} for lang in langs}
     for lang, key, value in rows:
         if value and value.strip():

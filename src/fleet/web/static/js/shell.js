@@ -1,5 +1,6 @@
 // The page shell: role-aware navigation, role switcher, logout. Pages wait on `ready`.
 import { auth, el, flash } from "./api.js";
+import "./i18n.js"; // UI language picker and data-i18n texts
 
 const NAV = JSON.parse(document.getElementById("nav-data").textContent);
 
@@ -11,7 +12,7 @@ function renderNav(me) {
   const nav = document.getElementById("nav");
   nav.replaceChildren(
     ...pagesFor(me).map((p) =>
-      el("a", { href: p.path, class: location.pathname === p.path ? "active" : "", dataset: { module: p.module } }, p.title),
+      el("a", { href: p.path, class: location.pathname === p.path ? "active" : "", dataset: { module: p.module, i18n: `nav.${p.module.toLowerCase()}` } }, p.title),
     ),
   );
   nav.hidden = false;

@@ -1,0 +1,120 @@
+// UI texts from the translations table. Every element with data-i18n="key" (and
+// data-i18n-placeholder / -title / -aria-label) shows the chosen language; a key the language
+// lacks falls back to English (the server merges the bundle), and without the server to the
+// shipped static bundles, and last to the element's own English markup — never to a blank.
+const STORE = "fleet.lang";
+const NAMES = { en: "English", pl: "Polski", de: "Deutsch", fr: "Français", cs: "Čeština", uk: "Українська" };
+const ATTRS = [
+  ["i18n", null],
+  ["i18nPlaceholder", "placeholder"],
+  ["i18nTitle", "title"],
+  ["i18nAriaLabel", "aria-label"],
+];
+const SELECTOR = "[data-i18n],[data-i18n-placeholder],[data-i18n-title],[data-i18n-aria-label]";
+
+let messages = {};
+let language = localStorage.getItem(STORE) || "en";
+
+async function getJson(url) {
+  const r = await fetch(url, { headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  return r.json();
+}
+
+function usable(bundle) {
+  return Object.fromEntries(Object.entries(bundle || {}).filter(([, v]) => typeof v === "string" && v.trim()));
+}
+
+async function loadBundle(lang) {
+  try {
+    return usable(await getJson(`/api/v1/i18n/${encodeURIComponent(lang)}`));
+  } catch {
+    const en = usable(await getJson("/static/i18n/en.json").catch(() => ({})));
+    if (lang === "en") return en;
+    const own = usable(await getJson(`/static/i18n/${encodeURIComponent(lang)}.json`).catch(() => ({})));
+    return { ...en, ...own };
+  }
+}
+
+// The text node an element shows: its only text, or the first non-blank text beside children.
+function textTarget(node) {
+  if (!node.children.length) return null;
+  for (const child of node.childNodes) {
+    if (child.nodeType === Node.TEXT_NODE && child.data.trim()) return child;
+  }
+  return null;
+}
+
+function translateOne(node) {
+  for (const [prop, attr] of ATTRS) {
+    const key = node.dataset[prop];
+    if (!key) continue;
+    const keep = `${prop}Default`;
+    if (attr) {
+      if (node.dataset[keep] === undefined) node.dataset[keep] = node.getAttribute(attr) || "";
+      const value = messages[key] || node.dataset[keep];
+      if (value) node.setAttribute(attr, value);
+      continue;
+    }
+    const target = textTarget(node);
+    if (node.dataset[keep] === undefined) node.dataset[keep] = target ? target.data.trim() : node.textContent;
+    const value = messages[key] || node.dataset[keep];
+    if (!value) continue;
+    if (target) target.data = ` ${value} `;
+    else if (node.children.length === 0 && node.textContent !== value) node.textContent = value;
+  }
+}
+
+export function translate(root = document) {
+  if (root.nodeType === Node.ELEMENT_NODE && root.matches(SELECTOR)) translateOne(root);
+  for (const node of root.querySelectorAll(SELECTOR)) translateOne(node);
+}
+
+// t("key", "English text"): for texts built in JavaScript.
+export function t(key, fallback = key) {
+  return messages[key] || fallback;
+}
+
+export function currentLanguage() {
+  return language;
+}
+
+export async function setLanguage(lang) {
+  messages = await loadBundle(lang);
+  language = lang;
+  localStorage.setItem(STORE, lang);
+  document.documentElement.lang = lang;
+  translate(document);
+  window.dispatchEvent(new CustomEvent("fleet:language", { detail: lang }));
+}
+
+async function fillPicker() {
+  const select = document.getElementById("lang-switch");
+  if (!select) return;
+  let langs = ["en", "pl"];
+  try {
+    langs = await getJson("/api/v1/i18n");
+  } catch { /* the shipped languages */ }
+  if (!langs.includes(language)) langs.push(language);
+  select.replaceChildren(
+    ...langs.map((code) => {
+      const opt = document.createElement("option");
+      opt.value = code;
+      opt.textContent = NAMES[code] || code;
+      opt.selected = code === language;
+      return opt;
+    }),
+  );
+  select.addEventListener("change", () => setLanguage(select.value));
+}
+
+new MutationObserver((records) => {
+  if (!Object.keys(messages).length) return;
+  for (const record of records) {
+    for (const node of record.addedNodes) {
+      if (node.nodeType === Node.ELEMENT_NODE) translate(node);
+    }
+  }
+}).observe(document.documentElement, { childList: true, subtree: true });
+
+export const i18nReady = Promise.all([fillPicker(), setLanguage(language).catch(() => setLanguage("en"))]);
