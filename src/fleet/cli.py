@@ -318,5 +318,94 @@ def backup_restore(file: Path, replace: bool) -> None:
     cli_backup.restore(get_settings(), file, replace)
 
 
+@main.command()
+@click.option("--server", default="http://127.0.0.1:5000", show_default=True)
+@click.option(
+    "--devices",
+    "count",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Create (or reuse) N simulated testers in the configured database, with fresh tokens.",
+)
+@click.option(
+    "--tokens",
+    "tokens_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Reuse existing devices: a file of 'controllerId token' lines.",
+)
+@click.option(
+    "--save-tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the created devices' tokens to this file (for --tokens later).",
+)
+@click.option("--prefix", default="SIM", show_default=True, help="Device number prefix.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds to run (default: until Ctrl-C).",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.05),
+    default=None,
+    help="Seconds between polls (default: what the server says).",
+)
+@click.option("--no-telemetry", is_flag=True, help="Do not stream pressure curves.")
+@friendly_errors
+def simulate(
+    server: str,
+    count: int | None,
+    tokens_file: Path | None,
+    save_tokens: Path | None,
+    prefix: str,
+    fail_rate: float,
+    duration: float | None,
+    poll_interval: float | None,
+    no_telemetry: bool,
+) -> None:
+    """Run simulated mask testers against a server over the device API (DDI + telemetry)."""
+    import asyncio
+
+    from fleet.devices_api import simulator
+
+    settings = get_settings()
+    if tokens_file is not None:
+        devices = simulator.read_tokens(tokens_file.read_text())
+    elif count is not None:
+        with db_session(settings) as session:
+            devices = simulator.provision(session, count, prefix)
+        if save_tokens is not None:
+            save_tokens.write_text("".join(f"{d.controller_id} {d.token}\n" for d in devices))
+            save_tokens.chmod(0o600)
+    else:
+        _fail("give --devices N or --tokens FILE")
+        return
+    if not devices:
+        _fail("no devices to simulate")
+    try:
+        stats = asyncio.run(
+            simulator.run(
+                server.rstrip("/"),
+                devices,
+                tenant=settings.tenant,
+                fail_rate=fail_rate,
+                duration=duration,
+                poll_interval=poll_interval,
+                telemetry=not no_telemetry,
+                report=simulator.terminal_report,
+            )
+        )
+    except KeyboardInterrupt:
+        click.echo("\nstopped", err=True)
+        return
+    click.echo("\n" + stats.line())
+    if stats.last_error:
+        click.echo(f"last error: {stats.last_error}", err=True)
+
+
 if __name__ == "__main__":
     main()

@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,30 +21,6 @@ from fleet.models import TestReport
 from fleet.settings import Settings
 from tests.conftest import add_user, login
 from tests.devices_api.conftest import ddi, issue_token, make_device, target
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def live(app: Any) -> AsyncIterator[str]:
-    """Serve the test app on a real port in this event loop (WebSockets need a server)."""
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):  # uvicorn offers a flag, not an event, for "started"
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    await task
 
 
 async def _closed_with(url: str, send: dict[str, Any] | None = None) -> int:

@@ -25,7 +25,7 @@ from fleet.devices_api.schemas import (
     TokenRead,
 )
 from fleet.errors import Forbidden, ValidationFailed
-from fleet.models import DeviceAttributes, TelemetrySample
+from fleet.models import DeviceAttributes, TelemetrySample, TestReport
 from fleet.pagination import PageDep, paginate
 
 # Issuing device credentials is a fleet manager's or a maker's job (issue: "a manager or maker").
@@ -187,3 +187,22 @@ async def post_telemetry(
     if len(batch.samples) > cfg.max_batch:
         raise ValidationFailed(f"A batch holds at most {cfg.max_batch} samples")
     return await telemetry.ingest(session, request.app.state.events, identity, batch)
+
+
+@device_router.get("/tests/current")
+async def current_test(session: SessionDep, identity: DeviceDep) -> dict[str, Any]:
+    """Tell the calling device which test runs on it now (``test_id`` null when none)."""
+    report = await session.scalar(
+        select(TestReport)
+        .where(
+            TestReport.device_id == identity.device_id,
+            TestReport.status.in_(sorted(telemetry.RUNNING_TEST_STATUSES)),
+        )
+        .order_by(TestReport.start_time.desc(), TestReport.id.desc())
+        .limit(1)
+    )
+    return {
+        "device_id": identity.device_id,
+        "test_id": report.id if report else None,
+        "started_at": report.start_time if report else None,
+    }
