@@ -23,6 +23,8 @@ from fleet.devices_api.ws import router as live_events_router
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
 from fleet.fleet_data.router import router as fleet_data_router
+from fleet.runs.router import reports_router, tests_router
+from fleet.scenarios.router import router as scenarios_router
 from fleet.settings import Settings, get_settings
 from fleet.software.router import router as software_router
 from fleet.users.router import router as users_router
@@ -38,6 +40,7 @@ API_ROUTERS: list[APIRouter] = [
     software_router,
 ]
 API_ROUTERS += [device_credentials_router, device_api_router, live_events_router]
+API_ROUTERS += [scenarios_router, tests_router, reports_router]
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

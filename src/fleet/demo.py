@@ -11,6 +11,7 @@ from fleet.auth.roles import ROLES
 from fleet.auth.security import hash_password_sync
 from fleet.config.demo import seed_config
 from fleet.models import User
+from fleet.scenarios.demo import seed_scenarios
 
 DEMO_PASSWORD = "pass"  # noqa: S105 - documented demo credential, never used in production
 
@@ -48,6 +49,7 @@ def seed_users(session: Session, rounds: int) -> int:
 
 # Each module adds its seeding function here: (name, fn(session) -> rows created).
 SEEDERS: list[tuple[str, Callable[[Session], int]]] = []
+SEEDERS += [("scenarios", seed_scenarios)]  # after the fleet data it may attach to
 SEEDERS += [("config", seed_config)]  # settings, templates, en/pl translations
 
 

@@ -15,6 +15,7 @@ from fleet.models.devices_api import (
 from fleet.models.fleet_data import Customer, Device, DeviceDueDate
 from fleet.models.logs import SystemLog
 from fleet.models.rollouts import Rollout, RolloutGroup, RolloutTarget
+from fleet.models.runs import TestReportSeal, TestStepAttachment
 from fleet.models.software import DeviceSoftware, Software, SoftwareInstallation, SoftwareVersion
 from fleet.models.testing import TestReport, TestScenario, TestStep
 from fleet.models.users import AuthSession, LoginFailure, RefreshToken, User
@@ -64,8 +65,10 @@ __all__ = [
     "SystemLog",
     "TelemetrySample",
     "TestReport",
+    "TestReportSeal",
     "TestScenario",
     "TestStep",
+    "TestStepAttachment",
     "Translation",
     "User",
 ]

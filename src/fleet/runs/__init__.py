@@ -1,0 +1,1 @@
+"""Test execution: the run engine, criteria, the simulated bench, reports (PDF/CSV)."""

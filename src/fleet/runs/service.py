@@ -1,0 +1,498 @@
+"""The run engine: start a test, record steps in order, evaluate criteria, complete or abort."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet import due
+from fleet.audit.service import record
+from fleet.auth.deps import Principal
+from fleet.db import utcnow
+from fleet.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from fleet.models import (
+    Configuration,
+    Customer,
+    Device,
+    TestReport,
+    TestScenario,
+    TestStepAttachment,
+)
+from fleet.runs import bench, criteria, reports
+from fleet.runs.samples import (
+    append_samples,
+    current_step,
+    empty_pressure_data,
+    sample_count,
+    step_samples,
+)
+from fleet.runs.schemas import StepSubmit, TestStart
+from fleet.scenarios import flow as flowlib
+
+OPERATOR_RESULTS = ("passed", "failed", "warning", "skipped")
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+PHOTO_TYPES = {"image/jpeg", "image/png", "image/webp"}
+
+
+async def interval_months(session: AsyncSession, flow: dict[str, Any]) -> int:
+    """Months to the next test: the flow's ``interval_months``, else the system configuration
+    ``test_intervals`` for the flow's ``kind_of_test``, else the default (12)."""
+    months = flow.get("interval_months")
+    if isinstance(months, int) and not isinstance(months, bool) and months >= 0:
+        return months
+    kind = flow.get("kind_of_test")
+    if isinstance(kind, str):
+        value = await session.scalar(
+            select(Configuration.config_value).where(Configuration.config_key == "test_intervals")
+        )
+        if isinstance(value, dict):
+            configured = value.get(kind)
+            if isinstance(configured, int) and not isinstance(configured, bool) and configured >= 0:
+                return configured
+    return due.DEFAULT_INTERVAL_MONTHS
+
+
+async def get_report(session: AsyncSession, report_id: int, *, lock: bool = False) -> TestReport:
+    """Load a report or raise 404 (``lock`` takes a row lock on PostgreSQL)."""
+    stmt = select(TestReport).where(TestReport.id == report_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    report = await session.scalar(stmt)
+    if report is None:
+        raise NotFound("Test not found")
+    return report
+
+
+def check_may_read(actor: Principal, report: TestReport) -> None:
+    """Operators read their own tests only; every other role reads all."""
+    if actor.active_role == "operator" and report.operator_id != actor.user_id:
+        raise Forbidden("This test belongs to another operator")
+
+
+def check_may_run(actor: Principal, report: TestReport) -> None:
+    """Only the operator who started a test (or a supervising role) records its steps."""
+    if report.operator_id != actor.user_id and actor.active_role == "operator":
+        raise Forbidden("This test belongs to another operator")
+
+
+def _step_state(step: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "step_order": step["step_order"],
+        "step_name": step["step_name"],
+        "description": step.get("description"),
+        "action": step["action"],
+        "auto_test": bool(step.get("auto_test")),
+        "required": step.get("required", True) is not False,
+        "criteria": step.get("criteria"),
+        "result": None,
+        "evaluation": None,
+        "notes": None,
+        "measurements": None,
+        "recorded_at": None,
+        "recorded_by": None,
+        "attachments": [],
+    }
+
+
+async def start_test(session: AsyncSession, actor: Principal, body: TestStart) -> TestReport:
+    """Open a report ``in_progress`` for one device; a device runs one test at a time (409)."""
+    scenario = await session.get(TestScenario, body.scenario_id)
+    if scenario is None:
+        raise NotFound("Scenario not found")
+    if not scenario.is_active:
+        raise Conflict("Scenario is not active")
+    device = await session.scalar(
+        select(Device).where(Device.id == body.device_id).with_for_update()
+    )
+    if device is None:
+        raise NotFound("Device not found")
+    if scenario.device_type and device.device_type != scenario.device_type:
+        raise ValidationFailed(
+            f"Scenario is for {scenario.device_type} devices; device {device.device_number} is "
+            f"a {device.device_type}"
+        )
+    if device.status == "inactive":
+        raise Conflict(f"Device {device.device_number} is inactive")
+    customer_id = body.customer_id if body.customer_id is not None else device.customer_id
+    if customer_id is not None and await session.get(Customer, customer_id) is None:
+        raise ValidationFailed("Customer not found")
+    busy = await session.scalar(
+        select(TestReport.id).where(
+            TestReport.device_id == device.id, TestReport.status == "in_progress"
+        )
+    )
+    if busy is not None:
+        raise Conflict(f"Device {device.device_number} is already running test {busy}")
+    flow = flowlib.normalise(scenario.test_flow or {})
+    if flowlib.check(flow):
+        raise Conflict("Scenario's test_flow is not valid; fix it in Connect Manager first")
+    steps = flowlib.steps_of(flow)
+    report = TestReport(
+        test_scenario_id=scenario.id,
+        device_id=device.id,
+        operator_id=actor.user_id,
+        customer_id=customer_id,
+        start_time=utcnow(),
+        status="in_progress",
+        results={
+            "scenario": {
+                "id": scenario.id,
+                "name": scenario.name,
+                "device_type": scenario.device_type,
+                "kind_of_test": flow.get("kind_of_test"),
+                "interval_months": await interval_months(session, flow),
+            },
+            "device": {
+                "id": device.id,
+                "device_number": device.device_number,
+                "device_type": device.device_type,
+                "kind_of_device": device.kind_of_device,
+                "serial_number": device.serial_number,
+            },
+            "operator": {"id": actor.user_id, "username": actor.user.username},
+            "flow": copy.deepcopy(flow),
+            "continue_on_failure": bool(flow.get("continue_on_failure")),
+            "current_step": 1,
+            "steps": [_step_state(s) for s in steps],
+            "verdict": None,
+        },
+        pressure_data=empty_pressure_data(),
+    )
+    session.add(report)
+    number = device.device_number
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # another start won the race for this device
+        raise Conflict(f"Device {number} is already running a test") from exc
+    record(
+        session,
+        "test.start",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={
+            "entity": "test_report",
+            "id": report.id,
+            "scenario_id": scenario.id,
+            "device_id": device.id,
+        },
+    )
+    return report
+
+
+def results_of(report: TestReport) -> dict[str, Any]:
+    """Answer a report's ``results`` (empty when missing)."""
+    return report.results if isinstance(report.results, dict) else {}
+
+
+def _save(report: TestReport, results: dict[str, Any]) -> None:
+    report.results = results  # a new object, so the JSON column is written
+
+
+def _check_measurements(measurements: dict[str, Any] | None) -> dict[str, float] | None:
+    if measurements is None:
+        return None
+    clean = {}
+    for key, value in measurements.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationFailed(f"measurements.{key}: must be a number")
+        if not math.isfinite(value):
+            raise ValidationFailed(f"measurements.{key}: must be finite")
+        clean[key] = float(value)
+    return clean
+
+
+async def submit_step(
+    session: AsyncSession,
+    actor: Principal,
+    report: TestReport,
+    step_order: int,
+    body: StepSubmit,
+    *,
+    bench_enabled: bool,
+) -> dict[str, Any]:
+    """Record the current step: the operator's result, or an evaluation of its samples.
+
+    A required step that fails ends the test as failed unless the flow says
+    ``continue_on_failure``. Answers the step's state with its evaluation.
+    """
+    check_may_run(actor, report)
+    if report.status != "in_progress":
+        raise Conflict(f"Test {report.id} is {report.status}; it takes no more results")
+    state = current_step(report)
+    if state is None:
+        raise Conflict("Every step is recorded; complete the test")
+    if step_order != state["step_order"]:
+        raise Conflict(f"Step {state['step_order']} is next, not step {step_order}")
+    crit = state.get("criteria") or {"type": "boolean"}
+    measurements = _check_measurements(body.measurements)
+    if body.result == "skipped":
+        if state["required"]:
+            raise ValidationFailed(f"Step {step_order} is required; it cannot be skipped")
+        if body.samples or measurements or body.source:
+            raise BadRequest("A skipped step takes no samples or measurements")
+        evaluation: dict[str, Any] = {
+            "result": "skipped",
+            "type": crit.get("type"),
+            "signal": None,
+            "measured": {},
+            "limits": {},
+            "reason": "skipped by the operator",
+        }
+    else:
+        if not state["auto_test"]:
+            if body.samples or body.source:
+                raise BadRequest(f"Step {step_order} is an operator step; it takes no samples")
+            if body.result is None:
+                raise ValidationFailed(f"Step {step_order} needs the operator's result")
+        elif crit.get("type") != "boolean" and body.result is not None:
+            raise ValidationFailed(
+                f"Step {step_order} is evaluated from its samples; the operator gives no result"
+            )
+        if body.source == "bench":
+            if not bench_enabled:
+                raise Conflict("The simulated bench is disabled on this server")
+            if sample_count(report, step_order):
+                raise Conflict(f"Step {step_order} already has samples")
+            generated = bench.generate(
+                state | {"parameters": _flow_step(report, step_order).get("parameters")},
+                flowlib.steps_of(results_of(report)["flow"]),
+                body.bench_profile or "good",
+                seed=report.id * 100 + step_order,
+            )
+            await append_samples(session, report, generated, step_order=step_order, source="bench")
+        if body.samples:
+            await append_samples(
+                session,
+                report,
+                [s.model_dump(exclude_none=True) for s in body.samples],
+                step_order=step_order,
+                source="operator",
+            )
+        if state["auto_test"] and crit.get("type") != "boolean":
+            has_data = sample_count(report, step_order) or measurements
+            if not has_data:
+                raise ValidationFailed(
+                    f"Step {step_order} has no samples or measurements to evaluate"
+                )
+        evaluation = criteria.evaluate(
+            crit, step_samples(report, step_order), measurements, body.result
+        ).as_dict()
+    results = copy.deepcopy(results_of(report))
+    for step in results["steps"]:
+        if step["step_order"] == step_order:
+            step.update(
+                result=evaluation["result"],
+                evaluation=evaluation,
+                notes=body.notes,
+                measurements=measurements,
+                recorded_at=utcnow().isoformat(),
+                recorded_by=actor.user_id,
+            )
+            state = step
+    orders = [s["step_order"] for s in results["steps"]]
+    index = orders.index(step_order)
+    results["current_step"] = orders[index + 1] if index + 1 < len(orders) else None
+    _save(report, results)
+    stop = (
+        evaluation["result"] == "failed"
+        and state["required"]
+        and not results.get("continue_on_failure")
+    )
+    if stop:
+        await finish(session, actor, report, reason=f"required step {step_order} failed")
+    else:
+        await session.flush()
+    record(
+        session,
+        "test.step",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={
+            "entity": "test_report",
+            "id": report.id,
+            "step_order": step_order,
+            "result": evaluation["result"],
+        },
+    )
+    return state
+
+
+def _flow_step(report: TestReport, step_order: int) -> dict[str, Any]:
+    for step in flowlib.steps_of((report.results or {}).get("flow")):
+        if step.get("step_order") == step_order:
+            return step
+    return {}
+
+
+def verdict_of(steps: list[dict[str, Any]]) -> str:
+    """Failed if a required step failed; warning if any warned (or an optional step failed)."""
+    if any(s["result"] == "failed" and s["required"] for s in steps):
+        return "failed"
+    if any(s["result"] in ("warning", "failed") for s in steps):
+        return "warning"
+    return "passed"
+
+
+async def finish(
+    session: AsyncSession, actor: Principal, report: TestReport, reason: str | None = None
+) -> TestReport:
+    """Close a test with its verdict, seal it, and set the device's next due date.
+
+    Passed and warning tests count as tests (status ``completed``) and move the due date; a
+    failed test (status ``failed``) does not: the mask is not fit for use, so it stays due.
+    """
+    results = copy.deepcopy(results_of(report))
+    verdict = verdict_of([s for s in results["steps"] if s["result"] is not None])
+    results["verdict"] = verdict
+    results["current_step"] = None
+    if reason:
+        results["ended_because"] = reason
+    report.end_time = utcnow()
+    report.status = "failed" if verdict == "failed" else "completed"
+    if verdict != "failed" and report.device_id is not None:
+        months = int(results["scenario"]["interval_months"])
+        row = await due.record_test(session, report.device_id, report.id, report.end_time, months)
+        results["next_due_at"] = row.next_due_at.isoformat()
+    _save(report, results)
+    await session.flush()
+    await reports.seal(session, report)
+    record(
+        session,
+        "test.complete",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={
+            "entity": "test_report",
+            "id": report.id,
+            "verdict": verdict,
+            "status": report.status,
+        },
+    )
+    return report
+
+
+async def complete_test(session: AsyncSession, actor: Principal, report: TestReport) -> TestReport:
+    """Complete a test whose every step is recorded."""
+    check_may_run(actor, report)
+    if report.status != "in_progress":
+        raise Conflict(f"Test {report.id} is already {report.status}")
+    missing = [s["step_order"] for s in results_of(report)["steps"] if s["result"] is None]
+    if missing:
+        raise Conflict(f"Steps {', '.join(map(str, missing))} are not recorded yet")
+    return await finish(session, actor, report)
+
+
+async def abort_test(
+    session: AsyncSession, actor: Principal, report: TestReport, reason: str
+) -> TestReport:
+    """Abort a running test, keeping the reason; no verdict and no due date."""
+    check_may_run(actor, report)
+    if report.status != "in_progress":
+        raise Conflict(f"Test {report.id} is already {report.status}")
+    results = copy.deepcopy(results_of(report))
+    results["verdict"] = None
+    results["current_step"] = None
+    results["abort"] = {"reason": reason, "by": actor.user_id, "at": utcnow().isoformat()}
+    report.status = "aborted"
+    report.end_time = utcnow()
+    _save(report, results)
+    await session.flush()
+    await reports.seal(session, report)
+    record(
+        session,
+        "test.abort",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={"entity": "test_report", "id": report.id, "reason": reason},
+    )
+    return report
+
+
+async def attach_photo(
+    session: AsyncSession,
+    actor: Principal,
+    report: TestReport,
+    step_order: int,
+    filename: str,
+    content_type: str,
+    data: bytes,
+) -> TestStepAttachment:
+    """Attach a photo to a recorded or current step of a running test."""
+    check_may_run(actor, report)
+    if report.status != "in_progress":
+        raise Conflict(f"Test {report.id} is {report.status}; attachments are closed")
+    steps = {s["step_order"]: s for s in results_of(report)["steps"]}
+    current = results_of(report).get("current_step")
+    if step_order not in steps or (steps[step_order]["result"] is None and step_order != current):
+        raise Conflict(f"Step {step_order} is neither recorded nor current")
+    if content_type not in PHOTO_TYPES:
+        raise ValidationFailed(f"Photo must be one of {', '.join(sorted(PHOTO_TYPES))}")
+    if not data or len(data) > MAX_PHOTO_BYTES:
+        raise ValidationFailed(f"Photo must be 1 byte to {MAX_PHOTO_BYTES // 1024 // 1024} MB")
+    magic = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG", "image/webp": b"RIFF"}
+    if not data.startswith(magic[content_type]):
+        raise ValidationFailed("Photo content does not match its type")
+    attachment = TestStepAttachment(
+        report_id=report.id,
+        step_order=step_order,
+        filename=filename[:255] or "photo",
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+        uploaded_by=actor.user_id,
+    )
+    session.add(attachment)
+    await session.flush()
+    results = copy.deepcopy(results_of(report))
+    for step in results["steps"]:
+        if step["step_order"] == step_order:
+            step.setdefault("attachments", []).append(
+                {
+                    "id": attachment.id,
+                    "filename": attachment.filename,
+                    "sha256": attachment.sha256,
+                    "size": attachment.size,
+                }
+            )
+    _save(report, results)
+    await session.flush()
+    record(
+        session,
+        "test.attachment",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={
+            "entity": "test_report",
+            "id": report.id,
+            "step_order": step_order,
+            "attachment_id": attachment.id,
+        },
+    )
+    return attachment
+
+
+def progress(report: TestReport) -> dict[str, Any]:
+    """Answer the live state of a test: current step, counts, verdict."""
+    results = report.results or {}
+    steps = results.get("steps") or []
+    done = sum(1 for s in steps if s.get("result") is not None)
+    return {
+        "id": report.id,
+        "status": report.status,
+        "current_step": results.get("current_step"),
+        "steps_done": done,
+        "steps_total": len(steps),
+        "verdict": results.get("verdict"),
+        "samples": {
+            str(s["step_order"]): sample_count(report, s["step_order"])
+            for s in steps
+            if s.get("auto_test")
+        },
+    }
