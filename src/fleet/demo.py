@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from fleet.auth.roles import ROLES
 from fleet.auth.security import hash_password_sync
 from fleet.config.demo import seed_config
+from fleet.fleet_data.demo import seed_fleet_data, seed_fleet_history
 from fleet.models import User
 from fleet.scenarios.demo import seed_scenarios
 
@@ -49,8 +50,10 @@ def seed_users(session: Session, rounds: int) -> int:
 
 # Each module adds its seeding function here: (name, fn(session) -> rows created).
 SEEDERS: list[tuple[str, Callable[[Session], int]]] = []
+SEEDERS += [("fleet_data", seed_fleet_data)]  # first: others attach to its customers
 SEEDERS += [("scenarios", seed_scenarios)]  # after the fleet data it may attach to
 SEEDERS += [("config", seed_config)]  # settings, templates, en/pl translations
+SEEDERS += [("fleet_history", seed_fleet_history)]  # last: its reports name scenarios
 
 
 def run(session: Session, rounds: int) -> dict[str, int]:

@@ -39,6 +39,8 @@ def _change_summary(changed: dict[str, Any]) -> str:
     for field, diff in changed.items():
         if field == "configuration":
             parts.append("configuration changed")
+        elif isinstance(diff, dict) and diff.get("old") is None:
+            parts.append(f"{field}: {_short(diff.get('new'))}")
         elif isinstance(diff, dict):
             parts.append(f"{field}: {_short(diff.get('old'))} → {_short(diff.get('new'))}")
     return "; ".join(parts)

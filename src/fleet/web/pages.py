@@ -30,6 +30,7 @@ class ModulePage:
 
 # Each module's issue adds its page here once the page works.
 MODULE_PAGES: list[ModulePage] = [
+    ModulePage("FDM", "/fleet-data-manager", "Fleet Data Manager", "fleet_data.html"),
     ModulePage("FCM", "/fleet-config-manager", "Fleet Config Manager", "config.html"),
     ModulePage("ADMIN", "/admin", "Users & audit log", "admin.html"),
 ]

@@ -1,0 +1,452 @@
+// /fleet-data-manager: dashboard, devices (with due dates and history), customers, import/export.
+import { api, el, flash, fmtTime, request, tokens } from "./api.js";
+import { ready } from "./shell.js";
+import { mountJsonEditor } from "./jsoneditor.js";
+
+const PAGE = 25;
+const CONTACT_KEYS = ["phone", "email", "address", "company", "notes"];
+const DUE_LABELS = { overdue: "overdue", due_soon: "due soon", ok: "", never_tested: "never tested" };
+const state = { deviceSkip: 0, customerSkip: 0, editingDevice: null, editingCustomer: null };
+let configEditor = null;
+let contactEditor = null;
+
+function showTab() {
+  const tab = (location.hash || "#dashboard").slice(1).split("?")[0];
+  const known = ["dashboard", "devices", "customers", "transfer"].includes(tab) ? tab : "dashboard";
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${known}`;
+  for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.tab === known);
+  if (known === "dashboard") loadDashboard();
+  else if (known === "devices") loadDevices();
+  else if (known === "customers") loadCustomers();
+}
+
+function pager(box, skip, total, go) {
+  const last = Math.max(0, Math.ceil(total / PAGE) - 1);
+  const page = Math.floor(skip / PAGE);
+  box.replaceChildren(
+    el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => go(skip - PAGE) }, "‹ Prev"),
+    el("span", {}, ` ${total ? page + 1 : 0} / ${last + 1} (${total}) `),
+    el("button", { class: "btn btn-ghost", type: "button", disabled: page >= last, onclick: () => go(skip + PAGE) }, "Next ›"),
+  );
+}
+
+function fmtDate(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleDateString();
+}
+
+// Turn an API error into readable lines: 422 bodies carry {message, errors: [{path, message}]}
+// or FastAPI's [{loc, msg}] list.
+function problems(e) {
+  const d = e.detail;
+  if (d && typeof d === "object" && !Array.isArray(d)) {
+    const lines = (d.errors || []).map((x) => `${x.path || x.field || ""}: ${x.message}`);
+    return [d.message || e.message, ...lines];
+  }
+  if (Array.isArray(d)) {
+    return d.map((x) => `${(x.loc || []).filter((p) => p !== "body").join(".")}: ${x.msg}`);
+  }
+  return [e.message];
+}
+
+function showProblems(box, e) {
+  box.replaceChildren(...problems(e).map((line) => el("li", {}, line)));
+  box.hidden = false;
+}
+
+// ---------------------------------------------------------------- dashboard
+
+function countRows(table, items, total) {
+  table.querySelector("tbody").replaceChildren(
+    ...(items.length ? items : [{ label: "—", count: 0 }]).map((i) =>
+      el("tr", {},
+        el("td", {}, i.label),
+        el("td", { class: "fdm-num" }, String(i.count)),
+        el("td", { class: "fdm-bar-cell" },
+          el("span", { class: "fdm-bar", style: `width:${total ? Math.round((100 * i.count) / total) : 0}%` })),
+      ),
+    ),
+  );
+}
+
+function statCard(label, value, href, cls = "") {
+  const body = [el("span", { class: "fdm-stat-value" }, String(value)), el("span", { class: "hint" }, label)];
+  return href
+    ? el("a", { class: `card fdm-stat ${cls}`, href, dataset: { stat: label } }, ...body)
+    : el("div", { class: `card fdm-stat ${cls}`, dataset: { stat: label } }, ...body);
+}
+
+async function loadDashboard(fresh = false) {
+  try {
+    const d = await api.get("/fleet-data/dashboard", fresh ? { fresh: true } : {});
+    document.getElementById("dash-generated").textContent = fmtTime(d.generated_at);
+    document.getElementById("dash-cards").replaceChildren(
+      statCard("devices", d.total_devices, "#devices"),
+      statCard("customers", d.total_customers, "#customers"),
+      statCard("overdue", d.overdue, "#devices?due=overdue", d.overdue ? "fdm-alert" : ""),
+      statCard("due in 30 days", d.due_next_30_days, "#devices?due=soon"),
+      statCard("never tested", d.never_tested, "#devices?due=never"),
+      statCard("tests in 30 days", d.tests_last_30_days),
+      statCard("without customer", d.devices_without_customer),
+    );
+    countRows(document.getElementById("dash-status"), d.by_status, d.total_devices);
+    countRows(document.getElementById("dash-type"), d.by_device_type, d.total_devices);
+    countRows(document.getElementById("dash-customer"), d.by_customer, d.total_devices);
+    countRows(document.getElementById("dash-verdict"), d.tests_by_verdict, d.tests_last_30_days);
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+// ---------------------------------------------------------------- devices
+
+function deviceQuery() {
+  const raw = Object.fromEntries(new FormData(document.getElementById("device-filter")).entries());
+  const query = { q: raw.q, device_type: raw.device_type, status: raw.status, customer_id: raw.customer_id, sort: raw.sort };
+  if (raw.due === "overdue") query.overdue = true;
+  else if (raw.due === "never") query.never_tested = true;
+  else if (raw.due === "soon") {
+    const cutoff = new Date(Date.now() + 30 * 86400000);
+    query.due_before = cutoff.toISOString();
+  }
+  return query;
+}
+
+function dueCell(d) {
+  if (d.due_state === "never_tested") return el("td", { class: "fdm-due" }, el("span", { class: "fdm-badge" }, "never tested"));
+  const label = DUE_LABELS[d.due_state];
+  return el("td", { class: "fdm-due" }, fmtDate(d.next_due_at), label ? el("span", { class: `fdm-badge fdm-${d.due_state}` }, label) : null);
+}
+
+async function loadDevices(skip = state.deviceSkip) {
+  state.deviceSkip = Math.max(0, skip);
+  try {
+    const { items, total } = await api.list("/fleet-data/devices", { ...deviceQuery(), skip: state.deviceSkip, limit: PAGE });
+    document.querySelector("#devices-table tbody").replaceChildren(
+      ...items.map((d) =>
+        el("tr", { class: d.due_state === "overdue" ? "overdue" : d.due_state === "due_soon" ? "due-soon" : "", dataset: { number: d.device_number, id: d.id } },
+          el("td", {}, d.device_number),
+          el("td", {}, d.device_type),
+          el("td", {}, d.kind_of_device || ""),
+          el("td", {}, d.serial_number || ""),
+          el("td", {}, d.status || ""),
+          el("td", {}, d.customer_name || "—"),
+          el("td", {}, fmtDate(d.last_test_at)),
+          dueCell(d),
+          el("td", { class: "actions" },
+            el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openHistory(d) }, "History"),
+            el("button", { class: "btn btn-small", type: "button", onclick: () => openDevice(d) }, "Edit"),
+            el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deleteDevice(d) }, "Delete"),
+          ),
+        ),
+      ),
+    );
+    pager(document.getElementById("devices-pager"), state.deviceSkip, total, loadDevices);
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+async function fillCustomerSelects() {
+  try {
+    const customers = await api.get("/fleet-data/customers", { limit: 500, sort: "name" });
+    for (const select of document.querySelectorAll("select[name=customer_id]")) {
+      const keep = select.value;
+      const first = select.options[0];
+      select.replaceChildren(first, ...customers.map((c) => el("option", { value: c.id }, c.name)));
+      select.value = keep;
+    }
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+async function fillDeviceTypes() {
+  try {
+    const types = await api.get("/fleet-data/device-types");
+    const all = [...new Set([...types.known, ...types.in_use])].sort();
+    const filter = document.querySelector("#device-filter select[name=device_type]");
+    filter.replaceChildren(filter.options[0], ...all.map((t) => el("option", { value: t }, t)));
+    document.getElementById("device-types").replaceChildren(...all.map((t) => el("option", { value: t })));
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+async function openDevice(device) {
+  state.editingDevice = device;
+  const form = document.getElementById("device-form");
+  form.reset();
+  await fillCustomerSelects();
+  document.getElementById("device-form-title").textContent = device ? `Edit ${device.device_number}` : "New device";
+  for (const key of ["device_number", "device_type", "kind_of_device", "serial_number"]) {
+    form[key].value = device ? device[key] || "" : "";
+  }
+  form.status.value = device ? device.status || "active" : "active";
+  form.customer_id.value = device && device.customer_id ? String(device.customer_id) : "";
+  const box = document.getElementById("device-config-editor");
+  if (!configEditor) configEditor = mountJsonEditor(box, { value: {} });
+  configEditor.set(device && device.configuration ? device.configuration : {});
+  document.getElementById("device-form-error").hidden = true;
+  document.getElementById("device-dialog").showModal();
+}
+
+async function saveDevice(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const errors = document.getElementById("device-form-error");
+  let configuration;
+  try {
+    configuration = configEditor.get();
+  } catch (e) {
+    showProblems(errors, { message: `configuration: ${e.message}` });
+    return;
+  }
+  const body = {
+    device_number: form.device_number.value.trim(),
+    device_type: form.device_type.value.trim(),
+    kind_of_device: form.kind_of_device.value.trim() || null,
+    serial_number: form.serial_number.value.trim() || null,
+    status: form.status.value,
+    customer_id: form.customer_id.value ? Number(form.customer_id.value) : null,
+    configuration: configuration && Object.keys(configuration).length ? configuration : null,
+  };
+  const editing = state.editingDevice;
+  if (!editing && body.configuration === null) delete body.configuration;
+  try {
+    const saved = editing
+      ? await api.patch(`/fleet-data/devices/${editing.id}`, body)
+      : await api.post("/fleet-data/devices", body);
+    document.getElementById("device-dialog").close();
+    flash(`Device ${saved.device_number} saved`, "ok");
+    fillDeviceTypes();
+    loadDevices();
+  } catch (e) {
+    showProblems(errors, e);
+  }
+}
+
+async function deleteDevice(device) {
+  if (!confirm(`Delete device ${device.device_number}?`)) return;
+  try {
+    await api.del(`/fleet-data/devices/${device.id}`);
+    flash(`Device ${device.device_number} deleted`, "ok");
+    loadDevices();
+  } catch (e) {
+    if (e.status === 409 && confirm(`${e.message}\n\nSet it inactive now?`)) {
+      try {
+        await api.patch(`/fleet-data/devices/${device.id}`, { status: "inactive" });
+        loadDevices();
+      } catch (inner) {
+        flash(inner.message, "error");
+      }
+    } else if (e.status !== 409) {
+      flash(e.message, "error");
+    }
+  }
+}
+
+async function openHistory(device) {
+  try {
+    const h = await api.get(`/fleet-data/devices/${device.id}/history`);
+    const d = h.device;
+    document.getElementById("history-device").textContent = d.device_number;
+    const due = document.getElementById("history-due");
+    due.className = `fdm-due-line fdm-${d.due_state}`;
+    due.textContent = d.last_test_at
+      ? `Last test ${fmtDate(d.last_test_at)} · next test due ${fmtDate(d.next_due_at)} (every ${d.interval_months} months)${d.due_state === "overdue" ? " — OVERDUE" : ""}`
+      : "Never tested";
+    document.getElementById("history-list").replaceChildren(
+      ...(h.entries.length ? h.entries : []).map((entry) =>
+        el("li", { class: `fdm-event fdm-event-${entry.kind}`, dataset: { kind: entry.kind } },
+          el("time", {}, fmtTime(entry.at)),
+          el("span", { class: "fdm-badge" }, entry.kind),
+          el("strong", {}, entry.title),
+          el("span", {}, entry.summary),
+          entry.user ? el("span", { class: "hint" }, `by ${entry.user}`) : null,
+        ),
+      ),
+    );
+    if (!h.entries.length) document.getElementById("history-list").append(el("li", { class: "hint" }, "Nothing recorded yet"));
+    document.getElementById("history-dialog").showModal();
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+// ---------------------------------------------------------------- customers
+
+async function loadCustomers(skip = state.customerSkip) {
+  state.customerSkip = Math.max(0, skip);
+  const raw = Object.fromEntries(new FormData(document.getElementById("customer-filter")).entries());
+  try {
+    const { items, total } = await api.list("/fleet-data/customers", { ...raw, skip: state.customerSkip, limit: PAGE });
+    document.querySelector("#customers-table tbody").replaceChildren(
+      ...items.map((c) => {
+        const info = c.contact_info || {};
+        return el("tr", { dataset: { name: c.name, id: c.id } },
+          el("td", {}, c.name),
+          el("td", {}, typeof info.company === "string" ? info.company : ""),
+          el("td", {}, typeof info.email === "string" ? info.email : ""),
+          el("td", {}, typeof info.phone === "string" ? info.phone : ""),
+          el("td", {}, el("a", { href: `#devices?customer_id=${c.id}` }, String(c.device_count))),
+          el("td", {}, fmtDate(c.created_at)),
+          el("td", { class: "actions" },
+            el("button", { class: "btn btn-small", type: "button", onclick: () => openCustomer(c) }, "Edit"),
+            el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deleteCustomer(c) }, "Delete"),
+          ),
+        );
+      }),
+    );
+    pager(document.getElementById("customers-pager"), state.customerSkip, total, loadCustomers);
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+function openCustomer(customer) {
+  state.editingCustomer = customer;
+  const form = document.getElementById("customer-form");
+  form.reset();
+  document.getElementById("customer-form-title").textContent = customer ? `Edit ${customer.name}` : "New customer";
+  form.name.value = customer ? customer.name : "";
+  const value = customer && customer.contact_info
+    ? customer.contact_info
+    : Object.fromEntries(CONTACT_KEYS.map((k) => [k, ""]));
+  const box = document.getElementById("customer-contact-editor");
+  if (!contactEditor) contactEditor = mountJsonEditor(box, { value });
+  else contactEditor.set(value);
+  document.getElementById("customer-form-error").hidden = true;
+  document.getElementById("customer-dialog").showModal();
+}
+
+async function saveCustomer(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const errors = document.getElementById("customer-form-error");
+  let contact;
+  try {
+    contact = contactEditor.get();
+  } catch (e) {
+    showProblems(errors, { message: `contact info: ${e.message}` });
+    return;
+  }
+  if (contact !== null && (typeof contact !== "object" || Array.isArray(contact))) {
+    showProblems(errors, { message: "contact info must be an object" });
+    return;
+  }
+  const cleaned = contact ? Object.fromEntries(Object.entries(contact).filter(([, v]) => v !== "")) : null;
+  const body = { name: form.name.value, contact_info: cleaned && Object.keys(cleaned).length ? cleaned : null };
+  const editing = state.editingCustomer;
+  try {
+    const saved = editing
+      ? await api.patch(`/fleet-data/customers/${editing.id}`, body)
+      : await api.post("/fleet-data/customers", body);
+    document.getElementById("customer-dialog").close();
+    flash(`Customer ${saved.name} saved`, "ok");
+    loadCustomers();
+    fillCustomerSelects();
+  } catch (e) {
+    showProblems(errors, e);
+  }
+}
+
+async function deleteCustomer(customer) {
+  if (!confirm(`Delete customer ${customer.name}?`)) return;
+  try {
+    await api.del(`/fleet-data/customers/${customer.id}`);
+    flash(`Customer ${customer.name} deleted`, "ok");
+    loadCustomers();
+    fillCustomerSelects();
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+// ---------------------------------------------------------------- import / export
+
+async function exportData(ev) {
+  ev.preventDefault();
+  const { entity, format } = Object.fromEntries(new FormData(ev.target).entries());
+  try {
+    const response = await request("GET", "/fleet-data/export", { query: { entity, format }, raw: true });
+    const blob = await response.blob();
+    const name = (/filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "") || [])[1] || `${entity}.${format}`;
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) {
+    flash(e.message, "error");
+  }
+}
+
+function showReport(report, applied) {
+  const box = document.getElementById("import-report");
+  const verb = report.dry_run ? "would create" : applied ? "created" : "would create";
+  document.getElementById("import-summary").textContent =
+    `${report.rows} row(s): ${verb} ${report.created}, ${report.dry_run || !applied ? "would update" : "updated"} ${report.updated}, unchanged ${report.unchanged}; ` +
+    `${report.errors.length ? `${report.errors.length} error(s) — nothing was imported` : report.dry_run ? "no errors: ready to import" : "imported"}`;
+  document.querySelector("#import-errors tbody").replaceChildren(
+    ...report.errors.map((e) => el("tr", {}, el("td", {}, e.row ? String(e.row) : ""), el("td", {}, e.field || ""), el("td", {}, e.message))),
+  );
+  document.getElementById("import-errors").hidden = !report.errors.length;
+  box.hidden = false;
+}
+
+async function importData(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const dryRun = !(ev.submitter && ev.submitter.value === "apply");
+  const file = form.file.files[0];
+  if (!file) return;
+  const data = new FormData();
+  data.append("file", file);
+  try {
+    const report = await api.upload("/fleet-data/import", data, { entity: form.entity.value, dry_run: dryRun });
+    showReport(report, report.applied);
+    if (report.applied) flash("Import applied", "ok");
+  } catch (e) {
+    if (e.status === 422 && e.detail && Array.isArray(e.detail.errors) && "rows" in e.detail) {
+      showReport({ ...e.detail, dry_run: false }, false);
+    } else {
+      flash(e.message, "error");
+    }
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+function applyHashQuery() {
+  // "#devices?due=overdue" / "#devices?customer_id=3" preset the device filters.
+  const [tab, query] = (location.hash || "").slice(1).split("?");
+  if (tab !== "devices" || !query) return;
+  const form = document.getElementById("device-filter");
+  form.reset();
+  for (const [k, v] of new URLSearchParams(query)) if (form[k]) form[k].value = v;
+  state.deviceSkip = 0;
+}
+
+ready.then(async (me) => {
+  if (!me || !tokens.access) return;
+  document.getElementById("device-filter").addEventListener("submit", (e) => { e.preventDefault(); loadDevices(0); });
+  document.getElementById("customer-filter").addEventListener("submit", (e) => { e.preventDefault(); loadCustomers(0); });
+  document.getElementById("device-new").addEventListener("click", () => openDevice(null));
+  document.getElementById("customer-new").addEventListener("click", () => openCustomer(null));
+  document.getElementById("device-form").addEventListener("submit", saveDevice);
+  document.getElementById("customer-form").addEventListener("submit", saveCustomer);
+  document.getElementById("device-cancel").addEventListener("click", () => document.getElementById("device-dialog").close());
+  document.getElementById("customer-cancel").addEventListener("click", () => document.getElementById("customer-dialog").close());
+  document.getElementById("history-close").addEventListener("click", () => document.getElementById("history-dialog").close());
+  document.getElementById("dash-refresh").addEventListener("click", () => loadDashboard(true));
+  document.getElementById("export-form").addEventListener("submit", exportData);
+  document.getElementById("import-form").addEventListener("submit", importData);
+  window.addEventListener("hashchange", () => { applyHashQuery(); showTab(); });
+  await Promise.all([fillCustomerSelects(), fillDeviceTypes()]);
+  applyHashQuery();
+  showTab();
+});
