@@ -195,3 +195,27 @@ async def test_device_types_lists(client: httpx.AsyncClient, manager, operator) 
     assert r.json()["in_use"] == ["flow_meter", "mask_tester"]
     assert r.json()["kinds_in_use"] == ["bench"]
     assert "pressure_sensor" in r.json()["known"]
+
+
+async def test_out_of_range_ids_and_deep_json(client: httpx.AsyncClient, manager) -> None:
+    huge = 2**40
+    for path in (f"/devices/{huge}", f"/customers/{huge}", f"/devices/{huge}/history"):
+        r = await client.get(API + path, headers=manager)
+        assert r.status_code == 422, (path, r.text)
+    r = await client.get(f"{API}/devices", headers=manager, params={"customer_id": huge})
+    assert r.status_code == 422
+    r = await client.post(
+        f"{API}/devices",
+        headers=manager,
+        json={"device_number": "X", "device_type": "mask_tester", "customer_id": huge},
+    )
+    assert r.status_code == 422
+    deep = "[" * 5000 + "]" * 5000
+    r = await client.post(
+        f"{API}/devices",
+        headers={**manager, "Content-Type": "application/json"},
+        content='{"device_number": "X", "device_type": "mask_tester", "configuration": {"a": '
+        + deep
+        + "}}",
+    )
+    assert r.status_code in (400, 422)

@@ -228,3 +228,13 @@ async def test_customer_import_upsert_by_name(client: httpx.AsyncClient, manager
         ("Zulu", None),
     ]
     assert r.json()[1]["created_at"].startswith("2020-01-02T03:04:05")
+
+
+async def test_deeply_nested_json_is_refused(client: httpx.AsyncClient, manager) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    r = await _import(client, manager, "customers", deep, filename="c.json")
+    assert r.status_code == 400
+    cell = '"{""a"": ' + "[" * 30_000 + "]" * 30_000 + '}"'
+    r = await _import(client, manager, "customers", f"name,contact_info\nA,{cell}\n", dry_run=True)
+    assert r.status_code == 200
+    assert r.json()["errors"][0]["field"] == "contact_info"

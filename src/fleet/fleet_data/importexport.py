@@ -232,6 +232,10 @@ def parse_csv(entity: Entity, text: str) -> list[RawRow]:
                         row.errors.append(
                             ImportError_(row=number, field=key, message=f"invalid JSON: {exc.msg}")
                         )
+                    except RecursionError:
+                        row.errors.append(
+                            ImportError_(row=number, field=key, message="JSON nested too deeply")
+                        )
                 else:
                     row.values[key] = cell
             rows.append(row)
@@ -244,6 +248,8 @@ def parse_json(entity: Entity, text: str) -> list[RawRow]:
     """Parse a JSON array of objects with the export's keys."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise BadRequest("Invalid JSON: nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"Invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"

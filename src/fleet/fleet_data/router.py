@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from fleet.audit import service as audit_log
@@ -22,6 +22,7 @@ from fleet.fleet_data.cache import DashboardCache
 from fleet.fleet_data.schemas import (
     IDENTIFIER,
     KNOWN_DEVICE_TYPES,
+    MAX_ID,
     CustomerCreate,
     CustomerRead,
     CustomerUpdate,
@@ -39,6 +40,8 @@ from fleet.pagination import PageDep, paginate
 router = APIRouter(prefix="/fleet-data", tags=["fleet data"])
 ManagerDep = Annotated[Principal, Depends(require_module("FDM"))]
 Search = Annotated[str | None, Query(max_length=100, description="Case-insensitive substring")]
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
+DeviceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 # ---------------------------------------------------------------- customers
@@ -68,7 +71,9 @@ async def create_customer(
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerRead)
-async def get_customer(customer_id: int, _: CurrentPrincipal, session: SessionDep) -> CustomerRead:
+async def get_customer(
+    customer_id: CustomerId, _: CurrentPrincipal, session: SessionDep
+) -> CustomerRead:
     """Return one customer with its device count."""
     customer = await service.get_customer(session, customer_id)
     return (await service.customer_reads(session, [customer]))[0]
@@ -76,7 +81,7 @@ async def get_customer(customer_id: int, _: CurrentPrincipal, session: SessionDe
 
 @router.patch("/customers/{customer_id}", response_model=CustomerRead)
 async def update_customer(
-    customer_id: int, body: CustomerUpdate, actor: ManagerDep, session: SessionDep
+    customer_id: CustomerId, body: CustomerUpdate, actor: ManagerDep, session: SessionDep
 ) -> CustomerRead:
     """Change a customer's name or replace its contact_info."""
     customer = await service.get_customer(session, customer_id)
@@ -85,7 +90,9 @@ async def update_customer(
 
 
 @router.delete("/customers/{customer_id}", status_code=204)
-async def delete_customer(customer_id: int, actor: ManagerDep, session: SessionDep) -> Response:
+async def delete_customer(
+    customer_id: CustomerId, actor: ManagerDep, session: SessionDep
+) -> Response:
     """Delete a customer that has no devices and no test reports (409 otherwise)."""
     customer = await service.get_customer(session, customer_id)
     await service.delete_customer(session, actor, customer)
@@ -104,7 +111,7 @@ async def list_devices(
     device_type: Annotated[str | None, Query(max_length=100, pattern=IDENTIFIER)] = None,
     kind_of_device: Annotated[str | None, Query(max_length=100)] = None,
     status: DeviceStatus | None = None,
-    customer_id: Annotated[int | None, Query(ge=1)] = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     q: Search = None,
     due_before: Annotated[
         datetime | None, Query(description="Next test due before this date/time (UTC)")
@@ -148,14 +155,14 @@ async def create_device(body: DeviceCreate, actor: ManagerDep, session: SessionD
 
 
 @router.get("/devices/{device_id}", response_model=DeviceRead)
-async def get_device(device_id: int, _: CurrentPrincipal, session: SessionDep) -> DeviceRead:
+async def get_device(device_id: DeviceId, _: CurrentPrincipal, session: SessionDep) -> DeviceRead:
     """Return one device with its customer name and due dates."""
     return await service.read_device(session, device_id)
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceRead)
 async def update_device(
-    device_id: int, body: DeviceUpdate, actor: ManagerDep, session: SessionDep
+    device_id: DeviceId, body: DeviceUpdate, actor: ManagerDep, session: SessionDep
 ) -> DeviceRead:
     """Change the given fields of a device."""
     device = await service.get_device(session, device_id)
@@ -164,7 +171,7 @@ async def update_device(
 
 
 @router.delete("/devices/{device_id}", status_code=204)
-async def delete_device(device_id: int, actor: ManagerDep, session: SessionDep) -> Response:
+async def delete_device(device_id: DeviceId, actor: ManagerDep, session: SessionDep) -> Response:
     """Delete a device nothing refers to (409 otherwise: set it inactive instead)."""
     device = await service.get_device(session, device_id)
     await service.delete_device(session, actor, device)
@@ -173,7 +180,7 @@ async def delete_device(device_id: int, actor: ManagerDep, session: SessionDep) 
 
 @router.get("/devices/{device_id}/history", response_model=DeviceHistory)
 async def device_history(
-    device_id: int,
+    device_id: DeviceId,
     _: CurrentPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,

@@ -29,6 +29,7 @@ KNOWN_DEVICE_TYPES = (
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 MAX_JSON_BYTES = 65_536
 MAX_CONTACT_BYTES = 16_384
+MAX_ID = 2**31 - 1  # INTEGER primary keys
 
 DeviceStatus = Literal["active", "inactive", "maintenance", "decommissioned"]
 TypeName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=IDENTIFIER)]
@@ -132,7 +133,7 @@ class DeviceCreate(BaseModel):
     kind_of_device: OptionalText | None = None
     serial_number: OptionalText | None = None
     status: DeviceStatus = "active"
-    customer_id: int | None = Field(default=None, ge=1)
+    customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     configuration: dict[str, Any] | None = None
 
     _config = field_validator("configuration")(check_configuration)
@@ -146,7 +147,7 @@ class DeviceUpdate(BaseModel):
     kind_of_device: OptionalText | None = None
     serial_number: OptionalText | None = None
     status: DeviceStatus | None = None
-    customer_id: int | None = Field(default=None, ge=1)
+    customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     configuration: dict[str, Any] | None = None
 
     _config = field_validator("configuration")(check_configuration)
