@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from fleet.models import DeviceSoftware, SystemLog
 from tests.fleet_data.conftest import API, add_report, add_template, make_customer, make_device
@@ -219,3 +219,23 @@ async def test_out_of_range_ids_and_deep_json(client: httpx.AsyncClient, manager
         + "}}",
     )
     assert r.status_code in (400, 422)
+
+
+async def test_delete_refused_when_another_module_refers_to_the_device(
+    client: httpx.AsyncClient, manager, sessionmaker
+) -> None:
+    device = await make_device(client, manager, "REF-1")
+    async with sessionmaker() as s, s.begin():
+        await s.execute(
+            text("CREATE TABLE fdm_test_refs (device_id INTEGER NOT NULL REFERENCES devices(id))")
+        )
+        await s.execute(text("INSERT INTO fdm_test_refs VALUES (:d)"), {"d": device["id"]})
+    try:
+        r = await client.delete(f"{API}/devices/{device['id']}", headers=manager)
+        assert r.status_code == 409
+        assert "still referenced" in r.json()["detail"]
+        r = await client.get(f"{API}/devices/{device['id']}/history", headers=manager)
+        assert [e["title"] for e in r.json()["entries"]] == ["Device created"]
+    finally:
+        async with sessionmaker() as s, s.begin():
+            await s.execute(text("DROP TABLE fdm_test_refs"))

@@ -200,6 +200,14 @@ async def update_customer(
     return customer
 
 
+async def _flush_delete(session: AsyncSession, what: str, advice: str = "") -> None:
+    """Flush a delete; a reference this module does not count (other modules' tables) is a 409."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"{what} is still referenced by other records{advice}") from None
+
+
 async def delete_customer(session: AsyncSession, actor: Principal, customer: Customer) -> None:
     """Delete a customer that no device and no test report refers to."""
     devices = await session.scalar(
@@ -221,7 +229,7 @@ async def delete_customer(session: AsyncSession, actor: Principal, customer: Cus
         details={"entity": "customer", "id": customer.id, "name": customer.name},
     )
     await session.delete(customer)
-    await session.flush()
+    await _flush_delete(session, f"Customer '{customer.name}'")
     cache.bump()
 
 
@@ -544,7 +552,9 @@ async def delete_device(session: AsyncSession, actor: Principal, device: Device)
         link=False,
     )
     await session.delete(device)
-    await session.flush()
+    await _flush_delete(
+        session, f"Device '{device.device_number}'", "; set its status to 'inactive' instead"
+    )
 
 
 async def device_types(session: AsyncSession) -> tuple[list[str], list[str]]:
