@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.models import ArtifactHashes, SoftwareVersion
@@ -60,27 +62,37 @@ async def describe(
     stat = path.stat()
     cached = await session.get(ArtifactHashes, version.id)
     if (
-        cached is None
-        or cached.file_path != str(path)
-        or cached.file_size != stat.st_size
-        or cached.mtime_ns != stat.st_mtime_ns
+        cached is not None
+        and cached.file_path == str(path)
+        and cached.file_size == stat.st_size
+        and cached.mtime_ns == stat.st_mtime_ns
     ):
+        sha256, sha1, md5 = cached.sha256, cached.sha1, cached.md5
+    else:
         sha256, sha1, md5 = await anyio.to_thread.run_sync(_digest_file, path)
-        if cached is None:
-            cached = ArtifactHashes(version_id=version.id)
-            session.add(cached)
-        cached.file_path = str(path)
-        cached.file_size = stat.st_size
-        cached.mtime_ns = stat.st_mtime_ns
-        cached.sha256, cached.sha1, cached.md5 = sha256, sha1, md5
-        await session.flush()
-    if version.checksum and cached.sha256 != version.checksum.lower():
+        values = {
+            "file_path": str(path),
+            "file_size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "sha256": sha256,
+            "sha1": sha1,
+            "md5": md5,
+        }
+        dialect = session.bind.dialect.name if session.bind else "sqlite"
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        # Several devices may ask for a new artifact at once: last writer wins, same values.
+        await session.execute(
+            ins(ArtifactHashes)
+            .values(version_id=version.id, **values)
+            .on_conflict_do_update(index_elements=["version_id"], set_=values)
+        )
+    if version.checksum and sha256 != version.checksum.lower():
         return None
     return ArtifactInfo(
         path=path,
         filename=path.name,
-        size=cached.file_size,
-        sha256=cached.sha256,
-        sha1=cached.sha1,
-        md5=cached.md5,
+        size=stat.st_size,
+        sha256=sha256,
+        sha1=sha1,
+        md5=md5,
     )

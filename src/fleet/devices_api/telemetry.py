@@ -1,25 +1,104 @@
-"""Telemetry: validated sample batches, bulk-inserted, published as ``sensor.reading`` events."""
+"""Telemetry: validated sample batches, bulk-inserted, published as ``sensor.reading`` events.
+
+Events carry the samples with ``t`` in epoch milliseconds (UTC) — cheap to produce and to plot.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet.db import utcnow
 from fleet.devices_api.credentials import DeviceIdentity
-from fleet.devices_api.schemas import Sample, TelemetryAccepted, TelemetryBatch
+from fleet.devices_api.schemas import BATCH_ADAPTER, EARLIEST, TelemetryAccepted
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.events import EventBus
 from fleet.models import TelemetrySample, TestReport
 
 READING_EVENT = "sensor.reading"
 RUNNING_TEST_STATUSES = frozenset({"running", "in_progress"})
-_COLUMNS = ("device_id", "t", "pressure_low", "pressure_high", "flow", "test_id")
+SIGNALS = ("pressure_low", "pressure_high", "flow")
+_COLUMNS = ("device_id", "t", *SIGNALS, "test_id")
+_EARLIEST_MS = int(EARLIEST.timestamp() * 1000)
 
 AppendSamples = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class ParsedBatch:
+    """A checked batch: times as datetimes and as epoch ms, measurements per sample."""
+
+    times: list[datetime]
+    millis: list[int]
+    values: list[tuple[float | None, float | None, float | None]]
+    test_id: int | None
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def _invalid(index: int, field: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", "samples", index, field), "msg": message}]
+    )
+
+
+def parse_batch(raw: bytes, max_batch: int) -> ParsedBatch:
+    """Validate a JSON batch (shape, finite numbers, plausible strictly increasing times)."""
+    try:
+        batch = BATCH_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [
+                {**e, "loc": ("body", *e["loc"])}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+        ) from None
+    samples = batch["samples"]
+    if len(samples) > max_batch:
+        raise ValidationFailed(f"A batch holds at most {max_batch} samples")
+    latest_ms = int((utcnow() + timedelta(days=1)).timestamp() * 1000)
+    times: list[datetime] = []
+    millis: list[int] = []
+    values: list[tuple[float | None, float | None, float | None]] = []
+    previous = -1
+    for i, sample in enumerate(samples):
+        t = sample["t"]
+        moment: datetime | None = None
+        if isinstance(t, str):
+            try:
+                moment = datetime.fromisoformat(t.replace("Z", "+00:00"))
+            except ValueError:
+                raise _invalid(i, "t", "time must be ISO 8601 or epoch milliseconds") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            ms = int(moment.timestamp() * 1000)
+        else:
+            ms = int(t)
+        if not _EARLIEST_MS <= ms <= latest_ms:
+            raise _invalid(i, "t", "time is implausible (before 2000 or more than a day ahead)")
+        if ms <= previous:
+            raise _invalid(i, "t", f"samples[{i}].t is not after samples[{i - 1}].t (out of order)")
+        previous = ms
+        low, high, flow = (
+            sample.get("pressure_low"),
+            sample.get("pressure_high"),
+            sample.get("flow"),
+        )
+        if low is None and high is None and flow is None:
+            raise _invalid(i, "pressure_low", "a sample needs pressure_low, pressure_high or flow")
+        times.append(moment or datetime.fromtimestamp(ms / 1000, UTC))
+        millis.append(ms)
+        values.append((low, high, flow))
+    return ParsedBatch(times, millis, values, batch.get("test_id"))
 
 
 def _test_engine_hook() -> AppendSamples | None:
@@ -30,16 +109,6 @@ def _test_engine_hook() -> AppendSamples | None:
         return None
     hook = getattr(module, "append_samples", None)
     return hook if callable(hook) else None
-
-
-def sample_dict(sample: Sample) -> dict[str, Any]:
-    """Answer a sample as JSON-ready data (ISO time)."""
-    return {
-        "t": sample.t.isoformat(),
-        "pressure_low": sample.pressure_low,
-        "pressure_high": sample.pressure_high,
-        "flow": sample.flow,
-    }
 
 
 async def _running_test(session: AsyncSession, device_id: int, test_id: int) -> TestReport:
@@ -69,7 +138,7 @@ async def _bulk_insert(session: AsyncSession, rows: list[tuple[Any, ...]]) -> No
 
 
 async def ingest(
-    session: AsyncSession, bus: EventBus, identity: DeviceIdentity, batch: TelemetryBatch
+    session: AsyncSession, bus: EventBus, identity: DeviceIdentity, batch: ParsedBatch
 ) -> TelemetryAccepted:
     """Store a batch in one bulk insert, feed a running test, publish ``sensor.reading``."""
     device_id = identity.device_id
@@ -79,44 +148,49 @@ async def ingest(
     last = await session.scalar(
         select(func.max(TelemetrySample.t)).where(TelemetrySample.device_id == device_id)
     )
-    if last is not None and batch.samples[0].t <= last:
-        raise ValidationFailed(
-            {
-                "message": "Telemetry out of order",
-                "errors": [
-                    {
-                        "path": "samples[0].t",
-                        "message": f"must be after the last stored sample ({last.isoformat()})",
-                    }
-                ],
-            }
+    if last is not None and batch.times[0] <= last:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "samples", 0, "t"),
+                    "msg": f"out of order: not after the last stored sample ({last.isoformat()})",
+                }
+            ]
         )
+    test_id = batch.test_id
     rows = [
-        (device_id, s.t, s.pressure_low, s.pressure_high, s.flow, batch.test_id)
-        for s in batch.samples
+        (device_id, t, v[0], v[1], v[2], test_id)
+        for t, v in zip(batch.times, batch.values, strict=True)
     ]
     await _bulk_insert(session, rows)
-    samples = [sample_dict(s) for s in batch.samples]
     appended = False
     if report is not None:
         hook = _test_engine_hook()
         if hook is not None:
+            trace = [
+                {"t": t.isoformat(), **dict(zip(SIGNALS, v, strict=True))}
+                for t, v in zip(batch.times, batch.values, strict=True)
+            ]
             # The test takes samples only during its automatic steps; at other times the
             # samples are still stored and published, just not added to the test's trace.
             try:
-                await hook(session, report, samples, device_id=device_id)
+                await hook(session, report, trace, device_id=device_id)
                 appended = True
             except (Conflict, ValidationFailed):
                 appended = False
     await session.flush()
     topics = [f"device:{device_id}"]
-    if batch.test_id is not None:
-        topics.append(f"test:{batch.test_id}")
+    if test_id is not None:
+        topics.append(f"test:{test_id}")
     data = {
         "device_id": device_id,
         "device_number": identity.device.device_number,
-        "test_id": batch.test_id,
-        "samples": samples,
+        "test_id": test_id,
+        "samples": [
+            {"t": ms, "pressure_low": v[0], "pressure_high": v[1], "flow": v[2]}
+            for ms, v in zip(batch.millis, batch.values, strict=True)
+        ],
     }
     publish_many = getattr(bus, "publish_many", None)
     if publish_many is not None:
@@ -125,5 +199,5 @@ async def ingest(
         for topic in topics:
             await bus.publish(topic, READING_EVENT, data)
     return TelemetryAccepted(
-        accepted=len(rows), device_id=device_id, test_id=batch.test_id, appended_to_test=appended
+        accepted=len(rows), device_id=device_id, test_id=test_id, appended_to_test=appended
     )

@@ -1,0 +1,258 @@
+"""Device-API benchmark on PostgreSQL with the server on 2 workers.
+
+Measures, through the real protocol against ``fleet serve --workers 2``:
+1. DDI polling: N simulated devices (default 2 000) polling every 10 s; poll latency median
+   and p95 as the devices see it (target: median under 20 ms);
+2. telemetry ingestion: concurrent devices posting batches of 1 000 samples; samples per
+   second stored in PostgreSQL (target: at least 50 000/s), checked by counting the rows;
+3. live events: a WebSocket client subscribed to ``device:<id>``; time from the device posting
+   a batch to the ``sensor.reading`` arriving (target: median under 50 ms).
+
+The database is emptied first. Run by hand (never part of the test suite):
+
+    .venv/bin/python bench/devices_bench.py [--url postgresql://postgres@127.0.0.1:5432/fleet_h5_b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+from sqlalchemy import create_engine, func, select, text
+
+from fleet import migrate
+from fleet.auth.security import hash_password_sync
+from fleet.cli import db_session
+from fleet.devices_api import simulator
+from fleet.models import Device, TelemetrySample, User
+from fleet.settings import Settings, sync_database_url
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _reset(url: str) -> None:
+    engine = create_engine(sync_database_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _serve(url: str, data: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
+    env.update(
+        {
+            "FLEET_DATABASE_URL": url,
+            "FLEET_DATA_DIR": str(data),
+            "FLEET_ENV": "development",
+            "FLEET_DDI_POLLING_SECONDS": "10",
+            "FLEET_BCRYPT_ROUNDS": "4",
+        }
+    )
+    port = _free_port()
+    log = open(data / "server.log", "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fleet.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((data / "server.log").read_text()[-3000:])
+        time.sleep(0.3)
+
+
+async def bench_polling(base: str, devices: list[simulator.SimDevice], seconds: float) -> None:
+    print(f"\n1. DDI polling: {len(devices)} devices, every 10 s, for {seconds:.0f} s")
+    stats = await simulator.run(
+        base, devices, poll_interval=10.0, telemetry=False, duration=seconds, seed=7
+    )
+    warm = stats.poll_ms[len(devices) // 2 :] or stats.poll_ms  # skip connection set-up
+    print(f"   polls: {stats.polls} ({stats.polls / seconds:.0f}/s), errors: {stats.errors}")
+    print(
+        f"   poll latency: median {statistics.median(warm):.1f} ms, "
+        f"p95 {_pct(warm, 0.95):.1f} ms, p99 {_pct(warm, 0.99):.1f} ms"
+        f"   (target: median < 20 ms)"
+    )
+
+
+async def bench_telemetry(
+    base: str, url: str, devices: list[simulator.SimDevice], seconds: float, batch: int
+) -> None:
+    print(f"\n2. Telemetry: {len(devices)} devices posting batches of {batch} for {seconds:.0f} s")
+    engine = create_engine(sync_database_url(url))
+    with engine.connect() as conn:
+        before = conn.scalar(select(func.count(TelemetrySample.id))) or 0
+    sent = 0
+    refused = 0
+    stop = time.monotonic() + seconds
+    t_start = int(time.time() * 1000) - 3_600_000
+
+    async def poster(client: httpx.AsyncClient, device: simulator.SimDevice, k: int) -> None:
+        nonlocal sent, refused
+        headers = {
+            "Authorization": f"TargetToken {device.token}",
+            "Content-Type": "application/json",
+        }
+        t = t_start + k  # a distinct, increasing clock per device
+        while time.monotonic() < stop:
+            samples = [
+                {
+                    "t": t + i,
+                    "pressure_low": -14.0 + (i % 50) * 0.01,
+                    "pressure_high": 1.5,
+                    "flow": 0.2,
+                }
+                for i in range(batch)
+            ]
+            t += batch
+            body = json.dumps({"samples": samples}).encode()
+            r = await client.post("/api/v1/device-api/telemetry", headers=headers, content=body)
+            if r.status_code == 200:
+                sent += batch
+            else:
+                refused += 1
+
+    began = time.perf_counter()
+    limits = httpx.Limits(max_connections=len(devices))
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(poster(client, d, k) for k, d in enumerate(devices)))
+    elapsed = time.perf_counter() - began
+    with engine.connect() as conn:
+        stored = (conn.scalar(select(func.count(TelemetrySample.id))) or 0) - before
+    engine.dispose()
+    print(f"   accepted {sent} samples, refused batches {refused}, rows stored {stored}")
+    print(f"   throughput: {stored / elapsed:,.0f} samples/s   (target: >= 50 000/s)")
+
+
+async def bench_ws(
+    base: str, device: simulator.SimDevice, access: str, device_id: int, rounds: int
+) -> None:
+    print(f"\n3. Live events: {rounds} batches, device -> server -> WebSocket client")
+    ws_url = (
+        base.replace("http://", "ws://") + f"/api/v1/ws?token={access}&topics=device:{device_id}"
+    )
+    headers = {"Authorization": f"TargetToken {device.token}"}
+    latencies: list[float] = []
+    t = int(time.time() * 1000)
+    async with websockets.connect(ws_url) as ws, httpx.AsyncClient(base_url=base) as client:
+        assert json.loads(await ws.recv())["event"] == "subscribed"
+        for _ in range(rounds):
+            samples = [{"t": t + i, "pressure_low": -14.0, "flow": 0.1} for i in range(10)]
+            t += 10
+            sent_at = time.perf_counter()
+            post = asyncio.create_task(
+                client.post(
+                    "/api/v1/device-api/telemetry", headers=headers, json={"samples": samples}
+                )
+            )
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message["event"] == "sensor.reading":
+                    break
+            latencies.append((time.perf_counter() - sent_at) * 1000)
+            r = await post
+            assert r.status_code == 200, r.text
+            await asyncio.sleep(0.02)
+    print(
+        f"   post -> sensor.reading: median {statistics.median(latencies):.1f} ms, "
+        f"p95 {_pct(latencies, 0.95):.1f} ms   (target: median < 50 ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/fleet_h5_b")
+    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--poll-seconds", type=float, default=40)
+    parser.add_argument("--telemetry-devices", type=int, default=16)
+    parser.add_argument("--telemetry-seconds", type=float, default=15)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--ws-rounds", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    _reset(args.url)
+    data = Path(tempfile.mkdtemp(prefix="devices-bench-"))
+    settings = Settings(env="development", data_dir=data, database_url=args.url)
+    migrate.upgrade(settings)
+    with db_session(settings) as session:
+        devices = simulator.provision(session, args.devices, "BENCH")
+        session.add(
+            User(
+                username="bench",
+                role="manager",
+                roles=["manager"],
+                is_active=True,
+                password_hash=hash_password_sync("bench-pass", 4),
+            )
+        )
+    with db_session(settings) as session:
+        watched_id = session.scalar(
+            select(Device.id).where(Device.device_number == devices[-1].controller_id)
+        )
+    proc, base = _serve(args.url, data, args.workers)
+    print(f"server: {base}, {args.workers} workers, PostgreSQL; {args.devices} devices")
+    try:
+        asyncio.run(bench_polling(base, devices, args.poll_seconds))
+        asyncio.run(
+            bench_telemetry(
+                base,
+                args.url,
+                devices[: args.telemetry_devices],
+                args.telemetry_seconds,
+                args.batch,
+            )
+        )
+        r = httpx.post(
+            f"{base}/api/v1/auth/login", json={"username": "bench", "password": "bench-pass"}
+        )
+        r.raise_for_status()
+        access: Any = r.json()["access_token"]
+        assert watched_id is not None
+        asyncio.run(bench_ws(base, devices[-1], access, watched_id, args.ws_rounds))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
