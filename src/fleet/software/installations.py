@@ -50,6 +50,7 @@ from typing import Any, Final
 
 from sqlalchemy import CursorResult, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fleet.audit import service as audit
 from fleet.db import utcnow
@@ -303,9 +304,13 @@ def add_installation(
 
 
 async def newer_stable_exists(
-    session: AsyncSession, software_id: int, version_id: int | None, device: Device
+    session: AsyncSession, software_id: int, version_id: int | None, device: Device | int
 ) -> bool:
-    """Tell whether a stable version newer than ``version_id`` fits the device."""
+    """Tell whether a stable version newer than ``version_id`` fits the device.
+
+    ``device`` may be an id: the device is then loaded only if a newer version restricts
+    compatibility.
+    """
     rows = (
         await session.execute(
             select(
@@ -321,13 +326,17 @@ async def newer_stable_exists(
     if mine is None:
         return False
     key = version_key(mine)
-    return any(
-        r.is_stable
-        and not r.is_beta
-        and version_key(r.version_number) > key
-        and compatibility_problem(r.compatibility, device) is None
-        for r in rows
-    )
+    newer = [
+        r for r in rows if r.is_stable and not r.is_beta and version_key(r.version_number) > key
+    ]
+    if not newer:
+        return False
+    if isinstance(device, int):
+        loaded = await session.get(Device, device)
+        if loaded is None:
+            return False
+        device = loaded
+    return any(compatibility_problem(r.compatibility, device) is None for r in newer)
 
 
 async def _apply_to_device(
@@ -373,9 +382,8 @@ async def _apply_to_device(
     current.installation_date = now
     if installation.action == "rollback":
         current.configuration = (point.get("restores") or {}).get("configuration")
-    device = await session.get(Device, installation.device_id)
-    outdated = device is not None and await newer_stable_exists(
-        session, software_id, installation.version_id, device
+    outdated = installation.device_id is not None and await newer_stable_exists(
+        session, software_id, installation.version_id, installation.device_id
     )
     current.installation_status = "outdated" if outdated else "installed"
 
@@ -403,6 +411,17 @@ async def transition(
         line = f"{progress}%" + (f" {line}" if line else "")
     if new_status == "failed" and error_message:
         line = (line + " " if line else "") + f"error: {error_message}"
+    target: RolloutTarget | None = None
+    rollout: Any = None
+    if new_status in FINISHED:
+        target = await session.scalar(
+            select(RolloutTarget).where(RolloutTarget.installation_id == installation.id)
+        )
+        if target is not None:
+            from fleet.software import rollouts  # the engine creates installations itself
+
+            # Lock order everywhere: roll-out row, then installation, then groups.
+            rollout = await rollouts.get_rollout(session, target.rollout_id, lock=True)
     values: dict[str, Any] = {
         "status": new_status,
         "installation_log": _log(installation.installation_log, now, new_status, line),
@@ -421,8 +440,7 @@ async def transition(
     if result.rowcount != 1:
         raise Conflict(f"installation {installation.id} was changed by another request; reload it")
     for key, value in values.items():
-        setattr(installation, key, value)
-    await session.flush()
+        set_committed_value(installation, key, value)
     if new_status in FINISHED:
         await _apply_to_device(session, installation, new_status, now, error_message)
     audit.record(
@@ -437,14 +455,10 @@ async def transition(
             "changes": {"status": {"old": old, "new": new_status}},
         },
     )
-    if new_status in FINISHED:
-        target = await session.scalar(
-            select(RolloutTarget).where(RolloutTarget.installation_id == installation.id)
-        )
-        if target is not None:
-            from fleet.software import rollouts  # the engine creates installations itself
+    if target is not None:
+        from fleet.software import rollouts
 
-            await rollouts.on_installation_finished(session, target, new_status)
+        await rollouts.on_installation_finished(session, target, new_status, rollout)
     await session.flush()
     return installation
 

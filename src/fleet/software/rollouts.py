@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import CursorResult, Select, func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit import service as audit
@@ -320,23 +320,26 @@ async def _evaluate(
 
 
 async def on_installation_finished(
-    session: AsyncSession, target: RolloutTarget, status: str
+    session: AsyncSession, target: RolloutTarget, status: str, rollout: Rollout | None = None
 ) -> None:
-    """Count a finished installation in its group and let the roll-out move on."""
+    """Count a finished installation in its group and let the roll-out move on.
+
+    ``rollout`` is the roll-out row already locked by the caller (locked here otherwise).
+    """
+    # Lock order everywhere: the roll-out row first, then its groups (no deadlocks with cancel).
+    if rollout is None:
+        rollout = await get_rollout(session, target.rollout_id, lock=True)
     column = getattr(RolloutGroup, _COUNTER[status])
-    result = await session.execute(
-        update(RolloutGroup)
-        .where(RolloutGroup.id == target.group_id)
-        .values({column: column + 1})
-        .execution_options(synchronize_session=False)
-    )
-    assert isinstance(result, CursorResult)
-    rollout = await get_rollout(session, target.rollout_id, lock=True)
-    group = await session.get(RolloutGroup, target.group_id, populate_existing=True)
-    if group is not None and status != "canceled":
-        await _evaluate(session, rollout, group)
-    elif group is not None:
-        await _evaluate(session, rollout, group, check_errors=False)
+    group = (
+        await session.scalars(
+            update(RolloutGroup)
+            .where(RolloutGroup.id == target.group_id)
+            .values({column: column + 1})
+            .returning(RolloutGroup)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    await _evaluate(session, rollout, group, check_errors=status != "canceled")
     await session.flush()
 
 
