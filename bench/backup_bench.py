@@ -15,6 +15,7 @@ import argparse
 import json
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,15 @@ def fresh(url: str, workdir: Path) -> None:
     else:
         Path(parsed.database or "").unlink(missing_ok=True)
     migrate.upgrade(Settings(env="test", data_dir=workdir, database_url=url))
+
+
+def drop(url: str) -> None:
+    """Drop a scratch PostgreSQL database."""
+    parsed = make_url(sync_database_url(url))
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def fill(url: str, devices: int, samples: int, logs: int) -> int:
@@ -191,7 +201,7 @@ def main() -> None:
         )
     print(
         f"{'db':<11}{'scale':>6}{'rows':>10}{'file MB':>9}  {'direction':<8}"
-        f"{'seconds':>9}{'rows/s':>10}{'peak MB':>9}"
+        f"{'seconds':>9}{'rows/s':>10}{'peak MB':>9}{'start MB':>9}"
     )
     for scale in (float(s) for s in args.scales.split(",")):
         n_dev, n_smp, n_log = int(DEVICES * scale), int(SAMPLES * scale), int(LOGS * scale)
@@ -205,13 +215,17 @@ def main() -> None:
                 print(
                     f"{name:<11}{scale:>6}{r['rows']:>10}{r['file_mb']:>9.1f}  {direction:<8}"
                     f"{r['seconds']:>9.1f}{r['rows'] / r['seconds']:>10.0f}"
-                    f"{r['peak_mb']:>9.0f}",
+                    f"{r['peak_mb']:>9.0f}{r['start_mb']:>9.0f}",
                     flush=True,
                 )
+    for _name, src, dst in backends[1:]:
+        for url in (src, dst):
+            drop(url)
+    shutil.rmtree(work, ignore_errors=True)
     print(
         f"(devices={DEVICES}, samples={SAMPLES} in reports of {SAMPLES_PER_REPORT}, "
         f"audit rows={LOGS} at scale 1; rows/s counts table rows, a report row carries "
-        f"{SAMPLES_PER_REPORT} samples)"
+        f"{SAMPLES_PER_REPORT} samples; start MB is the process after imports, before work)"
     )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.config.translations import static_bundle
+from fleet.models import SystemLog
 from tests.config.conftest import API
 
 URL = f"{API}/translations"
@@ -105,3 +108,23 @@ async def test_access(client: httpx.AsyncClient, role_headers: dict[str, dict[st
             URL, json={"key": "k", "language": "en", "value": "v"}, headers=role_headers["operator"]
         )
     ).status_code == 403
+
+
+async def test_bulk_upsert_refuses_duplicates_and_audits_once(
+    client: httpx.AsyncClient, cfg: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    item = {"key": "demo.x", "language": "pl", "value": "X"}
+    r = await client.put(URL, json=[item, {**item, "value": "Y"}], headers=cfg)
+    assert r.status_code == 422 and r.json()["detail"]["errors"][0]["path"] == "/1"
+    assert (await client.get(URL, headers=cfg)).json() == []
+    r = await client.put(URL, json=[item, {**item, "language": "en", "value": "Ex"}], headers=cfg)
+    assert r.status_code == 200 and len(r.json()) == 2
+    r = await client.put(URL, json=[item], headers=cfg)
+    assert r.status_code == 200
+    async with sessionmaker() as session:
+        logs = (
+            await session.scalars(
+                select(SystemLog).where(SystemLog.action == "config.translation.bulk")
+            )
+        ).all()
+    assert len(logs) == 1 and logs[0].details["count"] == 2

@@ -45,6 +45,18 @@ def test_language_switch_falls_back_to_english(page: Page, live_server: str) -> 
     )
     expect(page.locator("#fb1")).to_have_text("Only in English")
     expect(page.locator("#fb2")).to_have_text("Markup text")
+    # An English text edited in the translations table replaces the markup's own wording.
+    edit = {"key": "fcm.tab_backups", "language": "en", "value": "Saved backups"}
+    assert httpx.put(f"{live_server}{API}/translations", headers=headers, json=edit).is_success
+    try:
+        page.select_option("#lang-switch", "en")
+        expect(page.locator(".tab[data-tab=backups]")).to_have_text("Saved backups")
+        expect(page.locator(".tab[data-tab=system]")).to_have_text("System config")
+    finally:
+        edit["value"] = "Backups"
+        httpx.put(f"{live_server}{API}/translations", headers=headers, json=edit)
+    page.select_option("#lang-switch", "pl")
+    expect(page.locator(".tab[data-tab=backups]")).to_have_text("Kopie zapasowe")
     # The choice is kept across pages, including the landing page.
     page.goto(f"{live_server}/")
     expect(page.locator("#home-view h1 [data-i18n='home.welcome']")).to_have_text("Witaj")

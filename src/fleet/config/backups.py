@@ -404,7 +404,6 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
     user_refs = {
         (t, n, col): item[col]
         for t, col in (
-            ("configurations", "updated_by"),
             ("json_templates", "created_by"),
             ("test_scenarios", "created_by"),
         )

@@ -285,7 +285,7 @@ async def put_translations(
             translations.raise_if_invalid(
                 [SchemaIssue("/", f"at most {translations.MAX_BUNDLE} items")], "translations"
             )
-        return [(await translations.upsert(session, item, principal))[0] for item in data]
+        return await translations.upsert_many(session, data, principal)
     return (await translations.upsert(session, data, principal))[0]
 
 

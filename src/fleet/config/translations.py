@@ -113,6 +113,58 @@ async def upsert(
     return row, outcome
 
 
+async def upsert_many(
+    session: AsyncSession, items: list[TranslationIn], principal: Principal
+) -> list[Translation]:
+    """Create or change many texts in one go (one lookup, one audit row); a (key, language)
+    given twice is refused."""
+    seen: dict[tuple[str, str], int] = {}
+    issues = []
+    for n, item in enumerate(items):
+        pair = (item.key, item.language)
+        if pair in seen:
+            issues.append(SchemaIssue(f"/{n}", f"same key and language as item {seen[pair]}"))
+        seen[pair] = n
+    raise_if_invalid(issues, "translations")
+    existing: dict[tuple[str, str], Translation] = {}
+    keys = sorted({item.key for item in items})
+    for start in range(0, len(keys), 500):
+        for found in await session.scalars(
+            select(Translation).where(Translation.key.in_(keys[start : start + 500]))
+        ):
+            existing[(found.key, found.language)] = found
+    out: list[Translation] = []
+    changed: list[dict[str, Any]] = []
+    for item in items:
+        row = existing.get((item.key, item.language))
+        if row is None:
+            row = Translation(
+                key=item.key, language=item.language, value=item.value, component=item.component
+            )
+            session.add(row)
+            changed.append({"key": item.key, "language": item.language, "new": item.value})
+        elif row.value != item.value or (
+            item.component is not None and row.component != item.component
+        ):
+            changed.append(
+                {"key": item.key, "language": item.language, "old": row.value, "new": item.value}
+            )
+            row.value = item.value
+            if item.component is not None:
+                row.component = item.component
+        out.append(row)
+    await session.flush()
+    if changed:
+        record(
+            session,
+            "config.translation.bulk",
+            user_id=principal.user_id,
+            ip_address=principal.ip,
+            details={"entity": "translation", "count": len(changed), "items": changed[:1000]},
+        )
+    return out
+
+
 async def get(session: AsyncSession, translation_id: int) -> Translation:
     """Load one translation or raise 404."""
     row = await session.get(Translation, translation_id)

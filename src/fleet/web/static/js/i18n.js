@@ -2,6 +2,8 @@
 // data-i18n-placeholder / -title / -aria-label) shows the chosen language; a key the language
 // lacks falls back to English (the server merges the bundle), and without the server to the
 // shipped static bundles, and last to the element's own English markup — never to a blank.
+// The markup is the English source: an English text equal to the shipped default yields to the
+// page's own (possibly newer) wording; one edited in the translations table wins.
 const STORE = "fleet.lang";
 const NAMES = { en: "English", pl: "Polski", de: "Deutsch", fr: "Français", cs: "Čeština", uk: "Українська" };
 const ATTRS = [
@@ -13,6 +15,7 @@ const ATTRS = [
 const SELECTOR = "[data-i18n],[data-i18n-placeholder],[data-i18n-title],[data-i18n-aria-label]";
 
 let messages = {};
+let shipped = {};
 let language = localStorage.getItem(STORE) || "en";
 
 async function getJson(url) {
@@ -45,6 +48,13 @@ function textTarget(node) {
   return null;
 }
 
+// The text to show for a key, given the element's own English text.
+function pick(key, own) {
+  const found = messages[key];
+  if (found && found !== shipped[key]) return found;
+  return own || found || "";
+}
+
 function translateOne(node) {
   for (const [prop, attr] of ATTRS) {
     const key = node.dataset[prop];
@@ -52,13 +62,13 @@ function translateOne(node) {
     const keep = `${prop}Default`;
     if (attr) {
       if (node.dataset[keep] === undefined) node.dataset[keep] = node.getAttribute(attr) || "";
-      const value = messages[key] || node.dataset[keep];
+      const value = pick(key, node.dataset[keep]);
       if (value) node.setAttribute(attr, value);
       continue;
     }
     const target = textTarget(node);
     if (node.dataset[keep] === undefined) node.dataset[keep] = target ? target.data.trim() : node.textContent;
-    const value = messages[key] || node.dataset[keep];
+    const value = pick(key, node.dataset[keep]);
     if (!value) continue;
     if (target) target.data = ` ${value} `;
     else if (node.children.length === 0 && node.textContent !== value) node.textContent = value;
@@ -72,7 +82,7 @@ export function translate(root = document) {
 
 // t("key", "English text"): for texts built in JavaScript.
 export function t(key, fallback = key) {
-  return messages[key] || fallback;
+  return pick(key, fallback);
 }
 
 export function currentLanguage() {
@@ -80,6 +90,7 @@ export function currentLanguage() {
 }
 
 export async function setLanguage(lang) {
+  if (!Object.keys(shipped).length) shipped = usable(await getJson("/static/i18n/en.json").catch(() => ({})));
   messages = await loadBundle(lang);
   language = lang;
   localStorage.setItem(STORE, lang);
