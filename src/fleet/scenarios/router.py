@@ -12,6 +12,7 @@ from fleet.pagination import PageDep, paginate
 from fleet.scenarios import flow as flowlib
 from fleet.scenarios import service
 from fleet.scenarios.schemas import (
+    FlowCheck,
     ScenarioCreate,
     ScenarioDuplicate,
     ScenarioExport,
@@ -35,6 +36,18 @@ async def flow_schema(_: CurrentPrincipal) -> dict[str, Any]:
         **flowlib.TEST_FLOW_SCHEMA,
         "x-actions": {k: v["auto"] for k, v in flowlib.ACTIONS.items()},
         "x-signals": flowlib.SIGNAL_UNITS,
+    }
+
+
+@router.post("/validate")
+async def validate_flow(body: FlowCheck, _: AuthorDep) -> dict[str, Any]:
+    """Check a ``test_flow`` without saving it; answers its canonical form and every problem."""
+    canon = flowlib.normalise(body.test_flow)
+    issues = flowlib.check(canon)
+    return {
+        "valid": not issues,
+        "test_flow": canon,
+        "errors": [{"path": i.path, "message": i.message} for i in issues],
     }
 
 

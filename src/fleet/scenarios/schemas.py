@@ -117,6 +117,12 @@ class StepRead(BaseModel):
     created_at: datetime | None
 
 
+class FlowCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    test_flow: Any
+
+
 class TemplateRead(BaseModel):
     id: int
     name: str

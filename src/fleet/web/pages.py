@@ -30,6 +30,9 @@ class ModulePage:
 
 # Each module's issue adds its page here once the page works.
 MODULE_PAGES: list[ModulePage] = [
+    ModulePage("CPP", "/connect-plus-plus", "Connect++", "connect.html"),
+    ModulePage("CPP", "/connect-display", "Connect Display", "connect_display.html"),
+    ModulePage("CM", "/connect-manager", "Connect Manager", "connect_manager.html"),
     ModulePage("FDM", "/fleet-data-manager", "Fleet Data Manager", "fleet_data.html"),
     ModulePage("FCM", "/fleet-config-manager", "Fleet Config Manager", "config.html"),
     ModulePage("ADMIN", "/admin", "Users & audit log", "admin.html"),
