@@ -13,6 +13,7 @@ from fleet.config.demo import seed_config
 from fleet.fleet_data.demo import seed_fleet_data, seed_fleet_history
 from fleet.models import User
 from fleet.scenarios.demo import seed_scenarios
+from fleet.software.demo import seed_software
 
 DEMO_PASSWORD = "pass"  # noqa: S105 - documented demo credential, never used in production
 
@@ -51,6 +52,7 @@ def seed_users(session: Session, rounds: int) -> int:
 # Each module adds its seeding function here: (name, fn(session) -> rows created).
 SEEDERS: list[tuple[str, Callable[[Session], int]]] = []
 SEEDERS += [("fleet_data", seed_fleet_data)]  # first: others attach to its customers
+SEEDERS += [("software", seed_software)]  # after the fleet data: roll-outs use its devices
 SEEDERS += [("scenarios", seed_scenarios)]  # after the fleet data it may attach to
 SEEDERS += [("config", seed_config)]  # settings, templates, en/pl translations
 SEEDERS += [("fleet_history", seed_fleet_history)]  # last: its reports name scenarios

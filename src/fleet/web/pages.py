@@ -35,6 +35,7 @@ MODULE_PAGES: list[ModulePage] = [
     ModulePage("CM", "/connect-manager", "Connect Manager", "connect_manager.html"),
     ModulePage("FDM", "/fleet-data-manager", "Fleet Data Manager", "fleet_data.html"),
     ModulePage("FCM", "/fleet-config-manager", "Fleet Config Manager", "config.html"),
+    ModulePage("FSM", "/fleet-software-manager", "Fleet Software Manager", "software.html"),
     ModulePage("ADMIN", "/admin", "Users & audit log", "admin.html"),
 ]
 
