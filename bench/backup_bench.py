@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -133,10 +132,19 @@ def fill(url: str, devices: int, samples: int, logs: int) -> int:
     return 100 + devices + samples // SAMPLES_PER_REPORT + logs
 
 
+def _status_kb(field: str) -> int:
+    """A memory figure of this process in KiB (VmHWM is its own peak since exec, unlike
+    ru_maxrss, which inherits the parent's high-water mark across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def worker(direction: str, url: str, file: str) -> None:
     """Run one direction in this process and print its figures as JSON."""
     engine = _engine(url)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _status_kb("VmRSS")
     t0 = time.perf_counter()
     if direction == "dump":
         with open(file, "wb") as out:
@@ -147,7 +155,7 @@ def worker(direction: str, url: str, file: str) -> None:
         with open(file, "rb") as inp:
             rows = dbdump.restore(engine, inp).rows
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kb("VmHWM")
     engine.dispose()
     print(
         json.dumps(

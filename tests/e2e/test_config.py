@@ -73,6 +73,7 @@ def test_translations_grid_saves_and_highlights_missing(page: Page, live_server:
     )
     login_ui(page, live_server, "configurator")
     page.goto(f"{live_server}/fleet-config-manager#translations")
+    page.wait_for_selector("#tr-table tbody tr")
     page.fill("#tr-filter input[name=q]", "e2e.grid_key")
     page.click("#tr-filter button[type=submit]")
     cell = page.locator("#tr-table tr[data-key='e2e.grid_key'] td[data-lang=pl]")

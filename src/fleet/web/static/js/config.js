@@ -366,12 +366,16 @@ function trRow(row, langs) {
   );
 }
 
+let trRequest = 0;
+
 async function loadTranslations(skip = skips.translations) {
   skips.translations = Math.max(0, skip);
+  const mine = ++trRequest;
   const langs = trLanguages();
   const form = document.getElementById("tr-filter");
   const query = { q: form.q.value, only_missing: form.only_missing.checked || undefined, languages: langs.join(","), skip: skips.translations, limit: PAGE };
   const { items, total } = await api.list(`${API}/translations/grid`, query);
+  if (mine !== trRequest) return; // a newer request (another filter) answers instead
   document.querySelector("#tr-table thead").replaceChildren(
     el("tr", {}, el("th", {}, t("fcm.key", "Key")), el("th", {}, t("fcm.component", "Component")), ...langs.map((l) => el("th", {}, l))),
   );

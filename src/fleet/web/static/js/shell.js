@@ -12,7 +12,7 @@ function renderNav(me) {
   const nav = document.getElementById("nav");
   nav.replaceChildren(
     ...pagesFor(me).map((p) =>
-      el("a", { href: p.path, class: location.pathname === p.path ? "active" : "", dataset: { module: p.module, i18n: `nav.${p.module.toLowerCase()}` } }, p.title),
+      el("a", { href: p.path, class: location.pathname === p.path ? "active" : "", dataset: { module: p.module, i18n: `nav.${p.path.slice(1).replaceAll("-", "_")}` } }, p.title),
     ),
   );
   nav.hidden = false;
