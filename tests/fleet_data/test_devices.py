@@ -111,6 +111,16 @@ async def test_configuration_checked_against_device_config_template(
         f"{API}/devices/{device['id']}", headers=manager, json={"configuration": {"other": 1}}
     )
     assert r.status_code == 422
+    r = await client.patch(
+        f"{API}/devices/{device['id']}",
+        headers=manager,
+        json={"configuration": {"max_pressure": 7}},
+    )
+    assert r.json()["configuration"] == {"max_pressure": 7}
+    r = await client.patch(
+        f"{API}/devices/{device['id']}", headers=manager, json={"configuration": None}
+    )
+    assert r.json()["configuration"] == {"max_pressure": 50}  # null resets to the defaults
     flow = await make_device(
         client, manager, "F1", device_type="flow_meter", configuration={"anything": True}
     )

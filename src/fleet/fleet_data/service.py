@@ -508,10 +508,12 @@ async def update_device(
     if "customer_id" in fields:
         await ensure_customer_exists(session, fields["customer_id"])
     if "configuration" in fields or "device_type" in fields:
-        configuration = fields.get("configuration", device.configuration)
-        device_type = fields.get("device_type", device.device_type)
-        if configuration is not None or "configuration" not in fields:
-            fields["configuration"] = await check_configuration(session, device_type, configuration)
+        # null resets to the template's defaults, like on creation
+        fields["configuration"] = await check_configuration(
+            session,
+            fields.get("device_type", device.device_type),
+            fields.get("configuration", device.configuration),
+        )
     for key, value in fields.items():
         setattr(device, key, value)
     changed = audit_log.changes(before, _device_dict(device))
