@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleet.db import utcnow
@@ -64,6 +64,8 @@ class FanoutBus(EventBus):
             return message
         payload = _dumps({"topics": topic_list, "message": message})
         async with self._engine.connect() as conn:
+            # Live events are ephemeral: their commit need not wait for the disk.
+            await conn.execute(text("SET LOCAL synchronous_commit TO off"))
             if len(payload.encode()) > NOTIFY_LIMIT:
                 ref = (
                     await conn.execute(

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.db import utcnow
@@ -120,17 +120,32 @@ async def _running_test(session: AsyncSession, device_id: int, test_id: int) -> 
     return report
 
 
-async def _bulk_insert(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+def _copy_field(value: Any) -> str:
+    return "\\N" if value is None else repr(value)
+
+
+async def _bulk_insert(
+    session: AsyncSession, rows: list[tuple[Any, ...]], *, durable: bool
+) -> None:
     conn = await session.connection()
     if conn.dialect.name == "postgresql":
+        if not durable:
+            # Plain sensor samples: a crash may lose the last instant of them, never half a
+            # batch (the transaction stays atomic), and commits stop waiting on the disk.
+            await session.execute(text("SET LOCAL synchronous_commit TO off"))
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
         cols = ", ".join(_COLUMNS)
+        # One preformatted COPY buffer: far cheaper than a Python call per row.
+        data = "".join(
+            f"{r[0]}\t{r[1].isoformat()}\t{_copy_field(r[2])}\t{_copy_field(r[3])}\t"
+            f"{_copy_field(r[4])}\t{_copy_field(r[5])}\n"
+            for r in rows
+        )
         async with driver.cursor() as cur:
             async with cur.copy(f"COPY telemetry_samples ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    await copy.write_row(row)
+                await copy.write(data)
         return
     await session.execute(
         insert(TelemetrySample), [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
@@ -163,7 +178,7 @@ async def ingest(
         (device_id, t, v[0], v[1], v[2], test_id)
         for t, v in zip(batch.times, batch.values, strict=True)
     ]
-    await _bulk_insert(session, rows)
+    await _bulk_insert(session, rows, durable=report is not None)
     appended = False
     if report is not None:
         hook = _test_engine_hook()
