@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleet.models import TestReport, TestReportSeal
 from fleet.runs.schemas import ReportSummary
 
-MAX_COUNT = 10_000  # the list counts at most this many rows (X-Total-Count-Capped tells)
+MAX_COUNT = 1_000  # the list counts at most this many rows (X-Total-Count-Capped tells)
+MAX_DEPTH = 10_000  # skip + limit beyond this: narrow the filters (from/to) instead
 
 VERDICT = TestReport.results["verdict"].as_string()
 SCENARIO_NAME = TestReport.results[("scenario", "name")].as_string()

@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from fleet.auth.deps import Principal, require_module
 from fleet.db import utcnow
 from fleet.deps import SessionDep, SettingsDep
-from fleet.errors import Conflict, Forbidden, NotFound
+from fleet.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from fleet.models import (
     Customer,
     Device,
@@ -409,8 +409,13 @@ async def list_reports(
     response: Response,
     filters: FiltersDep,
 ) -> list[ReportSummary]:
-    """List reports newest first (operators see their own); the count stops at 10 000."""
+    """List reports newest first (operators see their own); the count stops at 1 000
+    (``X-Total-Count-Capped: true``) and pages reach 10 000 reports deep."""
     filters["operator_id"] = _operator_scope(actor, filters["operator_id"])
+    if page.skip + page.limit > reports.MAX_DEPTH:
+        raise ValidationFailed(
+            f"Lists go {reports.MAX_DEPTH} reports deep; narrow them with from/to instead"
+        )
     items, total, capped = await reports.list_page(
         session, reports.query_reports(**filters), page.skip, page.limit
     )
