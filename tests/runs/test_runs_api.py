@@ -438,6 +438,8 @@ async def test_report_list_filters_csv_and_roles(
     assert (
         await client.get(R, headers=h["manager"], params={"status": "weird"})
     ).status_code == 422
+    deep = await client.get(R, headers=h["manager"], params={"skip": 9990, "limit": 50})
+    assert deep.status_code == 422 and "from/to" in deep.json()["detail"]
     maker_id = second["operator_id"]
     assert (await client.get(R, headers=op, params={"operator_id": maker_id})).status_code == 403
     assert (await client.get(f"{R}/{second['id']}", headers=op)).status_code == 403
