@@ -181,3 +181,9 @@ async def role_headers(
         await add_user(sessionmaker, f"u_{role}", role)
         headers[role] = bearer(await login(client, f"u_{role}"))
     return headers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: sync Playwright keeps an event loop running for the rest of
+    the session, and async tests collected after it could not start their own."""
+    items.sort(key=lambda item: "e2e" in item.nodeid.split("/")[:2])
