@@ -49,6 +49,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import CursorResult, Select, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -237,7 +238,13 @@ async def create_installation(
         now=utcnow(),
         restores=point,
     )
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another request created this device's first row for the software at the same moment.
+        raise Conflict(
+            f"device {device.device_number} is being changed by another request; try again"
+        ) from None
     if rollout_id is not None:
         await session.execute(
             update(RolloutTarget)
@@ -505,6 +512,22 @@ async def get_installation(session: AsyncSession, installation_id: int) -> Softw
     return installation
 
 
+# Built once: constructing this five-table statement costs more than running it by id.
+_LIST_BASE = (
+    select(
+        SoftwareInstallation,
+        SoftwareVersion.software_id,
+        Software.name,
+        Device.device_number,
+        RolloutTarget.rollout_id,
+    )
+    .outerjoin(SoftwareVersion, SoftwareVersion.id == SoftwareInstallation.version_id)
+    .outerjoin(Software, Software.id == SoftwareVersion.software_id)
+    .outerjoin(Device, Device.id == SoftwareInstallation.device_id)
+    .outerjoin(RolloutTarget, RolloutTarget.installation_id == SoftwareInstallation.id)
+)
+
+
 def list_query(
     *,
     device_id: int | None = None,
@@ -517,19 +540,7 @@ def list_query(
     until: datetime | None = None,
 ) -> Select[SoftwareInstallation, int | None, str, str, int]:
     """Build the filtered newest-first installation list with software, device and roll-out."""
-    stmt = (
-        select(
-            SoftwareInstallation,
-            SoftwareVersion.software_id,
-            Software.name,
-            Device.device_number,
-            RolloutTarget.rollout_id,
-        )
-        .outerjoin(SoftwareVersion, SoftwareVersion.id == SoftwareInstallation.version_id)
-        .outerjoin(Software, Software.id == SoftwareVersion.software_id)
-        .outerjoin(Device, Device.id == SoftwareInstallation.device_id)
-        .outerjoin(RolloutTarget, RolloutTarget.installation_id == SoftwareInstallation.id)
-    )
+    stmt = _LIST_BASE
     if device_id is not None:
         stmt = stmt.where(SoftwareInstallation.device_id == device_id)
     if software_id is not None:

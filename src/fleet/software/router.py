@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
 from fleet.deps import SessionDep, SettingsDep
-from fleet.errors import Forbidden
+from fleet.errors import Forbidden, NotFound
 from fleet.pagination import PageDep, paginate
 from fleet.software import artifacts, catalog, dashboard, installations, rollouts, versions
 from fleet.software.schemas import (
@@ -225,7 +225,7 @@ async def download_artifact(
 # Installations
 
 
-async def _installation_read(session: SessionDep, installation_id: int) -> dict[str, Any]:
+async def _installation_row(session: SessionDep, installation_id: int) -> Any:
     row = (
         await session.execute(
             installations.list_query().where(
@@ -233,8 +233,13 @@ async def _installation_read(session: SessionDep, installation_id: int) -> dict[
             )
         )
     ).first()
-    assert row is not None
-    return installations.row_dict(row)
+    if row is None:
+        raise NotFound(f"Installation {installation_id} not found")
+    return row
+
+
+async def _installation_read(session: SessionDep, installation_id: int) -> dict[str, Any]:
+    return installations.row_dict(await _installation_row(session, installation_id))
 
 
 @router.get("/installations", response_model=list[InstallationRead])
@@ -293,7 +298,6 @@ async def get_installation(
     installation_id: int, session: SessionDep, _p: MakerDep
 ) -> dict[str, Any]:
     """Show one installation with its log."""
-    await installations.get_installation(session, installation_id)
     return await _installation_read(session, installation_id)
 
 
@@ -303,7 +307,9 @@ async def update_installation(
 ) -> dict[str, Any]:
     """Report progress or move the status (pending → in_progress → completed | failed, or
     canceled); an illegal move → 409. Same code path as the device API's feedback."""
-    installation = await installations.get_installation(session, installation_id)
+    # One query loads the installation with its names; they do not change, the status does.
+    row = await _installation_row(session, installation_id)
+    installation = row[0]
     if data.status is None:
         await installations.record_progress(
             session, installation, log_line=data.log_line, progress=data.progress
@@ -319,7 +325,7 @@ async def update_installation(
             actor_user_id=principal.user_id,
             ip=principal.ip,
         )
-    return await _installation_read(session, installation_id)
+    return installations.row_dict(row)
 
 
 @router.get("/devices/{device_id}/software", response_model=list[DeviceSoftwareRead])
