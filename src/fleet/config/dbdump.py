@@ -37,6 +37,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Integer,
     LargeBinary,
     MetaData,
     Numeric,
@@ -296,7 +297,7 @@ def reset_sequences(conn: Connection) -> None:
         return
     for table in tables():
         pk = list(table.primary_key.columns)
-        if len(pk) != 1 or not pk[0].autoincrement or _base_type(pk[0].type).python_type is not int:
+        if len(pk) != 1 or not isinstance(_base_type(pk[0].type), Integer):
             continue
         name, col = table.name, pk[0].name
         conn.execute(

@@ -70,7 +70,9 @@ function translateOne(node) {
     if (node.dataset[keep] === undefined) node.dataset[keep] = target ? target.data.trim() : node.textContent;
     const value = pick(key, node.dataset[keep]);
     if (!value) continue;
-    if (target) target.data = ` ${value} `;
+    if (target) {
+      if (target.data.trim() !== value) target.data = ` ${value} `;
+    }
     else if (node.children.length === 0 && node.textContent !== value) node.textContent = value;
   }
 }
