@@ -540,3 +540,41 @@ async def test_catalog_and_device_search(
     async with sessionmaker() as session:
         seals = list(await session.scalars(select(TestReportSeal)))
     assert seals == []
+
+
+async def test_reports_written_before_sealing_still_print(
+    client: httpx.AsyncClient,
+    setup: dict[str, Any],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A finished report imported or seeded in another shape is sealed when first printed."""
+    from datetime import UTC, datetime
+
+    async with sessionmaker() as session, session.begin():
+        legacy = TestReport(
+            test_scenario_id=setup["scenario"]["id"],
+            device_id=setup["device"],
+            operator_id=None,
+            customer_id=setup["customer"],
+            start_time=datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
+            end_time=datetime(2025, 3, 1, 9, 7, tzinfo=UTC),
+            status="completed",
+            results={
+                "verdict": "passed",
+                "steps": [{"step_order": 1, "step_name": "Visual inspection", "status": "passed"}],
+            },
+            pressure_data=[[0, -14.0], [1, -13.9]],
+        )
+        session.add(legacy)
+    h = setup["h"]["manager"]
+    assert (await client.get(f"{R}/{legacy.id}", headers=h)).json()["sha256"] is None
+    r = await client.get(f"{R}/{legacy.id}/pdf", headers=h)
+    assert r.status_code == 200, r.text
+    text = " ".join(pdf_text(r.content).split("\n"))
+    assert "Visual inspection" in text and "Yearly mask" in text and "Verdict: PASSED" in text
+    sha = r.headers["X-Report-SHA256"]
+    assert (await client.get(f"{R}/{legacy.id}", headers=h)).json()["sha256"] == sha
+    v = await client.get(f"{R}/verify", headers=h, params={"sha256": sha})
+    assert v.json()["valid"] is True
+    again = await client.get(f"{R}/{legacy.id}/pdf", headers=h)
+    assert again.headers["X-Report-SHA256"] == sha

@@ -41,7 +41,9 @@ def _num(value: Any) -> str:
 
 def limits_text(criteria: dict[str, Any] | None, units: dict[str, str]) -> str:
     """Describe a criterion's limits in one line."""
-    c = criteria or {}
+    c = criteria if isinstance(criteria, dict) else {}
+    if not c.get("type"):
+        return "-"
     unit = units.get(c.get("signal", ""), "")
     kind = c.get("type")
     text = {
@@ -169,8 +171,9 @@ def render(info: dict[str, Any]) -> bytes:
     ``report`` (id, status, start/end, results, pressure_data), ``customer``, ``device``,
     ``operator``, ``sha256``, ``next_due_at``."""
     report = info["report"]
-    results: dict[str, Any] = report["results"] or {}
-    pressure: dict[str, Any] = report["pressure_data"] or {}
+    results: dict[str, Any] = report["results"] if isinstance(report["results"], dict) else {}
+    raw_pressure = report["pressure_data"]
+    pressure: dict[str, Any] = raw_pressure if isinstance(raw_pressure, dict) else {}
     units = pressure.get("units") or {}
     scenario = results.get("scenario") or {}
     verdict = results.get("verdict") or report["status"]
@@ -197,7 +200,7 @@ def render(info: dict[str, Any]) -> bytes:
         ("Device", info.get("device") or "-", "Status", report["status"]),
         (
             "Scenario",
-            scenario.get("name") or "-",
+            scenario.get("name") or info.get("scenario") or "-",
             "Kind of test",
             scenario.get("kind_of_test") or "-",
         ),
@@ -234,9 +237,9 @@ def render(info: dict[str, Any]) -> bytes:
     ) as table:
         table.row(["#", "Step", "Limits", "Measured", "Result"])
         for step in steps:
-            result = step.get("result") or "not run"
+            result = str(step.get("result") or step.get("status") or "not run")
             row = table.row()
-            row.cell(str(step["step_order"]))
+            row.cell(str(step.get("step_order", "")))
             row.cell(_t(step.get("step_name"))[:80])
             row.cell(_t(limits_text(step.get("criteria"), units)))
             row.cell(_t(measured_text(step.get("evaluation")))[:160])

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, or_, select
 
+from fleet.audit.service import record
 from fleet.auth.deps import Principal, require_module
 from fleet.db import utcnow
 from fleet.deps import SessionDep, SettingsDep
@@ -491,13 +492,28 @@ async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) ->
     """Render the one-page protocol of a finished report."""
     report = await service.get_report(session, report_id)
     service.check_may_read(actor, report)
-    seal = await reports.seal_of(session, report.id)
-    if seal is None:
+    if report.status in ("in_progress", "pending"):
         raise Conflict("The test is still running; its protocol exists once it has ended")
+    seal = await reports.seal_of(session, report.id)
+    if seal is None:  # a finished report from before sealing (imported, seeded): seal it now
+        seal = await reports.seal(session, report)
+        record(
+            session,
+            "report.seal",
+            user_id=actor.user_id,
+            ip_address=actor.ip,
+            details={"entity": "test_report", "id": report.id, "sha256": seal.sha256},
+        )
     device = await session.get(Device, report.device_id) if report.device_id else None
     customer = await session.get(Customer, report.customer_id) if report.customer_id else None
     operator = await session.get(User, report.operator_id) if report.operator_id else None
-    next_due = (report.results or {}).get("next_due_at")
+    results = service.results_of(report)
+    next_due = results.get("next_due_at")
+    scenario = (
+        await session.get(TestScenario, report.test_scenario_id)
+        if report.test_scenario_id
+        else None
+    )
     data = pdf.render(
         {
             "report": {
@@ -517,6 +533,7 @@ async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) ->
             if device
             else None,
             "operator": operator.username if operator else None,
+            "scenario": scenario.name if scenario else None,
             "sha256": seal.sha256,
             "next_due_at": next_due,
             "printed_at": utcnow(),

@@ -480,8 +480,8 @@ async def attach_photo(
 
 def progress(report: TestReport) -> dict[str, Any]:
     """Answer the live state of a test: current step, counts, verdict."""
-    results = report.results or {}
-    steps = results.get("steps") or []
+    results = results_of(report)
+    steps = [s for s in results.get("steps") or [] if isinstance(s, dict)]
     done = sum(1 for s in steps if s.get("result") is not None)
     return {
         "id": report.id,
@@ -491,7 +491,7 @@ def progress(report: TestReport) -> dict[str, Any]:
         "steps_total": len(steps),
         "verdict": results.get("verdict"),
         "samples": {
-            str(s["step_order"]): sample_count(report, s["step_order"])
+            str(s.get("step_order")): sample_count(report, s.get("step_order", 0))
             for s in steps
             if s.get("auto_test")
         },
