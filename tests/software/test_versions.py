@@ -220,3 +220,28 @@ async def test_artifact_of_installed_version_is_immutable_and_version_delete(
     r = await client.delete(f"{API}/versions/{spare['id']}", headers=maker)
     assert r.status_code == 204
     assert len(_artifact_files(settings)) == 1
+
+
+async def test_malicious_multipart_is_refused(
+    client: httpx.AsyncClient, maker: dict[str, str], settings: Settings
+) -> None:
+    sw = await add_software(client, maker)
+    v = await add_version(client, maker, sw["id"], "1.0.0", artifact=False)
+    many = b"".join(
+        b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(20)
+    )
+    long_header = (
+        b'--b\r\nContent-Disposition: form-data; name="' + b"n" * 10000 + b'"\r\n\r\nx\r\n'
+    )
+    two_files = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="b"\r\n\r\ndef\r\n'
+    )
+    for body in (many, long_header, two_files):
+        r = await client.post(
+            f"{API}/versions/{v['id']}/artifact",
+            content=body + b"--b--\r\n",
+            headers={**maker, "Content-Type": "multipart/form-data; boundary=b"},
+        )
+        assert r.status_code == 400, r.text
+    assert _artifact_files(settings) == []

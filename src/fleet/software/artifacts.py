@@ -33,6 +33,7 @@ CHECKSUM_HEADER = "X-Checksum-SHA256"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 _FIELD_MAX = 1024
+_MAX_PARTS = 8
 
 
 class PayloadTooLarge(DomainError):
@@ -76,6 +77,7 @@ class _Receiver:
         self.size = 0
         self.hasher = hashlib.sha256()
         self.files = 0
+        self.parts = 0
         self.ended = False
         self._fh: Any = None
         self._header_field = b""
@@ -101,14 +103,21 @@ class _Receiver:
         self.ended = True
 
     def _part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > _MAX_PARTS:
+            raise BadRequest(f"at most {_MAX_PARTS} form parts")
         self._headers = {}
         self._buffer = bytearray()
 
     def _header_field_cb(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
+        if len(self._header_field) > _FIELD_MAX:
+            raise BadRequest("a multipart header is too long")
 
     def _header_value_cb(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        if len(self._header_value) > _FIELD_MAX * 4:
+            raise BadRequest("a multipart header is too long")
 
     def _header_end(self) -> None:
         self._headers[self._header_field.lower()] = self._header_value
