@@ -3,9 +3,10 @@
 On PostgreSQL every publish goes through ``NOTIFY fleet_events`` and each worker that has
 WebSocket subscribers ``LISTEN``s and hands the message to its own subscribers, so a client on
 worker A sees what a request on worker B published (including worker A's own publishes: there is
-one path for every message). A message too big for one NOTIFY (8000 bytes) is stored in
-``event_outbox`` and only its id is sent; a worker fetches it only when it has subscribers for
-one of its topics. On SQLite (one machine, usually one worker) delivery stays in-process.
+one path for every message). A message too big for one NOTIFY (8000 bytes) is cut into pieces
+sent in one transaction (PostgreSQL delivers them together and in order); each piece carries a
+small header with the topics, so a worker without subscribers for them skips it unread. On
+SQLite (one machine, usually one worker) delivery stays in-process.
 Slow subscribers are dropped by the base bus, never waited for.
 """
 
@@ -15,23 +16,22 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleet.db import utcnow
 from fleet.events import EventBus, Subscription
-from fleet.models import EventOutbox
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "fleet_events"
-NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
-OUTBOX_KEEP = timedelta(minutes=5)
+PIECE = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes; the header needs the rest
+MAX_PARTIAL = 1000
 
 
 def _dumps(value: Any) -> str:
@@ -48,6 +48,7 @@ class FanoutBus(EventBus):
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._closed = False
+        self._partial: dict[str, list[str | None]] = {}
 
     # -- publishing -------------------------------------------------------------------------
     async def publish(self, topic: str, event: str, data: Any) -> dict[str, Any]:
@@ -62,20 +63,19 @@ class FanoutBus(EventBus):
             for topic in topic_list:
                 self.deliver(topic, message)
             return message
-        payload = _dumps({"topics": topic_list, "message": message})
+        body = _dumps(message)
+        pieces = [body[i : i + PIECE] for i in range(0, len(body), PIECE)] or [""]
+        ident = uuid.uuid4().hex
+        payloads = [
+            _dumps({"id": ident, "part": n, "of": len(pieces), "topics": topic_list}) + "\n" + piece
+            for n, piece in enumerate(pieces)
+        ]
+        params = {"channel": CHANNEL, **{f"p{n}": p for n, p in enumerate(payloads)}}
+        calls = ", ".join(f"pg_notify(:channel, :p{n})" for n in range(len(payloads)))
         async with self._engine.connect() as conn:
             # Live events are ephemeral: their commit need not wait for the disk.
             await conn.execute(text("SET LOCAL synchronous_commit TO off"))
-            if len(payload.encode()) > NOTIFY_LIMIT:
-                ref = (
-                    await conn.execute(
-                        insert(EventOutbox)
-                        .values(payload=payload, created_at=utcnow())
-                        .returning(EventOutbox.id)
-                    )
-                ).scalar_one()
-                payload = _dumps({"topics": topic_list, "ref": ref})
-            await conn.execute(select(func.pg_notify(CHANNEL, payload)))
+            await conn.execute(text(f"SELECT {calls}"), params)
             await conn.commit()
         return message
 
@@ -130,40 +130,40 @@ class FanoutBus(EventBus):
                 await asyncio.sleep(1.0)
 
     async def _on_notify(self, payload: str) -> None:
+        head, _, piece = payload.partition("\n")
         try:
-            envelope = json.loads(payload)
-            topics = [t for t in envelope["topics"] if self.has_subscribers(t)]
+            header = json.loads(head)
+            topics = [t for t in header["topics"] if self.has_subscribers(t)]
+            ident, part, count = str(header["id"]), int(header["part"]), int(header["of"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed event notification")
             return
         if not topics:
             return
-        if "ref" in envelope:
-            async with self._engine.connect() as conn:
-                stored = await conn.scalar(
-                    select(EventOutbox.payload).where(EventOutbox.id == int(envelope["ref"]))
-                )
-            if stored is None:
+        if count > 1:
+            parts = self._partial.setdefault(ident, [None] * count)
+            if len(self._partial) > MAX_PARTIAL:  # forget the oldest incomplete messages
+                self._partial.pop(next(iter(self._partial)))
+            if not 0 <= part < len(parts):
                 return
-            envelope = json.loads(stored)
+            parts[part] = piece
+            if any(p is None for p in parts):
+                return
+            del self._partial[ident]
+            piece = "".join(p or "" for p in parts)
+        try:
+            message = json.loads(piece)
+        except ValueError:
+            log.warning("ignoring an undecodable event")
+            return
         for topic in topics:
-            self.deliver(topic, envelope["message"])
+            self.deliver(topic, message)
 
     def has_subscribers(self, topic: str) -> bool:
         """Tell whether this worker has a subscriber for ``topic``."""
         return bool(self._subs.get(topic))
 
     # -- housekeeping -----------------------------------------------------------------------
-    async def prune_outbox(self) -> int:
-        """Delete stored big messages older than a few minutes; answers how many."""
-        if not self.cross_process:
-            return 0
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                delete(EventOutbox).where(EventOutbox.created_at < utcnow() - OUTBOX_KEEP)
-            )
-        return int(getattr(result, "rowcount", 0) or 0)
-
     async def close(self) -> None:
         """Stop listening."""
         self._closed = True

@@ -31,7 +31,6 @@ async def _sweep_forever(app: FastAPI) -> None:
         await asyncio.sleep(cfg.sweep_seconds)
         try:
             await presence.sweep(app.state.sessionmaker, bus, cfg)
-            await bus.prune_outbox()
         except Exception:
             log.exception("presence sweep failed; retrying")
 

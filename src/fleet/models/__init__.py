@@ -9,7 +9,6 @@ from fleet.models.devices_api import (
     DeviceAttributes,
     DevicePresence,
     DeviceToken,
-    EventOutbox,
     TelemetrySample,
 )
 from fleet.models.fleet_data import Customer, Device, DeviceDueDate
@@ -52,7 +51,6 @@ __all__ = [
     "DevicePresence",
     "DeviceSoftware",
     "DeviceToken",
-    "EventOutbox",
     "JsonTemplate",
     "LoginFailure",
     "RefreshToken",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleet.db import Base, JSONType, UTCDateTime, utcnow
@@ -94,18 +94,6 @@ class ArtifactHashes(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     sha1: Mapped[str] = mapped_column(String(40), nullable=False)
     md5: Mapped[str] = mapped_column(String(32), nullable=False)
-
-
-class EventOutbox(Base):
-    """Event messages too big for one PostgreSQL NOTIFY; listeners fetch them by id."""
-
-    __tablename__ = "event_outbox"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    payload: Mapped[str] = mapped_column(Text, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, nullable=False, default=utcnow, index=True
-    )
 
 
 class DdiAction(Base):

@@ -1,4 +1,4 @@
-"""device connectivity: device tokens, presence, attributes, telemetry, DDI actions, outbox
+"""device connectivity: device tokens, presence, attributes, telemetry, DDI actions
 
 Revision ID: 0002_devices_api
 Revises: 0001_initial
@@ -151,19 +151,8 @@ def upgrade() -> None:
     with op.batch_alter_table("ddi_actions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ddi_actions_device_id"), ["device_id"])
 
-    op.create_table(
-        "event_outbox",
-        sa.Column("id", BIG_ID, nullable=False),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_outbox")),
-    )
-    with op.batch_alter_table("event_outbox", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_event_outbox_created_at"), ["created_at"])
-
 
 def downgrade() -> None:
-    op.drop_table("event_outbox")
     op.drop_table("ddi_actions")
     op.drop_table("artifact_hashes")
     op.drop_table("telemetry_samples")
