@@ -312,6 +312,7 @@ def main() -> None:
             ).json()[0]["id"]
             api = "/api/v1/fleet-data"
             cases: dict[str, tuple[str, dict[str, Any]]] = {
+                "baseline: GET /auth/me (token check only)": ("/api/v1/auth/me", {}),
                 "device page: type+status filter, 50 rows": (
                     f"{api}/devices",
                     {"device_type": "mask_tester", "status": "active", "limit": 50},
