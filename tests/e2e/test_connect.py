@@ -45,7 +45,7 @@ def test_operator_runs_the_yearly_test_and_downloads_the_pdf(
     chart = "Chart.getChart(document.getElementById('cpp-chart')).data.datasets"
     for order in range(2, 7):
         expect(page.locator("#cpp-step-limits")).not_to_be_empty()
-        if order in (2, 6):  # target ± tolerance and the flow range are drawn as limit bands
+        if order in (2, 4, 6):  # target ± tolerance, allowed loss, flow range: limit bands
             assert page.evaluate(f"() => {chart}.length") == 3
         page.click("#cpp-bench")
         if order == 4:  # the 60 s hold streams in while the operator watches

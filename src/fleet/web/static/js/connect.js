@@ -294,9 +294,14 @@ async function complete() {
 
 // ---------------------------------------------------------------- the live chart
 
-function band(c) {
+// The limit band drawn behind the curve; a leak test's band starts at its first sample.
+function band(c, first) {
   if (c.type === "target_tolerance") return [c.target - c.tolerance, c.target + c.tolerance];
   if (c.type === "range" && c.min !== undefined && c.max !== undefined) return [c.min, c.max];
+  if (c.type === "max_loss_percent" && first !== undefined) {
+    const end = first * (1 - c.max_percent / 100);
+    return [Math.min(first, end), Math.max(first, end)];
+  }
   return null;
 }
 
@@ -306,7 +311,7 @@ function setupChart(step) {
   chartStep = step.step_order;
   offset = 0;
   const c = step.criteria;
-  const limits = band(c);
+  const limits = band(c) || (c.type === "max_loss_percent" ? [0, 0] : null);
   if (chart) chart.destroy();
   const datasets = [{ label: `${c.signal} (${UNITS[c.signal]})`, data: [], borderColor: "#1450aa", borderWidth: 1.5, pointRadius: 0, tension: 0 }];
   if (limits) {
@@ -325,6 +330,7 @@ function setupChart(step) {
     },
   });
   chart.$limits = limits;
+  chart.$criteria = c;
   chart.$signal = c.signal;
   fetchSamples();
 }
@@ -340,7 +346,7 @@ async function fetchSamples() {
   data.t.forEach((t, i) => { const v = data[chart.$signal][i]; if (v !== null) points.push({ x: t - t0, y: v }); });
   offset = data.next_offset;
   if (chart.$limits && points.length) {
-    const [lo, hi] = chart.$limits;
+    const [lo, hi] = band(chart.$criteria, points[0].y) || chart.$limits;
     const xmax = points[points.length - 1].x;
     chart.data.datasets[1].data = [{ x: 0, y: lo }, { x: xmax, y: lo }];
     chart.data.datasets[2].data = [{ x: 0, y: hi }, { x: xmax, y: hi }];
