@@ -130,6 +130,7 @@ async def test_bad_batches_write_nothing(
 
 
 async def test_test_id_links(
+    app: Any,
     client: httpx.AsyncClient,
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
@@ -139,7 +140,12 @@ async def test_test_id_links(
     headers = target(await issue_token(client, role_headers["maker"], device.id))
     async with sessionmaker() as session, session.begin():
         now = datetime.now(UTC)
-        running = TestReport(device_id=device.id, start_time=now, status="in_progress")
+        running = TestReport(
+            device_id=device.id,
+            start_time=now - timedelta(minutes=10),
+            status="in_progress",
+            results={"current_step": 2, "steps": [{"step_order": 2, "auto_test": True}]},
+        )
         done = TestReport(device_id=device.id, start_time=now, status="passed")
         foreign = TestReport(device_id=other.id, start_time=now, status="in_progress")
         session.add_all([running, done, foreign])

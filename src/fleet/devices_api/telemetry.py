@@ -1,6 +1,8 @@
 """Telemetry: validated sample batches, bulk-inserted, published as ``sensor.reading`` events.
 
-Events carry the samples with ``t`` in epoch milliseconds (UTC) — cheap to produce and to plot.
+On ``device:<id>`` events carry the samples with ``t`` in epoch milliseconds (UTC), cheap to
+produce and to plot; samples taken into a running test are also published on ``test:<id>`` in
+the test engine's shape.
 """
 
 from __future__ import annotations
@@ -180,6 +182,7 @@ async def ingest(
     ]
     await _bulk_insert(session, rows, durable=report is not None)
     appended = False
+    info: dict[str, Any] | None = None
     if report is not None:
         hook = _test_engine_hook()
         if hook is not None:
@@ -190,14 +193,11 @@ async def ingest(
             # The test takes samples only during its automatic steps; at other times the
             # samples are still stored and published, just not added to the test's trace.
             try:
-                await hook(session, report, trace, device_id=device_id)
+                info = await hook(session, report, trace, device_id=device_id)
                 appended = True
             except (Conflict, ValidationFailed):
                 appended = False
     await session.flush()
-    topics = [f"device:{device_id}"]
-    if test_id is not None:
-        topics.append(f"test:{test_id}")
     data = {
         "device_id": device_id,
         "device_number": identity.device.device_number,
@@ -207,12 +207,21 @@ async def ingest(
             for ms, v in zip(batch.millis, batch.values, strict=True)
         ],
     }
-    publish_many = getattr(bus, "publish_many", None)
-    if publish_many is not None:
-        await publish_many(topics, READING_EVENT, data)
-    else:
-        for topic in topics:
-            await bus.publish(topic, READING_EVENT, data)
+    await bus.publish(f"device:{device_id}", READING_EVENT, data)
+    if test_id is not None and info is not None:
+        # The test's own topic gets the test engine's shape (t in seconds since the start),
+        # the same as its bench and manual samples, so one live chart reads them all.
+        await bus.publish(
+            f"test:{test_id}",
+            READING_EVENT,
+            {
+                "test_id": test_id,
+                "device_id": device_id,
+                "step_order": info.get("step_order"),
+                "samples": info.get("samples", []),
+                "total": info.get("total"),
+            },
+        )
     return TelemetryAccepted(
         accepted=len(rows), device_id=device_id, test_id=test_id, appended_to_test=appended
     )
