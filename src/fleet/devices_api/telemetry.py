@@ -7,8 +7,6 @@ the test engine's shape.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,14 +22,13 @@ from fleet.devices_api.schemas import BATCH_ADAPTER, EARLIEST, TelemetryAccepted
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.events import EventBus
 from fleet.models import TelemetrySample, TestReport
+from fleet.runs.samples import append_samples
 
 READING_EVENT = "sensor.reading"
 RUNNING_TEST_STATUSES = frozenset({"running", "in_progress"})
 SIGNALS = ("pressure_low", "pressure_high", "flow")
 _COLUMNS = ("device_id", "t", *SIGNALS, "test_id")
 _EARLIEST_MS = int(EARLIEST.timestamp() * 1000)
-
-AppendSamples = Callable[..., Awaitable[Any]]
 
 
 @dataclass
@@ -101,16 +98,6 @@ def parse_batch(raw: bytes, max_batch: int) -> ParsedBatch:
         millis.append(ms)
         values.append((low, high, flow))
     return ParsedBatch(times, millis, values, batch.get("test_id"))
-
-
-def _test_engine_hook() -> AppendSamples | None:
-    """The test-execution engine's ``append_samples`` (``fleet.runs.samples``), when present."""
-    try:
-        module = importlib.import_module("fleet.runs.samples")
-    except ImportError:
-        return None
-    hook = getattr(module, "append_samples", None)
-    return hook if callable(hook) else None
 
 
 async def _running_test(session: AsyncSession, device_id: int, test_id: int) -> TestReport:
@@ -184,19 +171,17 @@ async def ingest(
     appended = False
     info: dict[str, Any] | None = None
     if report is not None:
-        hook = _test_engine_hook()
-        if hook is not None:
-            trace = [
-                {"t": t.isoformat(), **dict(zip(SIGNALS, v, strict=True))}
-                for t, v in zip(batch.times, batch.values, strict=True)
-            ]
-            # The test takes samples only during its automatic steps; at other times the
-            # samples are still stored and published, just not added to the test's trace.
-            try:
-                info = await hook(session, report, trace, device_id=device_id)
-                appended = True
-            except (Conflict, ValidationFailed):
-                appended = False
+        trace = [
+            {"t": t.isoformat(), **dict(zip(SIGNALS, v, strict=True))}
+            for t, v in zip(batch.times, batch.values, strict=True)
+        ]
+        # The test takes samples only during its automatic steps; at other times the samples
+        # are still stored and published, just not added to the test's trace.
+        try:
+            info = await append_samples(session, report, trace, device_id=device_id)
+            appended = True
+        except (Conflict, ValidationFailed):
+            appended = False
     await session.flush()
     data = {
         "device_id": device_id,
