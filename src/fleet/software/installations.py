@@ -268,6 +268,37 @@ async def create_installation(
     return installation
 
 
+def installation_values(
+    *,
+    device_id: int,
+    version: SoftwareVersion,
+    software_id: int,
+    current: DeviceSoftware | None,
+    action: str,
+    initiated_by: int | None,
+    now: datetime,
+    restores: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Answer the column values of a new pending installation (``current`` is the device's
+    row for the software before the change; a rollback keeps the point it returns to under
+    ``rollback_point["restores"]``)."""
+    point = new_rollback_point(software_id, current)
+    if restores is not None:
+        point["restores"] = {k: v for k, v in restores.items() if k != "restores"}
+    return {
+        "device_id": device_id,
+        "version_id": version.id,
+        "action": action,
+        "status": "pending",
+        "initiated_by": initiated_by,
+        "started_at": now,
+        "previous_version": current.installed_version if current else None,
+        "new_version": None if action == "uninstall" else version.version_number,
+        "rollback_point": point,
+        "installation_log": _log(None, now, "pending", f"{action} {version.version_number}"),
+    }
+
+
 def add_installation(
     session: AsyncSession,
     *,
@@ -280,30 +311,22 @@ def add_installation(
     now: datetime,
     restores: dict[str, Any] | None = None,
 ) -> SoftwareInstallation:
-    """Add an already-checked pending installation and mark the device's software installing.
-
-    A rollback keeps the point it returns to under ``rollback_point["restores"]``.
-    """
-    if current is None:
-        current = DeviceSoftware(
-            device_id=device.id, software_id=software.id, installation_status="not_installed"
-        )
-        session.add(current)
-    point = new_rollback_point(software.id, current)
-    if restores is not None:
-        point["restores"] = {k: v for k, v in restores.items() if k != "restores"}
+    """Add an already-checked pending installation and mark the device's software installing."""
     installation = SoftwareInstallation(
-        device_id=device.id,
-        version_id=version.id,
-        action=action,
-        status="pending",
-        initiated_by=initiated_by,
-        started_at=now,
-        previous_version=current.installed_version,
-        new_version=None if action == "uninstall" else version.version_number,
-        rollback_point=point,
-        installation_log=_log(None, now, "pending", f"{action} {version.version_number}"),
+        **installation_values(
+            device_id=device.id,
+            version=version,
+            software_id=software.id,
+            current=current,
+            action=action,
+            initiated_by=initiated_by,
+            now=now,
+            restores=restores,
+        )
     )
+    if current is None:
+        current = DeviceSoftware(device_id=device.id, software_id=software.id)
+        session.add(current)
     session.add(installation)
     current.installation_status = "installing"
     current.last_updated = now

@@ -222,7 +222,7 @@ async def _start_group(
             )
         ).all()
     )
-    created: list[tuple[RolloutTarget, SoftwareInstallation]] = []
+    planned: list[tuple[RolloutTarget, dict[str, Any]]] = []
     completed = failed = 0
     for target in targets:
         device = devices.get(target.device_id)
@@ -257,20 +257,51 @@ async def _start_group(
             target.skip_reason = problem
             failed += 1
             continue
-        installation = inst.add_installation(
-            session,
-            device=device,
-            version=version,
-            software=software,
-            current=ds,
-            action=action,
-            initiated_by=rollout.created_by,
-            now=now,
+        planned.append(
+            (
+                target,
+                inst.installation_values(
+                    device_id=device.id,
+                    version=version,
+                    software_id=software.id,
+                    current=ds,
+                    action=action,
+                    initiated_by=rollout.created_by,
+                    now=now,
+                ),
+            )
         )
-        created.append((target, installation))
-    await session.flush()
-    for target, installation in created:
-        target.installation_id = installation.id
+    # A group is hundreds of devices: insert and update in bulk, not row by row.
+    if planned:
+        rows = await session.execute(
+            insert(SoftwareInstallation).returning(
+                SoftwareInstallation.id, SoftwareInstallation.device_id
+            ),
+            [values for _t, values in planned],
+        )
+        ids = {device_id: iid for iid, device_id in rows}
+        for target, _values in planned:
+            target.installation_id = ids[target.device_id]
+        new_rows = [
+            {
+                "device_id": t.device_id,
+                "software_id": software.id,
+                "installation_status": "installing",
+                "last_updated": now,
+            }
+            for t, _v in planned
+            if t.device_id not in current
+        ]
+        if new_rows:
+            await session.execute(insert(DeviceSoftware), new_rows)
+        existing = [current[t.device_id].id for t, _v in planned if t.device_id in current]
+        for start in range(0, len(existing), 500):
+            await session.execute(
+                update(DeviceSoftware)
+                .where(DeviceSoftware.id.in_(existing[start : start + 500]))
+                .values(installation_status="installing", last_updated=now)
+                .execution_options(synchronize_session="fetch")
+            )
     group.status = "running"
     group.started_at = now
     group.completed_count += completed
