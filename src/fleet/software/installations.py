@@ -23,17 +23,18 @@ rollout_id=None) -> SoftwareInstallation``
 
 ``transition(session, installation, new_status, *, log_line=None, error_message=None,
 progress=None, actor_user_id=None, ip=None) -> SoftwareInstallation``
-    Move along ``pending -> in_progress -> completed | failed``; ``canceled`` from ``pending`` or
-    ``in_progress``. Anything else (including the same status twice, e.g. a second concurrent
+    Move along ``pending -> in_progress -> completed | failed``; ``canceled`` from ``pending``
+    or ``in_progress``. Anything else (including the same status twice, e.g. a second concurrent
     "start") raises ``Conflict``; the status check is a conditional UPDATE, so of two concurrent
-    requests exactly one wins. Appends a timestamped line to ``installation_log``; ``completed``
-    sets ``device_software`` to ``installed`` (or ``outdated`` when a newer stable compatible
-    version exists) with the new version and date — an uninstall to ``not_installed``, a
-    rollback restores the rollback point's version and configuration; ``failed`` sets it to
-    ``failed`` and keeps ``error_message`` and the log; ``canceled`` restores the status from
-    before. A finished installation that belongs to a roll-out updates the roll-out's group
-    counters and lets the roll-out advance to its next group, pause or finish — in the same
-    transaction.
+    requests exactly one wins (a device that fails before it started reports ``in_progress``
+    first, then ``failed``, in one transaction if need be). Appends a timestamped line to
+    ``installation_log``; ``completed`` sets ``device_software`` to ``installed`` (or
+    ``outdated`` when a newer stable compatible version exists) with the new version and date —
+    an uninstall to ``not_installed``, a rollback restores the rollback point's version and
+    configuration; ``failed`` sets it to ``failed`` and keeps ``error_message`` and the log;
+    ``canceled`` restores the status from before. A finished installation that belongs to a
+    roll-out updates the roll-out's group counters and lets the roll-out advance to its next
+    group, pause or finish — in the same transaction.
 
 ``record_progress(session, installation, *, log_line=None, progress=None) -> SoftwareInstallation``
     Log a progress report of an ``in_progress`` installation without changing its status.
@@ -41,6 +42,9 @@ progress=None, actor_user_id=None, ip=None) -> SoftwareInstallation``
 ``next_pending_for_device(session, device_id) -> SoftwareInstallation | None``
     The device's oldest unfinished (``pending`` or ``in_progress``) installation, in creation
     order: what the device should do next.
+
+The artifact a device downloads is streamed by ``fleet.software.artifacts.stream_response``
+(HTTP Range, SHA-256 in ``X-Checksum-SHA256``).
 """
 
 from __future__ import annotations
