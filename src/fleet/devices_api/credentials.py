@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
@@ -66,22 +66,27 @@ def parse_authorization(header: str | None) -> str:
     return value
 
 
-def _valid_now(now: datetime) -> Any:
+def _valid_now(now: Any) -> Any:
     return (DeviceToken.revoked_at.is_(None)) & (
         or_(DeviceToken.expires_at.is_(None), DeviceToken.expires_at > now)
     )
 
 
+# Built once: every poll authenticates, and building a statement costs more than running it.
+_AUTHENTICATE = (
+    select(DeviceToken.id, Device)
+    .join(Device, Device.id == DeviceToken.device_id)
+    .where(
+        DeviceToken.token_hash == bindparam("digest"),
+        _valid_now(bindparam("now", type_=DeviceToken.expires_at.type)),
+    )
+)
+
+
 async def authenticate(session: AsyncSession, header: str | None) -> DeviceIdentity:
     """Resolve a ``TargetToken`` header to its device, or raise 401."""
     token = parse_authorization(header)
-    row = (
-        await session.execute(
-            select(DeviceToken.id, Device)
-            .join(Device, Device.id == DeviceToken.device_id)
-            .where(DeviceToken.token_hash == digest(token), _valid_now(utcnow()))
-        )
-    ).first()
+    row = (await session.execute(_AUTHENTICATE, {"digest": digest(token), "now": utcnow()})).first()
     if row is None:
         raise DeviceUnauthorized("Invalid, revoked or expired device token")
     return DeviceIdentity(device=row[1], token_id=row[0])

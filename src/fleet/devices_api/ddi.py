@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import FileResponse, PlainTextResponse
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,8 +96,8 @@ def _action_id(raw: str) -> int:
     return int(raw)
 
 
-async def _poll_state(session: AsyncSession, device_id: int) -> tuple[int | None, bool]:
-    """In one query: the canceled action awaiting an answer; whether attributes are known."""
+def _poll_state_statement(relaxed_commit: bool) -> Any:
+    device_id: Any = bindparam("did")
     cancel = (
         select(DdiAction.installation_id)
         .join(SoftwareInstallation, SoftwareInstallation.id == DdiAction.installation_id)
@@ -114,11 +114,20 @@ async def _poll_state(session: AsyncSession, device_id: int) -> tuple[int | None
         select(DeviceAttributes.device_id).where(DeviceAttributes.device_id == device_id).exists()
     )
     columns: list[Any] = [cancel, has_attributes]
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if relaxed_commit:
         # A poll only refreshes last_seen: losing the last instant of that in a crash is
         # harmless, so its commit need not wait for the disk (set here, saving a round trip).
         columns.append(func.set_config("synchronous_commit", "off", True))
-    row = (await session.execute(select(*columns))).one()
+    return select(*columns)
+
+
+_POLL_STATE = {False: _poll_state_statement(False), True: _poll_state_statement(True)}
+
+
+async def _poll_state(session: AsyncSession, device_id: int) -> tuple[int | None, bool]:
+    """In one query: the canceled action awaiting an answer; whether attributes are known."""
+    on_pg = session.bind is not None and session.bind.dialect.name == "postgresql"
+    row = (await session.execute(_POLL_STATE[on_pg], {"did": device_id})).one()
     return row[0], bool(row[1])
 
 

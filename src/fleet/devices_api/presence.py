@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -59,26 +59,32 @@ async def publish_status(bus: EventBus, payload: dict[str, Any]) -> None:
             await bus.publish(topic, STATUS_EVENT, payload)
 
 
+_SEEN: dict[str, Any] = {"last_seen": bindparam("seen_at"), "address": bindparam("addr")}
+_KEEP_ONLINE = (
+    update(DevicePresence)
+    .where(DevicePresence.device_id == bindparam("did"), DevicePresence.online.is_(True))
+    .values(**_SEEN)
+    .execution_options(synchronize_session=False)
+)
+_COME_ONLINE = (
+    update(DevicePresence)
+    .where(DevicePresence.device_id == bindparam("did"), DevicePresence.online.is_(False))
+    .values(**_SEEN, online=True)
+    .execution_options(synchronize_session=False)
+)
+
+
 async def record_poll(
     session: AsyncSession, device: Device, address: str | None, now: datetime | None = None
 ) -> dict[str, Any] | None:
     """Store last_seen and address; answers the status-change payload when it came online."""
     now = now or utcnow()
     address = address[:45] if address else None
-    kept = await session.execute(
-        update(DevicePresence)
-        .where(DevicePresence.device_id == device.id, DevicePresence.online.is_(True))
-        .values(last_seen=now, address=address)
-        .execution_options(synchronize_session=False)
-    )
+    params = {"did": device.id, "seen_at": now, "addr": address}
+    kept = await session.execute(_KEEP_ONLINE, params)
     if getattr(kept, "rowcount", 0):
         return None
-    flipped = await session.execute(
-        update(DevicePresence)
-        .where(DevicePresence.device_id == device.id, DevicePresence.online.is_(False))
-        .values(last_seen=now, address=address, online=True)
-        .execution_options(synchronize_session=False)
-    )
+    flipped = await session.execute(_COME_ONLINE, params)
     changed = bool(getattr(flipped, "rowcount", 0))
     if not changed:
         dialect = session.bind.dialect.name if session.bind else "sqlite"
