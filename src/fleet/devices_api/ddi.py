@@ -38,6 +38,7 @@ from fleet.models import (
 )
 from fleet.software.installations import (
     FINISHED,
+    UNFINISHED,
     next_pending_for_device,
     record_progress,
     transition,
@@ -113,7 +114,17 @@ def _poll_state_statement(relaxed_commit: bool) -> Any:
     has_attributes = (
         select(DeviceAttributes.device_id).where(DeviceAttributes.device_id == device_id).exists()
     )
-    columns: list[Any] = [cancel, has_attributes]
+    # Whether there is any unfinished installation at all: in the steady state of a fleet there
+    # is none, and the state machine's own next_pending_for_device is asked only when there is.
+    has_work = (
+        select(SoftwareInstallation.id)
+        .where(
+            SoftwareInstallation.device_id == device_id,
+            SoftwareInstallation.status.in_(UNFINISHED),
+        )
+        .exists()
+    )
+    columns: list[Any] = [cancel, has_attributes, has_work]
     if relaxed_commit:
         # A poll only refreshes last_seen: losing the last instant of that in a crash is
         # harmless, so its commit need not wait for the disk (set here, saving a round trip).
@@ -124,11 +135,12 @@ def _poll_state_statement(relaxed_commit: bool) -> Any:
 _POLL_STATE = {False: _poll_state_statement(False), True: _poll_state_statement(True)}
 
 
-async def _poll_state(session: AsyncSession, device_id: int) -> tuple[int | None, bool]:
-    """In one query: the canceled action awaiting an answer; whether attributes are known."""
+async def _poll_state(session: AsyncSession, device_id: int) -> tuple[int | None, bool, bool]:
+    """In one query: the canceled action awaiting an answer, whether attributes are known,
+    whether any installation is unfinished."""
     on_pg = session.bind is not None and session.bind.dialect.name == "postgresql"
     row = (await session.execute(_POLL_STATE[on_pg], {"did": device_id})).one()
-    return row[0], bool(row[1])
+    return row[0], bool(row[1]), bool(row[2])
 
 
 @router.get("")
@@ -141,10 +153,10 @@ async def poll(
     changed = await presence.record_poll(session, device, ip)
     base = _base(request, tenant, device.device_number)
     links: dict[str, Any] = {}
-    cancel_id, has_attributes = await _poll_state(session, device.id)
+    cancel_id, has_attributes, has_work = await _poll_state(session, device.id)
     if cancel_id is not None:
         links["cancelAction"] = {"href": f"{base}/cancelAction/{cancel_id}"}
-    else:
+    elif has_work:
         current = await next_pending_for_device(session, device.id)
         if current is not None:
             links["deploymentBase"] = {
