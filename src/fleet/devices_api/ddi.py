@@ -12,7 +12,7 @@ import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -143,10 +143,10 @@ async def _poll_state(session: AsyncSession, device_id: int) -> tuple[int | None
     return row[0], bool(row[1]), bool(row[2])
 
 
-@router.get("")
+@router.get("", response_class=JSONResponse)
 async def poll(
     request: Request, session: SessionDep, identity: DeviceDep, ip: ClientIP, tenant: str
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Base poll resource: polling interval and links to what the device should do next."""
     device = identity.device
     cfg = config_of(request)
@@ -170,7 +170,7 @@ async def poll(
     body: dict[str, Any] = {"config": {"polling": {"sleep": cfg.polling_sleep()}}}
     if links:
         body["_links"] = links
-    return body
+    return JSONResponse(body)  # plain data: skip the response-model machinery on the hot path
 
 
 async def _own_installation(
