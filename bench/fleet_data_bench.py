@@ -158,21 +158,31 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def timed(client: httpx.Client, path: str, params: dict[str, Any], n: int) -> dict[str, float]:
-    for _ in range(10):
-        client.get(path, params=params).raise_for_status()
-    samples = []
+def timed_round_robin(
+    client: httpx.Client, cases: dict[str, tuple[str, dict[str, Any]]], n: int
+) -> dict[str, dict[str, float]]:
+    """Time every case ``n`` times, interleaved, so a busy machine weighs on all cases alike."""
+    for path, params in cases.values():
+        for _ in range(5):
+            client.get(path, params=params).raise_for_status()
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    totals: dict[str, int] = {}
     for _ in range(n):
-        start = time.perf_counter()
-        r = client.get(path, params=params)
-        samples.append((time.perf_counter() - start) * 1000)
-        r.raise_for_status()
-    samples.sort()
-    return {
-        "median_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
-        "total": int(r.headers.get("X-Total-Count", 0)) if "X-Total-Count" in r.headers else -1,
-    }
+        for name, (path, params) in cases.items():
+            start = time.perf_counter()
+            r = client.get(path, params=params)
+            samples[name].append((time.perf_counter() - start) * 1000)
+            r.raise_for_status()
+            totals[name] = int(r.headers.get("X-Total-Count", -1))
+    out = {}
+    for name, values in samples.items():
+        values.sort()
+        out[name] = {
+            "median_ms": round(statistics.median(values), 2),
+            "p95_ms": round(values[int(len(values) * 0.95) - 1], 2),
+            "total": totals[name],
+        }
+    return out
 
 
 def export_memory(client: httpx.Client, pid: int, fmt: str) -> dict[str, Any]:
@@ -305,7 +315,6 @@ def main() -> None:
             f"{base}/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        results: dict[str, Any] = {}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             customer_id = client.get(
                 "/api/v1/fleet-data/customers", params={"q": "Customer 0500"}
@@ -349,9 +358,11 @@ def main() -> None:
                 "dashboard fresh=true (recomputed)": (f"{api}/dashboard", {"fresh": "true"}),
                 "device history": (f"{api}/devices/1/history", {}),
             }
-            for name, (path, params) in cases.items():
-                results[name] = timed(client, path, params, args.requests)
-                print(f"{name:45} {results[name]}")
+            print(f"load average before timing: {os.getloadavg()}")
+            results = timed_round_robin(client, cases, args.requests)
+            for name, figures in results.items():
+                print(f"{name:45} {figures}")
+            print(f"load average after timing: {os.getloadavg()}")
             counts = asyncio.run(statement_counts(args.url, token, customer_id))
             print("SQL statements per request (incl. 1 for the token check):")
             for name, n in counts.items():

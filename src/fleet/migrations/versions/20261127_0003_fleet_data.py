@@ -1,5 +1,5 @@
-"""fleet data: device_log_entries links audit rows to the devices they describe; devices index
-for the dashboard
+"""fleet data: device_log_entries links audit rows to the devices they describe; devices indexes
+for the dashboard and (PostgreSQL) substring search
 
 Revision ID: 0003_fleet_data
 Revises: 0001_initial
@@ -48,8 +48,33 @@ def upgrade() -> None:
             unique=False,
         )
 
+    _trigram_indexes()
+
+
+def _trigram_indexes() -> None:
+    """On PostgreSQL, index device and serial numbers for substring search (``q``) with pg_trgm.
+
+    Skipped, not failed, where the extension cannot be created (no privilege): search then
+    scans the table, which is correct, only slower.
+    """
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    try:
+        with bind.begin_nested():
+            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    except sa.exc.DBAPIError:
+        return
+    for column in ("device_number", "serial_number"):
+        op.execute(
+            f"CREATE INDEX IF NOT EXISTS ix_devices_{column}_trgm ON devices "
+            f"USING gin (lower({column}) gin_trgm_ops)"
+        )
+
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS ix_devices_device_number_trgm")
+    op.execute("DROP INDEX IF EXISTS ix_devices_serial_number_trgm")
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.drop_index("ix_devices_status_type_customer")
     with op.batch_alter_table("device_log_entries", schema=None) as batch_op:
