@@ -34,7 +34,7 @@ from fleet.models import (
     SoftwareInstallation,
     TestReport,
 )
-from fleet.validation import raise_if_invalid, template_for, validate
+from fleet.validation import template_for, validate_with_template
 
 DUE_SOON_DAYS = 30
 DEVICE_FIELDS = (
@@ -422,19 +422,19 @@ async def ensure_customer_exists(session: AsyncSession, customer_id: int | None)
 async def check_configuration(
     session: AsyncSession, device_type: str, configuration: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """Validate a configuration against the active ``device_config`` template of the type.
+    """Validate a configuration against the active ``device_config`` template of the type
+    (the shared check the config module uses too); 422 with every problem otherwise.
 
-    A device created without a configuration starts from the template's default values.
+    A device without a configuration starts from the template's default values.
     """
-    template = await template_for(session, "device_config", device_type)
-    if template is None:
-        return configuration
     if configuration is None:
-        defaults = template.default_values
-        if not isinstance(defaults, dict):
+        template = await template_for(session, "device_config", device_type)
+        if template is None or not isinstance(template.default_values, dict):
             return None
-        configuration = dict(defaults)
-    raise_if_invalid(validate(configuration, template.schema_), "configuration")
+        configuration = dict(template.default_values)
+    await validate_with_template(
+        session, "device_config", device_type, configuration, "configuration"
+    )
     return configuration
 
 
