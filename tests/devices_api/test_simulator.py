@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.devices_api import simulator
-from fleet.models import Device, DeviceAttributes, Rollout, SoftwareInstallation
+from fleet.models import (
+    Device,
+    DeviceAttributes,
+    Rollout,
+    SoftwareInstallation,
+    TelemetrySample,
+    TestReport,
+)
 from fleet.settings import Settings
 from fleet.software import rollouts
 from tests.devices_api.conftest import make_installation, make_version
@@ -110,3 +118,31 @@ def test_token_file_parsing() -> None:
     ]
     with pytest.raises(ValueError, match="controllerId token"):
         simulator.read_tokens("MT-1")
+
+
+async def test_simulator_streams_a_running_test(
+    live: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessionmaker() as session, session.begin():
+        devices = await session.run_sync(lambda s: simulator.provision(s, 1, "ST"))
+        device_id = await session.scalar(select(Device.id))
+        report = TestReport(
+            device_id=device_id,
+            start_time=datetime.now(UTC),
+            status="in_progress",
+            results={"current_step": 1, "steps": [{"step_order": 1, "auto_test": True}]},
+        )
+        session.add(report)
+    stats = await simulator.run(
+        f"http://{live}", devices, poll_interval=0.1, telemetry=True, duration=2.0, seed=4
+    )
+    assert stats.samples > 0 and stats.errors == 0, stats.last_error
+    async with sessionmaker() as session:
+        stored = await session.scalar(
+            select(func.count(TelemetrySample.id)).where(TelemetrySample.test_id == report.id)
+        )
+        row = await session.get(TestReport, report.id)
+    assert stored == stats.samples
+    assert row is not None and len(row.pressure_data["steps"]["1"]["t"]) == stats.samples
+    lows = row.pressure_data["steps"]["1"]["pressure_low"]
+    assert min(lows) < -5  # the evacuation towards -14 mbar is under way

@@ -190,7 +190,7 @@ class DeviceRunner:
         while not stop.is_set():
             sleep = 1.0
             try:
-                sleep = await self.cycle()
+                sleep = await self.cycle(stop)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 self.stats.errors += 1
                 self.stats.last_error = f"{self.device.controller_id}: {exc!s}"[:200]
@@ -198,7 +198,7 @@ class DeviceRunner:
                 async with asyncio.timeout(self.poll_interval or sleep):
                     await stop.wait()
 
-    async def cycle(self) -> float:
+    async def cycle(self, stop: asyncio.Event) -> float:
         started = time.perf_counter()
         r = await self.client.get(self.base, headers=self.headers)
         self.stats.poll_ms.append((time.perf_counter() - started) * 1000)
@@ -213,7 +213,7 @@ class DeviceRunner:
         elif "deploymentBase" in links:
             await self.deploy(self._path(links["deploymentBase"]["href"]))
         if self.telemetry:
-            await self.stream_running_test()
+            await self.stream_running_test(stop)
         return _parse_sleep(body["config"]["polling"]["sleep"])
 
     async def push_config(self, path: str) -> None:
@@ -309,13 +309,13 @@ class DeviceRunner:
             return "checksum mismatch"
         return None
 
-    async def stream_running_test(self) -> None:
+    async def stream_running_test(self, stop: asyncio.Event) -> None:
         r = await self.client.get("/api/v1/device-api/tests/current", headers=self.headers)
         if r.status_code != 200 or r.json().get("test_id") is None:
             return
         test_id = r.json()["test_id"]
         began = time.monotonic()
-        while True:
+        while not stop.is_set():
             count = int(SAMPLE_HZ * BATCH_SECONDS)
             now_ms = int(time.time() * 1000)
             start = max(now_ms - count * 1000 // SAMPLE_HZ, self._last_t + 1)
@@ -333,7 +333,9 @@ class DeviceRunner:
             if r.status_code != 200:
                 return
             self.stats.samples += len(samples)
-            await asyncio.sleep(BATCH_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BATCH_SECONDS):
+                    await stop.wait()
 
 
 async def run(
