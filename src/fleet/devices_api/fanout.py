@@ -72,11 +72,16 @@ class FanoutBus(EventBus):
         ]
         params = {"channel": CHANNEL, **{f"p{n}": p for n, p in enumerate(payloads)}}
         calls = ", ".join(f"pg_notify(:channel, :p{n})" for n in range(len(payloads)))
-        async with self._engine.connect() as conn:
-            # Live events are ephemeral: their commit need not wait for the disk.
-            await conn.execute(text("SET LOCAL synchronous_commit TO off"))
-            await conn.execute(text(f"SELECT {calls}"), params)
-            await conn.commit()
+        try:
+            async with self._engine.connect() as conn:
+                # Live events are ephemeral: their commit need not wait for the disk.
+                await conn.execute(text("SET LOCAL synchronous_commit TO off"))
+                await conn.execute(text(f"SELECT {calls}"), params)
+                await conn.commit()
+        except Exception:
+            # Live events are best effort: a lost notification must not fail the request
+            # (a device's poll, a telemetry batch) that caused it.
+            log.exception("could not publish %s on %s", event, ", ".join(topic_list))
         return message
 
     # -- subscribing ------------------------------------------------------------------------
