@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleet import __version__
 from fleet.audit.router import router as audit_router
@@ -54,6 +56,31 @@ _PAGE_CSP = (
 )
 
 
+class SecurityHeaders:
+    """Add the security headers to every answer (pure ASGI: no per-request task overhead)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in _SECURITY_HEADERS.items():
+                    headers.setdefault(key, value)
+                is_html = headers.get("content-type", "").startswith("text/html")
+                if is_html and path != "/docs":  # Swagger UI boots with an inline script
+                    headers.setdefault("Content-Security-Policy", _PAGE_CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app: API routers, health, web pages, static files, error handlers."""
     settings = settings or get_settings()
@@ -90,17 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Total-Count"],
         )
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for key, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        is_html = response.headers.get("content-type", "").startswith("text/html")
-        if is_html and request.url.path != "/docs":  # Swagger UI boots with an inline script
-            response.headers.setdefault("Content-Security-Policy", _PAGE_CSP)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     api = APIRouter(prefix="/api/v1")
     for router in API_ROUTERS:

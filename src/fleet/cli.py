@@ -101,7 +101,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.argument("revision", default="heads")
+@click.argument("revision", default="head")
 @friendly_errors
 def db_upgrade(revision: str) -> None:
     """Migrate up to REVISION (default: newest)."""

@@ -90,9 +90,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.drivername.startswith("sqlite"):
         if url.database and url.database != ":memory:":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+        # A pooled connection saves aiosqlite's thread start and the pragmas on every request;
+        # an in-memory database must not be pooled (each connection would be a new database).
+        pool = {"poolclass": NullPool} if url.database in (None, "", ":memory:") else {}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
     else:
-        engine = create_async_engine(url, pool_size=5, max_overflow=15, pool_pre_ping=True)
+        engine = create_async_engine(url, pool_size=5, max_overflow=15, pool_recycle=1800)
     install_sqlite_pragmas(engine.sync_engine)
     return engine
 

@@ -26,8 +26,8 @@ def alembic_config(settings: Settings) -> Config:
     return cfg
 
 
-def upgrade(settings: Settings, revision: str = "heads") -> None:
-    """Migrate the database up to ``revision`` (all heads by default)."""
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Migrate the database up to ``revision`` (the newest by default)."""
     command.upgrade(alembic_config(settings), revision)
 
 
@@ -39,3 +39,11 @@ def downgrade(settings: Settings, revision: str) -> None:
 def revision(settings: Settings, message: str, autogenerate: bool = True) -> None:
     """Write a new migration file into the packaged versions folder."""
     command.revision(alembic_config(settings), message=message, autogenerate=autogenerate)
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Tell autogenerate what to compare: optional PostgreSQL-only trigram search indexes
+    (created only where the pg_trgm extension may be installed) are not part of the models."""
+    return not (type_ == "index" and reflected and (name or "").endswith("_trgm"))

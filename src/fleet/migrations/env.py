@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 import fleet.models  # noqa: F401  (registers every table on Base.metadata)
 from fleet.db import Base, install_sqlite_pragmas
+from fleet.migrate import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -43,6 +44,7 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -108,6 +108,9 @@ class SoftwareInstallation(Base):
 
 class DeviceSoftware(Base):
     __tablename__ = "device_software"
+    __table_args__ = (
+        Index("uq_device_software_device_id_software_id", "device_id", "software_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), index=True)

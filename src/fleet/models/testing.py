@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false, func, true
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false, func, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleet.db import Base, JSONType, UTCDateTime, utcnow
@@ -55,6 +55,23 @@ class TestStep(Base):
 class TestReport(Base):
     __tablename__ = "test_reports"
     __test__ = False
+    __table_args__ = (
+        # One running test per device, enforced by the database even for simultaneous starts.
+        Index(
+            "uq_test_reports_device_in_progress",
+            "device_id",
+            unique=True,
+            sqlite_where=text("status = 'in_progress'"),
+            postgresql_where=text("status = 'in_progress'"),
+        ),
+        # The report list is newest first; each filter has a matching (filter, time) index.
+        Index("ix_test_reports_start_time_id", "start_time", "id"),
+        Index("ix_test_reports_operator_start", "operator_id", "start_time"),
+        Index("ix_test_reports_device_start", "device_id", "start_time"),
+        Index("ix_test_reports_customer_start", "customer_id", "start_time"),
+        Index("ix_test_reports_scenario_start", "test_scenario_id", "start_time"),
+        Index("ix_test_reports_status_start", "status", "start_time"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     test_scenario_id: Mapped[int | None] = mapped_column(
