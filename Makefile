@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run install test lint bench-help clean
+.PHONY: run install test lint clean
 
 run: install
 	$(BIN)/fleet demo

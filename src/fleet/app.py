@@ -33,16 +33,20 @@ from fleet.users.router import router as users_router
 from fleet.web import pages
 
 API_ROUTERS: list[APIRouter] = [
-    config_router,
-    config_public_router,
     auth_router,
     users_router,
     audit_router,
     fleet_data_router,
+    device_credentials_router,
+    device_api_router,
+    live_events_router,
     software_router,
+    config_router,
+    config_public_router,
+    scenarios_router,
+    tests_router,
+    reports_router,
 ]
-API_ROUTERS += [device_credentials_router, device_api_router, live_events_router]
-API_ROUTERS += [scenarios_router, tests_router, reports_router]
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
