@@ -239,6 +239,24 @@ def _hold_window(
     return ts, vs, ts[-1] - ts[0] >= hold_s - _slack(ts) - _EPS
 
 
+def _held_series(
+    criteria: Mapping[str, Any], samples: StepSamples, signal: str
+) -> tuple[Sequence[float], Sequence[float]] | Evaluation:
+    """The samples of ``signal`` inside the hold window, or the failure when there are too few
+    or the hold did not last ``hold_s`` (shared by the two loss criteria)."""
+    ts, vs = samples.series(signal)
+    if len(vs) < 2:
+        return _fail(criteria, f"not enough samples of {signal}")
+    ts, vs, complete = _hold_window(ts, vs, criteria.get("hold_s"))
+    if not complete:
+        return _fail(
+            criteria,
+            f"hold lasted {ts[-1] - ts[0]:.1f} s of {criteria['hold_s']} s",
+            held_s=_r(ts[-1] - ts[0]),
+        )
+    return ts, vs
+
+
 @plugin("max_loss_percent")
 def _loss_percent(
     criteria: Mapping[str, Any], samples: StepSamples, m: Mapping[str, Any], _o: str | None
@@ -252,16 +270,10 @@ def _loss_percent(
         loss = abs(given)
         measured = {"loss_percent": _r(loss), "source": "measurement"}
     else:
-        ts, vs = samples.series(signal)
-        if len(vs) < 2:
-            return _fail(criteria, f"not enough samples of {signal}")
-        ts, vs, complete = _hold_window(ts, vs, criteria["hold_s"])
-        if not complete:
-            return _fail(
-                criteria,
-                f"hold lasted {ts[-1] - ts[0]:.1f} s of {criteria['hold_s']} s",
-                held_s=_r(ts[-1] - ts[0]),
-            )
+        held = _held_series(criteria, samples, signal)
+        if isinstance(held, Evaluation):
+            return held
+        ts, vs = held
         first, last = vs[0], vs[-1]
         if abs(first) < _EPS:
             return _fail(
@@ -304,16 +316,10 @@ def _loss_rate(
         rate = abs(given)
         measured = {"loss_per_min": _r(rate), "source": "measurement"}
     else:
-        ts, vs = samples.series(signal)
-        if len(vs) < 2:
-            return _fail(criteria, f"not enough samples of {signal}")
-        ts, vs, complete = _hold_window(ts, vs, criteria.get("hold_s"))
-        if not complete:
-            return _fail(
-                criteria,
-                f"hold lasted {ts[-1] - ts[0]:.1f} s of {criteria['hold_s']} s",
-                held_s=_r(ts[-1] - ts[0]),
-            )
+        held = _held_series(criteria, samples, signal)
+        if isinstance(held, Evaluation):
+            return held
+        ts, vs = held
         slope = _slope(ts, vs)
         if not math.isfinite(slope):
             return _fail(criteria, "samples span no time; a rate is undefined")
