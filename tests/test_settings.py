@@ -50,3 +50,22 @@ def test_production_without_secret_refuses(tmp_path: Path) -> None:
         env="production", data_dir=tmp_path, secret_key="a-real-secret-from-the-vault-0123456789"
     )  # type: ignore[arg-type]
     assert prod.jwt_secret().startswith("a-real-secret")
+
+
+async def test_postgres_pool_follows_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fleet.db import create_engine
+
+    monkeypatch.setenv("FLEET_DB_POOL_SIZE", "7")
+    monkeypatch.setenv("FLEET_DB_MAX_OVERFLOW", "3")
+    settings = Settings(data_dir=tmp_path, database_url="postgresql://u@127.0.0.1:1/none")
+    engine = create_engine(settings)  # no connection is made until first use
+    try:
+        assert engine.pool.size() == 7  # type: ignore[attr-defined]
+        assert engine.pool._max_overflow == 3  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
+    monkeypatch.setenv("FLEET_DB_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="db_pool_size"):
+        Settings(data_dir=tmp_path)

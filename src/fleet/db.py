@@ -95,7 +95,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool = {"poolclass": NullPool} if url.database in (None, "", ":memory:") else {}
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
     else:
-        engine = create_async_engine(url, pool_size=5, max_overflow=15, pool_recycle=1800)
+        # Keep enough connections open for the usual concurrency: a connection opened and
+        # closed per request burst costs more CPU than the request's own queries.
+        engine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_recycle=1800,
+        )
     install_sqlite_pragmas(engine.sync_engine)
     return engine
 

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=50, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
     max_upload_mb: int = Field(default=512, ge=1)
+    # PostgreSQL connections kept open per worker process; requests beyond it open extra
+    # connections up to db_max_overflow, which are closed again when the burst is over.
+    db_pool_size: int = Field(default=20, ge=1, le=200)
+    db_max_overflow: int = Field(default=20, ge=0, le=200)
     tenant: str = "DEFAULT"
 
     def resolved_database_url(self) -> str:

@@ -185,13 +185,14 @@ async def _own_installation(
 async def _current_installation(
     session: AsyncSession, identity: DeviceIdentity, raw_id: str
 ) -> SoftwareInstallation:
+    # The usual case (the device asks about the action it was given) costs one query.
+    current = await next_pending_for_device(session, identity.device_id)
+    if current is not None and current.id == _action_id(raw_id):
+        return current
     installation = await _own_installation(session, identity, raw_id)
     if installation.status in FINISHED:
         raise Gone(f"Action {raw_id} is {installation.status}")
-    current = await next_pending_for_device(session, identity.device_id)
-    if current is None or current.id != installation.id:
-        raise NotFound(f"Action {raw_id} is not the device's current action")
-    return installation
+    raise NotFound(f"Action {raw_id} is not the device's current action")
 
 
 def _artifact_json(info: ArtifactInfo, base: str, module_id: int) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Both the maker's ``PATCH /api/v1/fleet-software/installations/{id}`` and the device API (hawkBit
 DDI feedback) call these functions, so an installation behaves the same whoever reports it.
-All of them only ``flush()``: the caller's transaction commits or rolls back everything at once
+None of them commits: the caller's transaction commits or rolls back everything at once
 (installation row, ``device_software``, audit row, roll-out counters and the next roll-out group).
+Audit rows are only added to the session; they go out with the next flush or the commit.
 
 Contract
 --------
@@ -52,7 +53,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import CursorResult, Select, select, update
+from sqlalchemy import CursorResult, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -63,6 +64,7 @@ from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.models import (
     Device,
     DeviceSoftware,
+    Rollout,
     RolloutTarget,
     Software,
     SoftwareInstallation,
@@ -81,6 +83,15 @@ ALLOWED: Final[dict[str, frozenset[str]]] = {
 DEVICE_STATUSES: Final = ("not_installed", "installing", "installed", "failed", "outdated")
 _RUNNING: Final = ("installed", "outdated")
 LOG_LINE_MAX = 2000
+
+
+# The roll-out target of an installation with its roll-out, the roll-out row locked (PostgreSQL).
+_ROLLOUT_OF_INSTALLATION = (
+    select(RolloutTarget, Rollout)
+    .join(Rollout, Rollout.id == RolloutTarget.rollout_id)
+    .where(RolloutTarget.installation_id == bindparam("iid"))
+    .with_for_update(of=Rollout)
+)
 
 
 def _log(existing: str | None, now: datetime, status: str, line: str | None) -> str:
@@ -388,38 +399,46 @@ async def _apply_to_device(
         )
     if software_id is None:
         return
-    current = await session.scalar(
-        select(DeviceSoftware).where(
+    values: dict[str, Any] = {"last_updated": now}
+    if new_status == "canceled":
+        values["installation_status"] = point.get("installation_status") or "not_installed"
+    elif new_status == "failed":
+        values["installation_status"] = "failed"
+        values["notes"] = f"installation {installation.id} failed: {error_message or 'no reason'}"
+    elif installation.action == "uninstall":
+        values.update(
+            version_id=None,
+            installed_version=None,
+            installation_status="not_installed",
+            installation_date=now,
+        )
+    else:
+        values.update(
+            version_id=installation.version_id,
+            installed_version=installation.new_version,
+            installation_date=now,
+        )
+        if installation.action == "rollback":
+            values["configuration"] = (point.get("restores") or {}).get("configuration")
+        outdated = installation.device_id is not None and await newer_stable_exists(
+            session, software_id, installation.version_id, installation.device_id
+        )
+        values["installation_status"] = "outdated" if outdated else "installed"
+    # One UPDATE by the (device, software) key; the row exists since the installation was
+    # created, and is made here only if someone removed it meanwhile.
+    result = await session.execute(
+        update(DeviceSoftware)
+        .where(
             DeviceSoftware.device_id == installation.device_id,
             DeviceSoftware.software_id == software_id,
         )
+        .values(**values)
     )
-    if current is None:
-        current = DeviceSoftware(device_id=installation.device_id, software_id=software_id)
-        session.add(current)
-    current.last_updated = now
-    if new_status == "canceled":
-        current.installation_status = point.get("installation_status") or "not_installed"
-        return
-    if new_status == "failed":
-        current.installation_status = "failed"
-        current.notes = f"installation {installation.id} failed: {error_message or 'no reason'}"
-        return
-    if installation.action == "uninstall":
-        current.version_id = None
-        current.installed_version = None
-        current.installation_status = "not_installed"
-        current.installation_date = now
-        return
-    current.version_id = installation.version_id
-    current.installed_version = installation.new_version
-    current.installation_date = now
-    if installation.action == "rollback":
-        current.configuration = (point.get("restores") or {}).get("configuration")
-    outdated = installation.device_id is not None and await newer_stable_exists(
-        session, software_id, installation.version_id, installation.device_id
-    )
-    current.installation_status = "outdated" if outdated else "installed"
+    assert isinstance(result, CursorResult)
+    if result.rowcount == 0:
+        session.add(
+            DeviceSoftware(device_id=installation.device_id, software_id=software_id, **values)
+        )
 
 
 async def transition(
@@ -445,17 +464,6 @@ async def transition(
         line = f"{progress}%" + (f" {line}" if line else "")
     if new_status == "failed" and error_message:
         line = (line + " " if line else "") + f"error: {error_message}"
-    target: RolloutTarget | None = None
-    rollout: Any = None
-    if new_status in FINISHED:
-        target = await session.scalar(
-            select(RolloutTarget).where(RolloutTarget.installation_id == installation.id)
-        )
-        if target is not None:
-            from fleet.software import rollouts  # the engine creates installations itself
-
-            # Lock order everywhere: roll-out row, then installation, then groups.
-            rollout = await rollouts.get_rollout(session, target.rollout_id, lock=True)
     values: dict[str, Any] = {
         "status": new_status,
         "installation_log": _log(installation.installation_log, now, new_status, line),
@@ -464,19 +472,32 @@ async def transition(
         values["completed_at"] = now
     if new_status == "failed":
         values["error_message"] = (error_message or "failed without a reason")[:10000]
-    result = await session.execute(
-        update(SoftwareInstallation)
-        .where(SoftwareInstallation.id == installation.id, SoftwareInstallation.status == old)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    assert isinstance(result, CursorResult)
-    if result.rowcount != 1:
-        raise Conflict(f"installation {installation.id} was changed by another request; reload it")
-    for key, value in values.items():
-        set_committed_value(installation, key, value)
-    if new_status in FINISHED:
-        await _apply_to_device(session, installation, new_status, now, error_message)
+    target: RolloutTarget | None = None
+    rollout: Rollout | None = None
+    # Audit rows wait for the next write, so the rows of one request go out in one INSERT.
+    with session.no_autoflush:
+        if new_status in FINISHED:
+            # Lock order everywhere: roll-out row, then installation, then groups.
+            found = (
+                await session.execute(_ROLLOUT_OF_INSTALLATION, {"iid": installation.id})
+            ).first()
+            if found is not None:
+                target, rollout = found
+        result = await session.execute(
+            update(SoftwareInstallation)
+            .where(SoftwareInstallation.id == installation.id, SoftwareInstallation.status == old)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        assert isinstance(result, CursorResult)
+        if result.rowcount != 1:
+            raise Conflict(
+                f"installation {installation.id} was changed by another request; reload it"
+            )
+        for key, value in values.items():
+            set_committed_value(installation, key, value)
+        if new_status in FINISHED:
+            await _apply_to_device(session, installation, new_status, now, error_message)
     audit.record(
         session,
         "software.installation.status",
@@ -489,11 +510,10 @@ async def transition(
             "changes": {"status": {"old": old, "new": new_status}},
         },
     )
-    if target is not None:
-        from fleet.software import rollouts
+    if target is not None and rollout is not None:
+        from fleet.software import rollouts  # the engine creates installations itself
 
         await rollouts.on_installation_finished(session, target, new_status, rollout)
-    await session.flush()
     return installation
 
 
