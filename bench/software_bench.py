@@ -1,11 +1,15 @@
 """Fleet Software Manager benchmark.
 
 1. A roll-out of one version to 10 000 devices in groups of 500 against a real ``fleet serve``
-   process: every installation is moved ``pending -> in_progress -> completed`` through
-   ``PATCH /installations/{id}`` by concurrent simulated devices, which advances the groups.
-   The server process's own CPU time (from /proc, so neither the client nor other processes
-   on the machine count) is divided by the devices: target under 5 ms per device. Wall time
-   and PATCH latency are printed too, and SQL statements per PATCH are counted in-process.
+   process, devices reporting concurrently, which advances the groups. ``--report ddi`` (the
+   default): each device reports through the device API as a hawkBit DDI client does, with its
+   own token — ``closed``/``success`` feedback, which the state machine takes as
+   ``pending -> in_progress -> completed`` in one transaction; ``--proceeding`` makes each
+   device send a ``proceeding`` feedback first. ``--report patch``: a maker moves every
+   installation with two ``PATCH /installations/{id}`` requests. The server process's own CPU
+   time (from /proc, so neither the client nor PostgreSQL nor other processes count) is
+   divided by the devices: target under 5 ms per device. Wall time and request latency are
+   printed too, and SQL statements per request are counted in-process.
 2. The catalog listing: SQL statements of ``GET /software`` with 10 and with 1 000 packages
    (target: one round trip, whatever the size).
 3. A 200 MB artifact uploaded and downloaded through a real ``fleet serve`` process while its
@@ -14,6 +18,7 @@
 Run by hand (never part of the test suite); SQLite by default, or PostgreSQL with --url:
 
     .venv/bin/python bench/software_bench.py [--url postgresql://postgres@127.0.0.1:5432/fleet_h4_bench]
+        [--report ddi|patch] [--proceeding]
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from sqlalchemy import create_engine, event, insert, text
 from fleet import migrate
 from fleet.app import create_app
 from fleet.auth.security import hash_password_sync
-from fleet.models import Device, Software, User
+from fleet.devices_api.credentials import TOKEN_PREFIX, digest
+from fleet.models import Device, DeviceToken, Software, User
 from fleet.settings import Settings, sync_database_url
 from fleet.software import installations
 
@@ -104,7 +110,24 @@ def seed(settings: Settings, devices: int) -> None:
                 for i in range(devices)
             ],
         )
+        ids = conn.execute(text("SELECT id, device_number FROM devices")).all()
+        conn.execute(
+            insert(DeviceToken),
+            [
+                {
+                    "device_id": did,
+                    "token_hash": digest(device_token(number)),
+                    "prefix": "fdt_bench",
+                }
+                for did, number in ids
+            ],
+        )
     engine.dispose()
+
+
+def device_token(device_number: str) -> str:
+    """The bench's (throwaway) device token of a device."""
+    return f"{TOKEN_PREFIX}bench-{device_number}"
 
 
 def add_catalog_rows(settings: Settings, n: int, start: int) -> None:
@@ -258,7 +281,8 @@ async def rollout_part(
     version_id: int,
     group_size: int,
     workers: int,
-    floor_ms: float,
+    mode: str,
+    proceeding: bool,
 ) -> None:
     """The big roll-out against the running server, devices reporting concurrently."""
     headers = await login(client)
@@ -281,20 +305,35 @@ async def rollout_part(
     print(f"roll-out {rid}: {devices} devices, {len(r.json()['groups'])} groups of {group_size}")
     (await client.post(f"{API}/rollouts/{rid}/start", headers=headers)).raise_for_status()
     latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def send(method: str, url: str, body: dict[str, Any], auth: dict[str, str]) -> None:
+        t = time.perf_counter()
+        r = await client.request(method, url, json=body, headers=auth)
+        latencies.append(time.perf_counter() - t)
+        if r.status_code != 200:
+            raise SystemExit(f"{method} {url} failed: {r.status_code} {r.text}")
+
+    async def report(item: dict[str, Any]) -> None:
+        if mode == "patch":
+            for status in ("in_progress", "completed"):
+                url = f"{API}/installations/{item['id']}"
+                await send("PATCH", url, {"status": status}, headers)
+            return
+        number = item["device_number"]
+        auth = {"Authorization": f"TargetToken {device_token(number)}"}
+        url = f"/DEFAULT/controller/v1/{number}/deploymentBase/{item['id']}/feedback"
+        if proceeding:
+            body = {"status": {"execution": "proceeding", "result": {"finished": "none"}}}
+            await send("POST", url, {"id": str(item["id"]), **body}, auth)
+        body = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+        await send("POST", url, {"id": str(item["id"]), **body}, auth)
 
     async def device_worker() -> None:
         while True:
-            iid = await queue.get()
+            item = await queue.get()
             try:
-                for status in ("in_progress", "completed"):
-                    t = time.perf_counter()
-                    r = await client.patch(
-                        f"{API}/installations/{iid}", json={"status": status}, headers=headers
-                    )
-                    latencies.append(time.perf_counter() - t)
-                    if r.status_code != 200:
-                        raise SystemExit(f"PATCH failed: {r.status_code} {r.text}")
+                await report(item)
             finally:
                 queue.task_done()
 
@@ -307,11 +346,11 @@ async def rollout_part(
             headers=headers,
         )
         polls += 1
-        pending = [i["id"] for i in r.json()]
+        pending = r.json()
         if not pending:
             break
-        for iid in pending:
-            queue.put_nowait(iid)
+        for item in pending:
+            queue.put_nowait(item)
         await queue.join()
     for task in tasks:
         task.cancel()
@@ -325,14 +364,15 @@ async def rollout_part(
     )
     latencies.sort()
     per_device = cpu * 1000 / devices
+    feedback = "proceeding + closed" if proceeding else "closed"
+    how = "2 maker PATCHes" if mode == "patch" else f"DDI feedback {feedback}"
     print(
         f"server process CPU: {cpu:.1f} s = {per_device:.2f} ms per device "
-        f"(create, start, group advances, 2 PATCHes per device; target < 5 ms); beyond the "
-        f"two-write floor: {per_device - 2 * floor_ms:.2f} ms per device"
+        f"(create, start, group advances, {how} per device; target < 5 ms)"
     )
     print(
         f"wall time: {wall:.1f} s = {wall * 1000 / devices:.2f} ms per device with {workers} "
-        f"devices reporting at once; PATCH latency median "
+        f"devices reporting at once; request latency median "
         f"{latencies[len(latencies) // 2] * 1000:.1f} ms, p95 "
         f"{latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms"
     )
@@ -391,6 +431,8 @@ async def server_part(
     group_size: int,
     workers: int,
     megabytes: int,
+    mode: str,
+    proceeding: bool,
 ) -> None:
     limits = httpx.Limits(max_connections=workers + 2)
     async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
@@ -401,44 +443,29 @@ async def server_part(
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-        floor = await baseline_part(client, proc.pid, workers)
-        await rollout_part(client, proc.pid, version_id, group_size, workers, floor)
+        await baseline_part(client, proc.pid, workers)
+        await rollout_part(client, proc.pid, version_id, group_size, workers, mode, proceeding)
         if megabytes:
             await artifact_part(client, proc.pid, megabytes)
 
 
-async def baseline_part(client: httpx.AsyncClient, pid: int, workers: int) -> float:
-    """The floor any write request pays here (HTTP, auth, one audited row update, commit):
-    server CPU of ``PATCH /software/{id}``. Answers it in ms; also prints GET /auth/me's."""
+async def baseline_part(client: httpx.AsyncClient, pid: int, workers: int) -> None:
+    """What any request costs here before its own work: server CPU of ``GET /health`` (HTTP,
+    routing, one ``SELECT 1``) and of ``GET /auth/me`` (plus the token and login check)."""
     headers = await login(client)
-    r = await client.post(f"{API}/software", json={"name": "Floor probe"}, headers=headers)
-    probe = r.json()["id"]
-    n = 400
+    n = 800
 
-    async def reads(count: int) -> None:
+    async def many(url: str, count: int, auth: dict[str, str]) -> None:
         for _ in range(count):
-            (await client.get("/api/v1/auth/me", headers=headers)).raise_for_status()
+            (await client.get(url, headers=auth)).raise_for_status()
 
-    async def writes(count: int, k: int) -> None:
-        for i in range(count):
-            (
-                await client.patch(
-                    f"{API}/software/{probe}", json={"vendor": f"v{k}-{i}"}, headers=headers
-                )
-            ).raise_for_status()
-
-    cpu0 = cpu_seconds(pid)
-    await asyncio.gather(*(reads(n // workers) for _ in range(workers)))
-    read_ms = (cpu_seconds(pid) - cpu0) * 1000 / n
-    cpu0 = cpu_seconds(pid)
-    await asyncio.gather(*(writes(n // workers, k) for k in range(workers)))
-    write_ms = (cpu_seconds(pid) - cpu0) * 1000 / n
-    print(
-        f"floor per request (server CPU): GET /auth/me {read_ms:.2f} ms, an audited one-row "
-        f"PATCH /software/{{id}} {write_ms:.2f} ms -> two writes per device cost at least "
-        f"{2 * write_ms:.2f} ms before any roll-out logic"
-    )
-    return write_ms
+    figures = []
+    for url, auth in (("/health", {}), ("/api/v1/auth/me", headers)):
+        await many(url, 50, auth)
+        cpu0 = cpu_seconds(pid)
+        await asyncio.gather(*(many(url, n // workers, auth) for _ in range(workers)))
+        figures.append(f"GET {url} {(cpu_seconds(pid) - cpu0) * 1000 / n:.2f} ms")
+    print(f"floor per request (server CPU): {', '.join(figures)}")
 
 
 async def artifact_part(client: httpx.AsyncClient, pid: int, megabytes: int) -> None:
@@ -525,6 +552,15 @@ def main() -> None:
     parser.add_argument("--artifact-mb", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8, help="devices reporting at once")
     parser.add_argument(
+        "--report",
+        choices=("ddi", "patch"),
+        default="ddi",
+        help="devices report through the DDI API, or a maker PATCHes each installation",
+    )
+    parser.add_argument(
+        "--proceeding", action="store_true", help="DDI devices send 'proceeding' before 'closed'"
+    )
+    parser.add_argument(
         "--sample", type=int, default=1000, help="devices of the in-process roll-out"
     )
     args = parser.parse_args()
@@ -536,7 +572,16 @@ def main() -> None:
         proc, base = start_server(settings)
         try:
             asyncio.run(
-                server_part(proc, base, version_id, args.group_size, args.workers, args.artifact_mb)
+                server_part(
+                    proc,
+                    base,
+                    version_id,
+                    args.group_size,
+                    args.workers,
+                    args.artifact_mb,
+                    args.report,
+                    args.proceeding,
+                )
             )
         finally:
             proc.terminate()

@@ -6,9 +6,11 @@ import hashlib
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fleet.errors import Conflict
 from fleet.models import DeviceSoftware, SoftwareInstallation, SystemLog
 from fleet.settings import Settings
 from fleet.software.installations import transition
@@ -224,6 +226,55 @@ async def test_failure_bad_feedback_and_ordering(
     links = (await client.get(ddi("MT-D"), headers=headers)).json()["_links"]
     assert f"/deploymentBase/{second.id}?" in links["deploymentBase"]["href"]
     assert other_id != device_id
+
+
+async def test_closed_without_a_start_passes_through_in_progress(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _setup(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    fb = ddi("MT-D", f"/deploymentBase/{inst.id}/feedback")
+    r = await client.post(fb, headers=headers, json=_feedback("closed", "success", details=["ok"]))
+    assert r.status_code == 200, r.text
+    row = await _installation(sessionmaker, inst.id)
+    assert row.status == "completed" and row.completed_at is not None
+    lines = (row.installation_log or "").splitlines()
+    assert "[in_progress] started" in lines[-2] and "[completed] 100% ok" in lines[-1]
+    async with sessionmaker() as session:
+        moves = [
+            log.details["changes"]["status"]
+            for log in await session.scalars(
+                select(SystemLog)
+                .where(SystemLog.action == "software.installation.status")
+                .order_by(SystemLog.id)
+            )
+            if log.details["id"] == inst.id
+        ]
+        ds = await session.scalar(
+            select(DeviceSoftware).where(DeviceSoftware.device_id == device_id)
+        )
+    assert moves == [
+        {"old": "pending", "new": "in_progress"},
+        {"old": "in_progress", "new": "completed"},
+    ]
+    assert ds is not None and ds.installation_status == "installed"
+    # the same report again is too late, and a chain through an illegal step writes nothing
+    again = await client.post(fb, headers=headers, json=_feedback("closed", "success"))
+    assert again.status_code == 410
+    other = await make_version(sessionmaker, settings, name="tester-app", version="2.0.0")
+    second = await make_installation(sessionmaker, device_id, other.id)
+    async with sessionmaker() as session:
+        loaded = await session.get(SoftwareInstallation, second.id)
+        assert loaded is not None
+        await transition(session, loaded, "in_progress")
+        with pytest.raises(Conflict):
+            await transition(session, loaded, "completed", through="in_progress")
+        await session.rollback()
+    assert (await _installation(sessionmaker, second.id)).status == "pending"
 
 
 async def test_cancel_action(

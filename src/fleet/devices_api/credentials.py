@@ -15,11 +15,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from fleet.audit.service import record
 from fleet.db import utcnow
 from fleet.errors import NotFound, Unauthorized
-from fleet.models import Device, DeviceToken
+from fleet.models import Device, DeviceToken, SoftwareInstallation
+from fleet.software.installations import UNFINISHED
 
 TOKEN_PREFIX = "fdt_"  # noqa: S105 - a marker, not a secret
 SCHEME = "TargetToken"
@@ -35,10 +37,12 @@ class DeviceUnauthorized(Unauthorized):
 
 @dataclass
 class DeviceIdentity:
-    """The device behind a valid token."""
+    """The device behind a valid token (and, when asked for, its current action)."""
 
     device: Device
     token_id: int
+    next_action: SoftwareInstallation | None = None
+    next_action_loaded: bool = False
 
     @property
     def device_id(self) -> int:
@@ -83,12 +87,37 @@ _AUTHENTICATE = (
 )
 
 
-async def authenticate(session: AsyncSession, header: str | None) -> DeviceIdentity:
-    """Resolve a ``TargetToken`` header to its device, or raise 401."""
+# The same, with the device's oldest unfinished installation (what it works on) in the same
+# round trip: the requests about an action need both.
+_NEXT = aliased(SoftwareInstallation)
+_AUTHENTICATE_WITH_ACTION = _AUTHENTICATE.add_columns(SoftwareInstallation).outerjoin(
+    SoftwareInstallation,
+    SoftwareInstallation.id
+    == (
+        select(_NEXT.id)
+        .where(_NEXT.device_id == Device.id, _NEXT.status.in_(UNFINISHED))
+        .order_by(_NEXT.id)
+        .limit(1)
+        .correlate(Device)
+        .scalar_subquery()
+    ),
+)
+
+
+async def authenticate(
+    session: AsyncSession, header: str | None, *, with_next_action: bool = False
+) -> DeviceIdentity:
+    """Resolve a ``TargetToken`` header to its device, or raise 401; ``with_next_action``
+    loads the device's oldest unfinished installation along with it."""
     token = parse_authorization(header)
-    row = (await session.execute(_AUTHENTICATE, {"digest": digest(token), "now": utcnow()})).first()
+    stmt = _AUTHENTICATE_WITH_ACTION if with_next_action else _AUTHENTICATE
+    row = (await session.execute(stmt, {"digest": digest(token), "now": utcnow()})).first()
     if row is None:
         raise DeviceUnauthorized("Invalid, revoked or expired device token")
+    if with_next_action:
+        return DeviceIdentity(
+            device=row[1], token_id=row[0], next_action=row[2], next_action_loaded=True
+        )
     return DeviceIdentity(device=row[1], token_id=row[0])
 
 

@@ -36,6 +36,7 @@ from fleet.models import (
     SoftwareInstallation,
     SoftwareVersion,
 )
+from fleet.settings import Settings
 from fleet.software.installations import (
     FINISHED,
     UNFINISHED,
@@ -61,14 +62,34 @@ def config_of(request: Request) -> DeviceApiConfig:
 
 
 async def _device(
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     tenant: str,
     controllerId: str,
     authorization: Annotated[str | None, Header()] = None,
 ) -> DeviceIdentity:
-    identity = await authenticate(session, authorization)
+    return await _identify(session, settings, tenant, controllerId, authorization, False)
+
+
+async def _device_with_action(
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: str,
+    controllerId: str,
+    authorization: Annotated[str | None, Header()] = None,
+) -> DeviceIdentity:
+    return await _identify(session, settings, tenant, controllerId, authorization, True)
+
+
+async def _identify(
+    session: AsyncSession,
+    settings: Settings,
+    tenant: str,
+    controllerId: str,
+    authorization: str | None,
+    with_next_action: bool,
+) -> DeviceIdentity:
+    identity = await authenticate(session, authorization, with_next_action=with_next_action)
     if tenant != settings.tenant:
         raise NotFound(f"Unknown tenant {tenant!r}")
     if identity.device.device_number != controllerId:
@@ -80,6 +101,8 @@ async def _device(
 
 
 DeviceDep = Annotated[DeviceIdentity, Depends(_device)]
+# For the requests about the device's current action: it comes with the token check.
+DeviceActionDep = Annotated[DeviceIdentity, Depends(_device_with_action)]
 
 
 def _base(request: Request, tenant: str, controller_id: str) -> str:
@@ -185,8 +208,11 @@ async def _own_installation(
 async def _current_installation(
     session: AsyncSession, identity: DeviceIdentity, raw_id: str
 ) -> SoftwareInstallation:
-    # The usual case (the device asks about the action it was given) costs one query.
-    current = await next_pending_for_device(session, identity.device_id)
+    # The usual case (the device asks about the action it was given) costs at most one query.
+    if identity.next_action_loaded:
+        current = identity.next_action
+    else:
+        current = await next_pending_for_device(session, identity.device_id)
     if current is not None and current.id == _action_id(raw_id):
         return current
     installation = await _own_installation(session, identity, raw_id)
@@ -246,7 +272,7 @@ async def deployment_base(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    identity: DeviceDep,
+    identity: DeviceActionDep,
     tenant: str,
     actionId: str,
 ) -> dict[str, Any]:
@@ -310,8 +336,8 @@ async def apply_feedback(
     if execution == "closed":
         if finished == "none":
             raise BadRequest("A closed action needs result.finished 'success' or 'failure'")
-        if installation.status == "pending":
-            await transition(session, installation, "in_progress", log_line="started", ip=ip)
+        # A device may report the end without having reported the start: pass through it.
+        through = "in_progress" if installation.status == "pending" else None
         if finished == "success":
             await transition(
                 session,
@@ -320,6 +346,8 @@ async def apply_feedback(
                 log_line=details or "device reports success",
                 progress=100,
                 ip=ip,
+                through=through,
+                through_line="started",
             )
         else:
             await transition(
@@ -328,6 +356,8 @@ async def apply_feedback(
                 "failed",
                 error_message=details or "device reports failure",
                 ip=ip,
+                through=through,
+                through_line="started",
             )
     elif execution == "canceled":
         await transition(
@@ -360,7 +390,7 @@ async def apply_feedback(
 async def deployment_feedback(
     request: Request,
     session: SessionDep,
-    identity: DeviceDep,
+    identity: DeviceActionDep,
     ip: ClientIP,
     actionId: str,
 ) -> Response:

@@ -23,19 +23,20 @@ rollout_id=None) -> SoftwareInstallation``
     With ``rollout_id`` the installation is linked to that roll-out's target row of the device.
 
 ``transition(session, installation, new_status, *, log_line=None, error_message=None,
-progress=None, actor_user_id=None, ip=None) -> SoftwareInstallation``
+progress=None, actor_user_id=None, ip=None, through=None, through_line=None)
+-> SoftwareInstallation``
     Move along ``pending -> in_progress -> completed | failed``; ``canceled`` from ``pending``
     or ``in_progress``. Anything else (including the same status twice, e.g. a second concurrent
     "start") raises ``Conflict``; the status check is a conditional UPDATE, so of two concurrent
-    requests exactly one wins (a device that fails before it started reports ``in_progress``
-    first, then ``failed``, in one transaction if need be). Appends a timestamped line to
-    ``installation_log``; ``completed`` sets ``device_software`` to ``installed`` (or
-    ``outdated`` when a newer stable compatible version exists) with the new version and date —
-    an uninstall to ``not_installed``, a rollback restores the rollback point's version and
-    configuration; ``failed`` sets it to ``failed`` and keeps ``error_message`` and the log;
-    ``canceled`` restores the status from before. A finished installation that belongs to a
-    roll-out updates the roll-out's group counters and lets the roll-out advance to its next
-    group, pause or finish — in the same transaction.
+    requests exactly one wins. A device that reports the end of an installation it never
+    reported starting passes ``through="in_progress"``: both moves, one write. Appends a
+    timestamped line to ``installation_log``; ``completed`` sets ``device_software`` to
+    ``installed`` (or ``outdated`` when a newer stable compatible version exists) with the new
+    version and date — an uninstall to ``not_installed``, a rollback restores the rollback
+    point's version and configuration; ``failed`` sets it to ``failed`` and keeps
+    ``error_message`` and the log; ``canceled`` restores the status from before. A finished
+    installation that belongs to a roll-out updates the roll-out's group counters and lets the
+    roll-out advance to its next group, pause or finish — in the same transaction.
 
 ``record_progress(session, installation, *, log_line=None, progress=None) -> SoftwareInstallation``
     Log a progress report of an ``in_progress`` installation without changing its status.
@@ -51,9 +52,9 @@ The artifact a device downloads is streamed by ``fleet.software.artifacts.stream
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import CursorResult, Select, bindparam, select, update
+from sqlalchemy import CursorResult, Select, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -92,6 +93,37 @@ _ROLLOUT_OF_INSTALLATION = (
     .where(RolloutTarget.installation_id == bindparam("iid"))
     .with_for_update(of=Rollout)
 )
+
+
+# Hot-path statements, built once: building a statement costs about as much as running it.
+# Core UPDATEs take their SET columns from the parameters given with them.
+_INSTALLATIONS = cast(Table, SoftwareInstallation.__table__)
+_UPDATE_INSTALLATION_IF = update(_INSTALLATIONS).where(
+    _INSTALLATIONS.c.id == bindparam("iid"), _INSTALLATIONS.c.status == bindparam("old")
+)
+_DEVICE_SOFTWARE = cast(Table, DeviceSoftware.__table__)
+_UPDATE_DEVICE_SOFTWARE = update(_DEVICE_SOFTWARE).where(
+    _DEVICE_SOFTWARE.c.device_id == bindparam("did"),
+    _DEVICE_SOFTWARE.c.software_id == bindparam("sid"),
+)
+_VERSIONS_OF_SOFTWARE = select(
+    SoftwareVersion.id,
+    SoftwareVersion.version_number,
+    SoftwareVersion.compatibility,
+    SoftwareVersion.is_stable,
+    SoftwareVersion.is_beta,
+).where(SoftwareVersion.software_id == bindparam("sid"))
+
+
+def _expire_device_software(session: AsyncSession, device_id: int | None, software_id: int) -> None:
+    """Let a ``device_software`` row the session holds be reloaded after a Core UPDATE."""
+    for obj in list(session.identity_map.values()):
+        if (
+            isinstance(obj, DeviceSoftware)
+            and obj.device_id == device_id
+            and obj.software_id == software_id
+        ):
+            session.expire(obj)
 
 
 def _log(existing: str | None, now: datetime, status: str, line: str | None) -> str:
@@ -356,17 +388,7 @@ async def newer_stable_exists(
     ``device`` may be an id: the device is then loaded only if a newer version restricts
     compatibility.
     """
-    rows = (
-        await session.execute(
-            select(
-                SoftwareVersion.id,
-                SoftwareVersion.version_number,
-                SoftwareVersion.compatibility,
-                SoftwareVersion.is_stable,
-                SoftwareVersion.is_beta,
-            ).where(SoftwareVersion.software_id == software_id)
-        )
-    ).all()
+    rows = (await session.execute(_VERSIONS_OF_SOFTWARE, {"sid": software_id})).all()
     mine = next((r.version_number for r in rows if r.id == version_id), None)
     if mine is None:
         return False
@@ -427,14 +449,10 @@ async def _apply_to_device(
     # One UPDATE by the (device, software) key; the row exists since the installation was
     # created, and is made here only if someone removed it meanwhile.
     result = await session.execute(
-        update(DeviceSoftware)
-        .where(
-            DeviceSoftware.device_id == installation.device_id,
-            DeviceSoftware.software_id == software_id,
-        )
-        .values(**values)
+        _UPDATE_DEVICE_SOFTWARE, {"did": installation.device_id, "sid": software_id, **values}
     )
     assert isinstance(result, CursorResult)
+    _expire_device_software(session, installation.device_id, software_id)
     if result.rowcount == 0:
         session.add(
             DeviceSoftware(device_id=installation.device_id, software_id=software_id, **values)
@@ -451,22 +469,36 @@ async def transition(
     progress: int | None = None,
     actor_user_id: int | None = None,
     ip: str | None = None,
+    through: str | None = None,
+    through_line: str | None = None,
 ) -> SoftwareInstallation:
-    """Move an installation to ``new_status`` (see the module contract); illegal moves → 409."""
-    if new_status not in STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+    """Move an installation to ``new_status`` (see the module contract); illegal moves → 409.
+
+    ``through`` names a status passed on the way, as when a device reports the end of an
+    installation it never reported starting: both moves must be legal, both are logged and
+    audited, and the row is written once.
+    """
+    steps = [through, new_status] if through else [new_status]
     old = installation.status or "pending"
-    if new_status not in ALLOWED.get(old, frozenset()):
-        raise Conflict(f"installation {installation.id} cannot move from {old} to {new_status}")
+    before = old
+    for step in steps:
+        if step not in STATUSES:
+            raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+        if step not in ALLOWED.get(before, frozenset()):
+            raise Conflict(f"installation {installation.id} cannot move from {before} to {step}")
+        before = step
     now = utcnow()
     line = log_line
     if progress is not None:
         line = f"{progress}%" + (f" {line}" if line else "")
     if new_status == "failed" and error_message:
         line = (line + " " if line else "") + f"error: {error_message}"
+    log = installation.installation_log
+    if through:
+        log = _log(log, now, through, through_line)
     values: dict[str, Any] = {
         "status": new_status,
-        "installation_log": _log(installation.installation_log, now, new_status, line),
+        "installation_log": _log(log, now, new_status, line),
     }
     if new_status in FINISHED:
         values["completed_at"] = now
@@ -484,10 +516,7 @@ async def transition(
             if found is not None:
                 target, rollout = found
         result = await session.execute(
-            update(SoftwareInstallation)
-            .where(SoftwareInstallation.id == installation.id, SoftwareInstallation.status == old)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+            _UPDATE_INSTALLATION_IF, {"iid": installation.id, "old": old, **values}
         )
         assert isinstance(result, CursorResult)
         if result.rowcount != 1:
@@ -498,18 +527,21 @@ async def transition(
             set_committed_value(installation, key, value)
         if new_status in FINISHED:
             await _apply_to_device(session, installation, new_status, now, error_message)
-    audit.record(
-        session,
-        "software.installation.status",
-        user_id=actor_user_id,
-        ip_address=ip,
-        level="WARNING" if new_status == "failed" else "INFO",
-        details={
-            "entity": "software_installation",
-            "id": installation.id,
-            "changes": {"status": {"old": old, "new": new_status}},
-        },
-    )
+    before = old
+    for step in steps:
+        audit.record(
+            session,
+            "software.installation.status",
+            user_id=actor_user_id,
+            ip_address=ip,
+            level="WARNING" if step == "failed" else "INFO",
+            details={
+                "entity": "software_installation",
+                "id": installation.id,
+                "changes": {"status": {"old": before, "new": step}},
+            },
+        )
+        before = step
     if target is not None and rollout is not None:
         from fleet.software import rollouts  # the engine creates installations itself
 

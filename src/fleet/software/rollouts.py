@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit import service as audit
@@ -39,6 +39,15 @@ from fleet.software.semver import compatibility_problem
 ROLLOUT_STATUSES: Final = ("draft", "running", "paused", "finished", "canceled")
 MAX_DEVICES: Final = 100_000
 _COUNTER = {"completed": "completed_count", "failed": "failed_count", "canceled": "canceled_count"}
+# One counter UPDATE per finished installation, built once per counter.
+_COUNT_FINISHED = {
+    status: update(RolloutGroup)
+    .where(RolloutGroup.id == bindparam("gid"))
+    .values({getattr(RolloutGroup, column): getattr(RolloutGroup, column) + 1})
+    .returning(RolloutGroup)
+    .execution_options(populate_existing=True)
+    for status, column in _COUNTER.items()
+}
 
 
 async def _version_and_software(
@@ -360,16 +369,7 @@ async def on_installation_finished(
     # Lock order everywhere: the roll-out row first, then its groups (no deadlocks with cancel).
     if rollout is None:
         rollout = await get_rollout(session, target.rollout_id, lock=True)
-    column = getattr(RolloutGroup, _COUNTER[status])
-    group = (
-        await session.scalars(
-            update(RolloutGroup)
-            .where(RolloutGroup.id == target.group_id)
-            .values({column: column + 1})
-            .returning(RolloutGroup)
-            .execution_options(populate_existing=True)
-        )
-    ).one()
+    group = (await session.scalars(_COUNT_FINISHED[status], {"gid": target.group_id})).one()
     await _evaluate(session, rollout, group, check_errors=status != "canceled")
     await session.flush()
 
