@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import timeit
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -266,8 +267,65 @@ async def inprocess_part(settings: Settings, sample: int) -> tuple[int, int]:
                 f"SQL statements per PATCH to {status}: {min(counts)}..{max(counts)} "
                 f"(average {sum(counts) / len(counts):.1f}; includes auth and the answer)"
             )
+        await ddi_statements(client, app, headers, vids[0], sample)
     await app.state.engine.dispose()
     return sw["id"], vids[1]
+
+
+def machine_speed() -> str:
+    """A fixed pure-Python workload, so figures of runs on a busier or slower machine compare."""
+    best = min(
+        timeit.repeat("sum(i * i for i in range(1_000_000))", number=1, repeat=5)
+    )
+    return f"machine speed: sum of 10^6 squares in {best * 1000:.0f} ms (best of 5)"
+
+
+async def ddi_statements(
+    client: httpx.AsyncClient, app: Any, headers: dict[str, str], version_id: int, sample: int
+) -> None:
+    """SQL statements of one DDI ``closed`` feedback, on a roll-out of the next devices."""
+    r = await client.post(
+        f"{API}/rollouts",
+        json={
+            "version_id": version_id,
+            "device_ids": list(range(sample + 1, 2 * sample + 1)),
+            "group_size": max(1, sample // 10),
+        },
+        headers=headers,
+    )
+    rid = r.json()["id"]
+    (await client.post(f"{API}/rollouts/{rid}/start", headers=headers)).raise_for_status()
+    counts: list[int] = []
+
+    def count(*_a: Any) -> None:
+        counts[-1] += 1
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        while True:
+            r = await client.get(
+                f"{API}/installations",
+                params={"rollout_id": rid, "status": "pending"},
+                headers=headers,
+            )
+            if not r.json():
+                break
+            for item in r.json():
+                number = item["device_number"]
+                counts.append(0)
+                r = await client.post(
+                    f"/DEFAULT/controller/v1/{number}/deploymentBase/{item['id']}/feedback",
+                    json={"status": {"execution": "closed", "result": {"finished": "success"}}},
+                    headers={"Authorization": f"TargetToken {device_token(number)}"},
+                )
+                r.raise_for_status()
+    finally:
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
+    counts.sort()
+    print(
+        f"SQL statements per DDI 'closed' feedback: median {counts[len(counts) // 2]}, "
+        f"{counts[0]}..{counts[-1]} (the largest start the next group)"
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -566,7 +624,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fleet-sw-bench-") as tmp:
         settings = prepare_database(args.url, Path(tmp))
-        print(f"database: {'PostgreSQL' if args.url else 'SQLite'}")
+        print(f"database: {'PostgreSQL' if args.url else 'SQLite'}; {machine_speed()}")
         seed(settings, args.devices)
         _software_id, version_id = asyncio.run(inprocess_part(settings, args.sample))
         proc, base = start_server(settings)
@@ -586,6 +644,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+        print(f"after the run, {machine_speed()}")
 
 
 if __name__ == "__main__":

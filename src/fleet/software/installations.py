@@ -606,6 +606,9 @@ _LIST_BASE = (
     .outerjoin(RolloutTarget, RolloutTarget.installation_id == SoftwareInstallation.id)
 )
 
+# One installation by id with the same names: every status change through the API reads it.
+ONE_BY_ID = _LIST_BASE.where(SoftwareInstallation.id == bindparam("iid"))
+
 
 def list_query(
     *,

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fleet.audit import service as audit
 from fleet.db import utcnow
@@ -39,6 +40,8 @@ from fleet.software.semver import compatibility_problem
 ROLLOUT_STATUSES: Final = ("draft", "running", "paused", "finished", "canceled")
 MAX_DEVICES: Final = 100_000
 _COUNTER = {"completed": "completed_count", "failed": "failed_count", "canceled": "canceled_count"}
+_TARGETS = cast(Table, RolloutTarget.__table__)
+_LINK_TARGET = update(_TARGETS).where(_TARGETS.c.id == bindparam("tid"))
 # One counter UPDATE per finished installation, built once per counter.
 _COUNT_FINISHED = {
     status: update(RolloutGroup)
@@ -289,8 +292,13 @@ async def _start_group(
             [values for _t, values in planned],
         )
         ids = {device_id: iid for iid, device_id in rows}
+        # One executemany of plain rows: no per-object bookkeeping for hundreds of targets.
+        await session.execute(
+            _LINK_TARGET,
+            [{"tid": t.id, "installation_id": ids[t.device_id]} for t, _v in planned],
+        )
         for target, _values in planned:
-            target.installation_id = ids[target.device_id]
+            set_committed_value(target, "installation_id", ids[target.device_id])
         new_rows = [
             {
                 "device_id": t.device_id,

@@ -226,13 +226,7 @@ async def download_artifact(
 
 
 async def _installation_row(session: SessionDep, installation_id: int) -> Any:
-    row = (
-        await session.execute(
-            installations.list_query().where(
-                installations.SoftwareInstallation.id == installation_id
-            )
-        )
-    ).first()
+    row = (await session.execute(installations.ONE_BY_ID, {"iid": installation_id})).first()
     if row is None:
         raise NotFound(f"Installation {installation_id} not found")
     return row
