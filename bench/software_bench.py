@@ -296,9 +296,11 @@ async def ddi_statements(
     rid = r.json()["id"]
     (await client.post(f"{API}/rollouts/{rid}/start", headers=headers)).raise_for_status()
     counts: list[int] = []
+    current = 0
 
     def count(*_a: Any) -> None:
-        counts[-1] += 1
+        nonlocal current
+        current += 1
 
     event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
     try:
@@ -312,13 +314,14 @@ async def ddi_statements(
                 break
             for item in r.json():
                 number = item["device_number"]
-                counts.append(0)
+                current = 0
                 r = await client.post(
                     f"/DEFAULT/controller/v1/{number}/deploymentBase/{item['id']}/feedback",
                     json={"status": {"execution": "closed", "result": {"finished": "success"}}},
                     headers={"Authorization": f"TargetToken {device_token(number)}"},
                 )
                 r.raise_for_status()
+                counts.append(current)
     finally:
         event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
     counts.sort()
