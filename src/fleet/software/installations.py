@@ -54,7 +54,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import CursorResult, Select, Table, bindparam, select, update
+from sqlalchemy import CursorResult, Select, Table, bindparam, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -118,11 +118,10 @@ _VERSIONS_OF_SOFTWARE = select(
 def _expire_device_software(session: AsyncSession, device_id: int | None, software_id: int) -> None:
     """Let a ``device_software`` row the session holds be reloaded after a Core UPDATE."""
     for obj in list(session.identity_map.values()):
-        if (
-            isinstance(obj, DeviceSoftware)
-            and obj.device_id == device_id
-            and obj.software_id == software_id
-        ):
+        if not isinstance(obj, DeviceSoftware):
+            continue
+        loaded = inspect(obj).dict  # what is loaded; reading it never goes to the database
+        if loaded.get("device_id") == device_id and loaded.get("software_id") == software_id:
             session.expire(obj)
 
 
