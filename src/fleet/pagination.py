@@ -19,7 +19,7 @@ class Page:
     limit: int
 
 
-def _page(
+async def _page(
     skip: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows to return")] = 50,
 ) -> Page:

@@ -35,7 +35,7 @@ credentials_router = APIRouter(prefix="/fleet-data", tags=["device credentials"]
 device_router = APIRouter(prefix="/device-api", tags=["device API"])
 
 
-def _config(request: Request) -> DeviceApiConfig:
+async def _config(request: Request) -> DeviceApiConfig:
     cfg: DeviceApiConfig = request.app.state.device_api
     return cfg
 

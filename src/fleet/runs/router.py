@@ -377,7 +377,7 @@ def _operator_scope(actor: Principal, operator_id: int | None) -> int | None:
 ReportFilters = dict[str, Any]
 
 
-def _filters(
+async def _filters(
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
     operator_id: Annotated[int | None, Query(ge=1)] = None,
