@@ -76,32 +76,39 @@ def _valid_now(now: Any) -> Any:
     )
 
 
-# Built once: every poll authenticates, and building a statement costs more than running it.
-_AUTHENTICATE = (
-    select(DeviceToken.id, Device)
-    .join(Device, Device.id == DeviceToken.device_id)
-    .where(
-        DeviceToken.token_hash == bindparam("digest"),
-        _valid_now(bindparam("now", type_=DeviceToken.expires_at.type)),
+def _authenticate_statement(token_matches: Any) -> Any:
+    return (
+        select(DeviceToken.id, Device)
+        .join(Device, Device.id == DeviceToken.device_id)
+        .where(token_matches, _valid_now(bindparam("now", type_=DeviceToken.expires_at.type)))
     )
-)
 
 
-# The same, with the device's oldest unfinished installation (what it works on) in the same
-# round trip: the requests about an action need both.
-_NEXT = aliased(SoftwareInstallation)
-_AUTHENTICATE_WITH_ACTION = _AUTHENTICATE.add_columns(SoftwareInstallation).outerjoin(
-    SoftwareInstallation,
-    SoftwareInstallation.id
-    == (
-        select(_NEXT.id)
-        .where(_NEXT.device_id == Device.id, _NEXT.status.in_(UNFINISHED))
-        .order_by(_NEXT.id)
-        .limit(1)
-        .correlate(Device)
-        .scalar_subquery()
-    ),
-)
+def _with_next_action(stmt: Any) -> Any:
+    """Add the device's oldest unfinished installation (what it works on) as a column."""
+    following = aliased(SoftwareInstallation)
+    return stmt.add_columns(SoftwareInstallation).outerjoin(
+        SoftwareInstallation,
+        SoftwareInstallation.id
+        == (
+            select(following.id)
+            .where(following.device_id == Device.id, following.status.in_(UNFINISHED))
+            .order_by(following.id)
+            .limit(1)
+            .correlate(Device)
+            .scalar_subquery()
+        ),
+    )
+
+
+# Built once: every poll authenticates, and building a statement costs more than running it.
+_ONE_TOKEN = DeviceToken.token_hash == bindparam("digest")
+_AUTHENTICATE = _authenticate_statement(_ONE_TOKEN)
+# The requests about an action need the device's current action too: same round trip.
+_AUTHENTICATE_WITH_ACTION = _with_next_action(_AUTHENTICATE)
+_AUTHENTICATE_MANY_WITH_ACTION = _with_next_action(
+    _authenticate_statement(DeviceToken.token_hash.in_(bindparam("digests", expanding=True)))
+).add_columns(DeviceToken.token_hash)
 
 
 async def authenticate(
@@ -119,6 +126,48 @@ async def authenticate(
             device=row[1], token_id=row[0], next_action=row[2], next_action_loaded=True
         )
     return DeviceIdentity(device=row[1], token_id=row[0])
+
+
+async def authenticate_with_actions(
+    session: AsyncSession, headers: list[str | None]
+) -> list[DeviceIdentity | DeviceUnauthorized]:
+    """Resolve many ``TargetToken`` headers in one query, each to its device with the device's
+    current action, or to the 401 it earns. A device named twice gets its action loaded only
+    the first time: by the second report, the first may have finished it."""
+    digests: list[str | DeviceUnauthorized] = []
+    for header in headers:
+        try:
+            digests.append(digest(parse_authorization(header)))
+        except DeviceUnauthorized as exc:
+            digests.append(exc)
+    wanted = sorted({d for d in digests if isinstance(d, str)})
+    found: dict[str, Any] = {}
+    if wanted:
+        rows = await session.execute(
+            _AUTHENTICATE_MANY_WITH_ACTION, {"digests": wanted, "now": utcnow()}
+        )
+        found = {row[3]: row for row in rows}
+    seen: set[int] = set()
+    answers: list[DeviceIdentity | DeviceUnauthorized] = []
+    for key in digests:
+        if isinstance(key, DeviceUnauthorized):
+            answers.append(key)
+            continue
+        row = found.get(key)
+        if row is None:
+            answers.append(DeviceUnauthorized("Invalid, revoked or expired device token"))
+            continue
+        first = row[1].id not in seen
+        seen.add(row[1].id)
+        answers.append(
+            DeviceIdentity(
+                device=row[1],
+                token_id=row[0],
+                next_action=row[2] if first else None,
+                next_action_loaded=first,
+            )
+        )
+    return answers
 
 
 async def get_device(session: AsyncSession, device_id: int) -> Device:

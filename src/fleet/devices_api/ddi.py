@@ -12,6 +12,7 @@ import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,15 +23,22 @@ from fleet.audit.service import changes, record
 from fleet.db import utcnow
 from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.devices_api import presence
+from fleet.devices_api.actions import (
+    Gone,
+    check_controller,
+    check_feedback_id,
+    current_installation,
+    own_installation,
+)
 from fleet.devices_api.artifacts import ArtifactInfo, describe
 from fleet.devices_api.body import body_doc, parse
 from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.credentials import DeviceIdentity, authenticate
-from fleet.devices_api.schemas import DdiActionFeedback, DdiConfigData, DdiStatus
-from fleet.errors import BadRequest, DomainError, Forbidden, NotFound
+from fleet.devices_api.feedback import FeedbackBatcher, Report
+from fleet.devices_api.schemas import DdiActionFeedback, DdiConfigData
+from fleet.errors import BadRequest, DomainError, NotFound
 from fleet.models import (
     DdiAction,
-    Device,
     DeviceAttributes,
     Software,
     SoftwareInstallation,
@@ -38,22 +46,13 @@ from fleet.models import (
 )
 from fleet.settings import Settings
 from fleet.software.installations import (
-    FINISHED,
     UNFINISHED,
     next_pending_for_device,
-    record_progress,
-    transition,
 )
 
 BODY_LIMIT = 256 * 1024
 
 router = APIRouter(prefix="/{tenant}/controller/v1/{controllerId}", tags=["device API (DDI)"])
-
-
-class Gone(DomainError):
-    """The action exists but is finished: no more feedback or downloads for it."""
-
-    status_code = 410
 
 
 def config_of(request: Request) -> DeviceApiConfig:
@@ -90,13 +89,7 @@ async def _identify(
     with_next_action: bool,
 ) -> DeviceIdentity:
     identity = await authenticate(session, authorization, with_next_action=with_next_action)
-    if tenant != settings.tenant:
-        raise NotFound(f"Unknown tenant {tenant!r}")
-    if identity.device.device_number != controllerId:
-        exists = await session.scalar(select(Device.id).where(Device.device_number == controllerId))
-        if exists is None:
-            raise NotFound(f"Unknown controller {controllerId!r}")
-        raise Forbidden("This token belongs to another device")
+    await check_controller(session, settings, identity, tenant, controllerId)
     return identity
 
 
@@ -112,12 +105,6 @@ def _base(request: Request, tenant: str, controller_id: str) -> str:
 def _resource_hash(installation: SoftwareInstallation) -> str:
     key = f"{installation.id}:{installation.version_id}:{installation.action}"
     return str(int(hashlib.sha1(key.encode()).hexdigest()[:8], 16))  # noqa: S324
-
-
-def _action_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 12:
-        raise NotFound(f"Action {raw!r} not found")
-    return int(raw)
 
 
 def _poll_state_statement(relaxed_commit: bool) -> Any:
@@ -196,31 +183,6 @@ async def poll(
     return JSONResponse(body)  # plain data: skip the response-model machinery on the hot path
 
 
-async def _own_installation(
-    session: AsyncSession, identity: DeviceIdentity, raw_id: str
-) -> SoftwareInstallation:
-    installation = await session.get(SoftwareInstallation, _action_id(raw_id))
-    if installation is None or installation.device_id != identity.device_id:
-        raise NotFound(f"Action {raw_id} not found")
-    return installation
-
-
-async def _current_installation(
-    session: AsyncSession, identity: DeviceIdentity, raw_id: str
-) -> SoftwareInstallation:
-    # The usual case (the device asks about the action it was given) costs at most one query.
-    if identity.next_action_loaded:
-        current = identity.next_action
-    else:
-        current = await next_pending_for_device(session, identity.device_id)
-    if current is not None and current.id == _action_id(raw_id):
-        return current
-    installation = await _own_installation(session, identity, raw_id)
-    if installation.status in FINISHED:
-        raise Gone(f"Action {raw_id} is {installation.status}")
-    raise NotFound(f"Action {raw_id} is not the device's current action")
-
-
 def _artifact_json(info: ArtifactInfo, base: str, module_id: int) -> dict[str, Any]:
     href = f"{base}/softwaremodules/{module_id}/artifacts/{info.filename}"
     links: dict[str, Any] = {
@@ -277,7 +239,7 @@ async def deployment_base(
     actionId: str,
 ) -> dict[str, Any]:
     """Describe the pending installation: chunk, artifacts with hashes and download links."""
-    installation = await _current_installation(session, identity, actionId)
+    installation = await current_installation(session, identity, actionId)
     version, software = await _version_and_software(session, installation.version_id)
     base = _base(request, tenant, identity.device.device_number)
     artifacts = []
@@ -311,94 +273,24 @@ async def deployment_base(
     }
 
 
-def _percent(status: DdiStatus) -> int | None:
-    progress = status.result.progress
-    if progress is None or progress.cnt is None or progress.of is None:
-        return None
-    return max(0, min(100, progress.cnt * 100 // progress.of))
-
-
-def _check_id(feedback: DdiActionFeedback, action_id: str) -> None:
-    if feedback.id not in (None, "", action_id):
-        raise BadRequest(f"Feedback id {feedback.id!r} does not match action {action_id}")
-
-
-async def apply_feedback(
-    session: AsyncSession,
-    installation: SoftwareInstallation,
-    status: DdiStatus,
-    ip: str | None,
-) -> None:
-    """Map DDI ``execution`` / ``result.finished`` onto the installation state machine."""
-    execution, finished = status.execution, status.result.finished
-    details = "; ".join(d.strip() for d in status.details if d.strip()) or None
-    percent = _percent(status)
-    if execution == "closed":
-        if finished == "none":
-            raise BadRequest("A closed action needs result.finished 'success' or 'failure'")
-        # A device may report the end without having reported the start: pass through it.
-        through = "in_progress" if installation.status == "pending" else None
-        if finished == "success":
-            await transition(
-                session,
-                installation,
-                "completed",
-                log_line=details or "device reports success",
-                progress=100,
-                ip=ip,
-                through=through,
-                through_line="started",
-            )
-        else:
-            await transition(
-                session,
-                installation,
-                "failed",
-                error_message=details or "device reports failure",
-                ip=ip,
-                through=through,
-                through_line="started",
-            )
-    elif execution == "canceled":
-        await transition(
-            session, installation, "canceled", log_line=details or "canceled by device", ip=ip
-        )
-    elif execution == "rejected":
-        record(
-            session,
-            "ddi.action_rejected",
-            ip_address=ip,
-            level="WARNING",
-            details={"entity": "software_installation", "id": installation.id, "reason": details},
-        )
-    elif installation.status == "pending":
-        await transition(
-            session,
-            installation,
-            "in_progress",
-            log_line=details or execution,
-            progress=percent,
-            ip=ip,
-        )
-    else:
-        await record_progress(
-            session, installation, log_line=details or execution, progress=percent
-        )
-
-
 @router.post("/deploymentBase/{actionId}/feedback", openapi_extra=body_doc(DdiActionFeedback))
 async def deployment_feedback(
     request: Request,
-    session: SessionDep,
-    identity: DeviceActionDep,
     ip: ClientIP,
+    tenant: str,
+    controllerId: str,
     actionId: str,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Take the device's progress or final result for an action."""
-    feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
-    _check_id(feedback, actionId)
-    installation = await _current_installation(session, identity, actionId)
-    await apply_feedback(session, installation, feedback.status, ip)
+    """Take the device's progress or final result for an action. The report is applied with
+    those of other devices arriving at the same moment, and answered once committed."""
+    report = Report(authorization, tenant, controllerId, actionId, ip)
+    try:
+        report.feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
+    except (DomainError, RequestValidationError) as exc:
+        report.refusal = exc  # answered after the token checks, like every request
+    batcher: FeedbackBatcher = request.app.state.feedback
+    await batcher.submit(report)
     return Response(status_code=200)
 
 
@@ -409,7 +301,7 @@ async def cancel_action(
     actionId: str,
 ) -> dict[str, Any]:
     """Tell the device to stop an action a user canceled."""
-    installation = await _own_installation(session, identity, actionId)
+    installation = await own_installation(session, identity, actionId)
     action = await session.get(DdiAction, installation.id)
     if installation.status != "canceled" or action is None:
         raise NotFound(f"No cancellation for action {actionId}")
@@ -428,8 +320,8 @@ async def cancel_feedback(
 ) -> Response:
     """Take the device's answer to a cancellation (confirmed, rejected or still working)."""
     feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
-    _check_id(feedback, actionId)
-    installation = await _own_installation(session, identity, actionId)
+    check_feedback_id(feedback, actionId)
+    installation = await own_installation(session, identity, actionId)
     action = await session.get(DdiAction, installation.id)
     if installation.status != "canceled" or action is None:
         raise NotFound(f"No cancellation for action {actionId}")

@@ -13,14 +13,17 @@ from fastapi import FastAPI
 from fleet.devices_api import ddi, presence
 from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.fanout import FanoutBus
+from fleet.devices_api.feedback import FeedbackBatcher
 
 log = logging.getLogger(__name__)
 
 
 def install(app: FastAPI) -> None:
-    """Give the app the device-API config, the cross-worker bus and the root DDI routes."""
+    """Give the app the device-API config, the cross-worker bus, the batched action feedback
+    and the root DDI routes."""
     app.state.device_api = DeviceApiConfig()
     app.state.events = FanoutBus(app.state.engine)
+    app.state.feedback = FeedbackBatcher(app.state.sessionmaker, app.state.settings)
     app.include_router(ddi.router)
 
 

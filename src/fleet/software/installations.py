@@ -93,6 +93,13 @@ _ROLLOUT_OF_INSTALLATION = (
     .where(RolloutTarget.installation_id == bindparam("iid"))
     .with_for_update(of=Rollout)
 )
+_ROLLOUTS_OF_INSTALLATIONS = (
+    select(RolloutTarget, Rollout)
+    .join(Rollout, Rollout.id == RolloutTarget.rollout_id)
+    .where(RolloutTarget.installation_id.in_(bindparam("iids", expanding=True)))
+    .order_by(Rollout.id, RolloutTarget.id)
+    .with_for_update(of=Rollout)
+)
 
 
 # Hot-path statements, built once: building a statement costs about as much as running it.
@@ -113,6 +120,37 @@ _VERSIONS_OF_SOFTWARE = select(
     SoftwareVersion.is_stable,
     SoftwareVersion.is_beta,
 ).where(SoftwareVersion.software_id == bindparam("sid"))
+
+
+# A caller that finishes many installations in one transaction (the batched DDI feedback) can
+# load their roll-outs, locked, in one query and the versions of a package once; ``transition``
+# then takes them from the session instead of asking again.
+_ROLLOUT_OF = "fleet.rollout_of_installation"
+_VERSIONS = "fleet.versions_of_software"
+
+
+async def prepare_to_finish(session: AsyncSession, installation_ids: list[int]) -> None:
+    """Lock the roll-outs of these installations (in roll-out id order, the lock order
+    everywhere) and remember their targets, and remember the versions of each package read
+    from now on, for the ``transition`` calls of this transaction."""
+    found: dict[int, tuple[RolloutTarget, Rollout] | None] = dict.fromkeys(installation_ids)
+    if installation_ids:
+        rows = await session.execute(_ROLLOUTS_OF_INSTALLATIONS, {"iids": installation_ids})
+        for target, rollout in rows:
+            if target.installation_id is not None:
+                found[target.installation_id] = (target, rollout)
+    session.info[_ROLLOUT_OF] = found
+    session.info.setdefault(_VERSIONS, {})
+
+
+async def _rollout_of(
+    session: AsyncSession, installation_id: int
+) -> tuple[RolloutTarget, Rollout] | None:
+    known = session.info.get(_ROLLOUT_OF)
+    if known is not None and installation_id in known:
+        return known.pop(installation_id)
+    row = (await session.execute(_ROLLOUT_OF_INSTALLATION, {"iid": installation_id})).first()
+    return None if row is None else (row[0], row[1])
 
 
 def _expire_device_software(session: AsyncSession, device_id: int | None, software_id: int) -> None:
@@ -387,7 +425,12 @@ async def newer_stable_exists(
     ``device`` may be an id: the device is then loaded only if a newer version restricts
     compatibility.
     """
-    rows = (await session.execute(_VERSIONS_OF_SOFTWARE, {"sid": software_id})).all()
+    cache: dict[int, list[Any]] | None = session.info.get(_VERSIONS)
+    rows = cache.get(software_id) if cache is not None else None
+    if rows is None:
+        rows = list((await session.execute(_VERSIONS_OF_SOFTWARE, {"sid": software_id})).all())
+        if cache is not None:
+            cache[software_id] = rows
     mine = next((r.version_number for r in rows if r.id == version_id), None)
     if mine is None:
         return False
@@ -509,9 +552,7 @@ async def transition(
     with session.no_autoflush:
         if new_status in FINISHED:
             # Lock order everywhere: roll-out row, then installation, then groups.
-            found = (
-                await session.execute(_ROLLOUT_OF_INSTALLATION, {"iid": installation.id})
-            ).first()
+            found = await _rollout_of(session, installation.id)
             if found is not None:
                 target, rollout = found
         result = await session.execute(

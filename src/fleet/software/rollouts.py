@@ -379,7 +379,11 @@ async def on_installation_finished(
         rollout = await get_rollout(session, target.rollout_id, lock=True)
     group = (await session.scalars(_COUNT_FINISHED[status], {"gid": target.group_id})).one()
     await _evaluate(session, rollout, group, check_errors=status != "canceled")
-    await session.flush()
+    # Write what the evaluation changed before anything reads it again (the next counter
+    # UPDATE refreshes the group from the database). Usually it changed nothing, and the audit
+    # rows can wait for the commit.
+    if any(isinstance(obj, (Rollout, RolloutGroup)) for obj in session.dirty):
+        await session.flush()
 
 
 def _audit(

@@ -1,0 +1,161 @@
+"""DDI actions of one device: which installation an action id names, and what a device's feedback
+on it does to the installation state machine.
+
+Shared by the DDI resources (``ddi``) and the batched feedback (``feedback``). Every refusal here
+happens before anything is written, so a refused report leaves the transaction as it found it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.audit.service import record
+from fleet.devices_api.credentials import DeviceIdentity
+from fleet.devices_api.schemas import DdiActionFeedback, DdiStatus
+from fleet.errors import BadRequest, DomainError, Forbidden, NotFound
+from fleet.models import Device, SoftwareInstallation
+from fleet.settings import Settings
+from fleet.software.installations import (
+    FINISHED,
+    next_pending_for_device,
+    record_progress,
+    transition,
+)
+
+
+class Gone(DomainError):
+    """The action exists but is finished: no more feedback or downloads for it."""
+
+    status_code = 410
+
+
+def action_id(raw: str) -> int:
+    """The installation id an action id in a path names (anything but digits is 404)."""
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(f"Action {raw!r} not found")
+    return int(raw)
+
+
+async def check_controller(
+    session: AsyncSession,
+    settings: Settings,
+    identity: DeviceIdentity,
+    tenant: str,
+    controller_id: str,
+) -> None:
+    """Refuse a path whose tenant is not ours (404) or whose controller is not the token's
+    device (404 when no such device exists, 403 when it is another device)."""
+    if tenant != settings.tenant:
+        raise NotFound(f"Unknown tenant {tenant!r}")
+    if identity.device.device_number != controller_id:
+        exists = await session.scalar(
+            select(Device.id).where(Device.device_number == controller_id)
+        )
+        if exists is None:
+            raise NotFound(f"Unknown controller {controller_id!r}")
+        raise Forbidden("This token belongs to another device")
+
+
+async def own_installation(
+    session: AsyncSession, identity: DeviceIdentity, raw_id: str
+) -> SoftwareInstallation:
+    """The device's installation an action id names, or 404."""
+    installation = await session.get(SoftwareInstallation, action_id(raw_id))
+    if installation is None or installation.device_id != identity.device_id:
+        raise NotFound(f"Action {raw_id} not found")
+    return installation
+
+
+async def current_installation(
+    session: AsyncSession, identity: DeviceIdentity, raw_id: str
+) -> SoftwareInstallation:
+    """The installation an action id names if it is the device's current action; 410 when it
+    is finished, 404 otherwise."""
+    # The usual case (the device asks about the action it was given) costs at most one query.
+    if identity.next_action_loaded:
+        current = identity.next_action
+    else:
+        current = await next_pending_for_device(session, identity.device_id)
+    if current is not None and current.id == action_id(raw_id):
+        return current
+    installation = await own_installation(session, identity, raw_id)
+    if installation.status in FINISHED:
+        raise Gone(f"Action {raw_id} is {installation.status}")
+    raise NotFound(f"Action {raw_id} is not the device's current action")
+
+
+def check_feedback_id(feedback: DdiActionFeedback, raw_id: str) -> None:
+    """A feedback body that names an action must name the one in its path."""
+    if feedback.id not in (None, "", raw_id):
+        raise BadRequest(f"Feedback id {feedback.id!r} does not match action {raw_id}")
+
+
+def _percent(status: DdiStatus) -> int | None:
+    progress = status.result.progress
+    if progress is None or progress.cnt is None or progress.of is None:
+        return None
+    return max(0, min(100, progress.cnt * 100 // progress.of))
+
+
+async def apply_feedback(
+    session: AsyncSession,
+    installation: SoftwareInstallation,
+    status: DdiStatus,
+    ip: str | None,
+) -> None:
+    """Map DDI ``execution`` / ``result.finished`` onto the installation state machine."""
+    execution, finished = status.execution, status.result.finished
+    details = "; ".join(d.strip() for d in status.details if d.strip()) or None
+    percent = _percent(status)
+    if execution == "closed":
+        if finished == "none":
+            raise BadRequest("A closed action needs result.finished 'success' or 'failure'")
+        # A device may report the end without having reported the start: pass through it.
+        through = "in_progress" if installation.status == "pending" else None
+        if finished == "success":
+            await transition(
+                session,
+                installation,
+                "completed",
+                log_line=details or "device reports success",
+                progress=100,
+                ip=ip,
+                through=through,
+                through_line="started",
+            )
+        else:
+            await transition(
+                session,
+                installation,
+                "failed",
+                error_message=details or "device reports failure",
+                ip=ip,
+                through=through,
+                through_line="started",
+            )
+    elif execution == "canceled":
+        await transition(
+            session, installation, "canceled", log_line=details or "canceled by device", ip=ip
+        )
+    elif execution == "rejected":
+        record(
+            session,
+            "ddi.action_rejected",
+            ip_address=ip,
+            level="WARNING",
+            details={"entity": "software_installation", "id": installation.id, "reason": details},
+        )
+    elif installation.status == "pending":
+        await transition(
+            session,
+            installation,
+            "in_progress",
+            log_line=details or execution,
+            progress=percent,
+            ip=ip,
+        )
+    else:
+        await record_progress(
+            session, installation, log_line=details or execution, progress=percent
+        )

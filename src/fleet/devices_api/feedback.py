@@ -1,0 +1,162 @@
+"""Action feedback of many devices applied in one transaction (group commit).
+
+A roll-out makes hundreds of devices report at the same moment, and what a report costs is
+mostly its round trips to the database: begin, token check, roll-out lock, the writes, commit.
+Reports that arrive while a batch is being written wait for the next one; a batch checks all
+tokens in one query, locks the roll-outs concerned in one query, reads each package's versions
+once, runs every report through the same state machine as a single report would
+(``actions.apply_feedback``) and commits once. A lone report is a batch of one, so nothing waits
+for a timer.
+
+Each request still gets its own answer, and only after the commit that holds its report: a
+refused report (401, 404, 409, 410, ...) is refused before it writes anything, so it does not
+disturb the others; if the batch's transaction fails as a whole, every report is tried again
+alone, so one bad report cannot fail another device's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleet.devices_api import actions
+from fleet.devices_api.credentials import DeviceIdentity, authenticate_with_actions
+from fleet.devices_api.schemas import DdiActionFeedback
+from fleet.errors import BadRequest, DomainError
+from fleet.settings import Settings
+from fleet.software.installations import prepare_to_finish
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 100
+_FINISHING = ("closed", "canceled")
+
+
+@dataclass
+class Report:
+    """One device's ``POST .../deploymentBase/{actionId}/feedback``. ``refusal`` is what the
+    body earned (400/413/422), raised only after the token checks, as for a single request."""
+
+    authorization: str | None
+    tenant: str
+    controller_id: str
+    action_id: str
+    ip: str | None
+    feedback: DdiActionFeedback | None = None
+    refusal: Exception | None = None  # why ``feedback`` is None
+    answer: asyncio.Future[None] | None = field(default=None, repr=False)
+
+
+async def _apply(
+    session: AsyncSession, settings: Settings, reports: list[Report]
+) -> list[BaseException | None]:
+    """Run the reports in order in the session's transaction; answer each one's refusal."""
+    identities = await authenticate_with_actions(session, [r.authorization for r in reports])
+    finishing = [
+        identity.next_action.id
+        for report, identity in zip(reports, identities, strict=True)
+        if isinstance(identity, DeviceIdentity)
+        and identity.next_action is not None
+        and report.feedback is not None
+        and report.feedback.status.execution in _FINISHING
+    ]
+    if finishing:
+        await prepare_to_finish(session, finishing)
+    outcomes: list[BaseException | None] = []
+    for report, identity in zip(reports, identities, strict=True):
+        try:
+            if not isinstance(identity, DeviceIdentity):
+                raise identity
+            await actions.check_controller(
+                session, settings, identity, report.tenant, report.controller_id
+            )
+            if report.feedback is None:  # the body was refused
+                outcomes.append(report.refusal or BadRequest("A feedback body is required"))
+                continue
+            actions.check_feedback_id(report.feedback, report.action_id)
+            installation = await actions.current_installation(session, identity, report.action_id)
+            await actions.apply_feedback(session, installation, report.feedback.status, report.ip)
+        except DomainError as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+    return outcomes
+
+
+class FeedbackBatcher:
+    """Collects the action feedback of concurrent requests and applies it in batches."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self._sessionmaker = sessionmaker
+        self._settings = settings
+        self._queue: list[Report] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def submit(self, report: Report) -> None:
+        """Apply one report; return once it is committed, or raise what it earned."""
+        loop = asyncio.get_running_loop()
+        report.answer = loop.create_future()
+        self._queue.append(report)
+        if self._worker is None or self._worker.done():
+            # The worker drains the queue and ends: nothing runs while no device reports.
+            self._worker = loop.create_task(self._drain())
+        await report.answer
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            # A request that went away before its turn never got an answer: the device
+            # reports again, so its report is not applied now.
+            batch = [r for r in batch if r.answer is not None and not r.answer.done()]
+            try:
+                outcomes = await self._run(batch)
+            except BaseException as exc:
+                for report in batch:
+                    _answer(report, exc)
+                for report in self._queue:
+                    _answer(report, exc)
+                self._queue = []
+                raise
+            for report, outcome in zip(batch, outcomes, strict=True):
+                _answer(report, outcome)
+
+    async def _run(self, batch: list[Report]) -> list[BaseException | None]:
+        if not batch:
+            return []
+        try:
+            return await self._transaction(batch)
+        except Exception:
+            if len(batch) == 1:
+                raise
+            log.warning("a batch of %d device reports failed; applying each alone", len(batch))
+        outcomes: list[BaseException | None] = []
+        for report in batch:
+            try:
+                outcomes.extend(await self._transaction([report]))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _transaction(self, reports: list[Report]) -> list[BaseException | None]:
+        async with self._sessionmaker() as session:
+            try:
+                outcomes = await _apply(session, self._settings, reports)
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        return outcomes
+
+
+def _answer(report: Report, outcome: BaseException | None) -> None:
+    if report.answer is None or report.answer.done():
+        return
+    if outcome is None:
+        report.answer.set_result(None)
+    elif isinstance(outcome, Exception):
+        report.answer.set_exception(outcome)
+    else:  # the worker itself was stopped (server shutdown)
+        report.answer.set_exception(RuntimeError("the server stopped before applying the report"))
