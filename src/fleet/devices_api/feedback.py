@@ -131,7 +131,11 @@ class FeedbackBatcher:
         except Exception:
             if len(batch) == 1:
                 raise
-            log.warning("a batch of %d device reports failed; applying each alone", len(batch))
+            log.warning(
+                "a batch of %d device reports failed; applying each alone",
+                len(batch),
+                exc_info=True,
+            )
         outcomes: list[BaseException | None] = []
         for report in batch:
             try:

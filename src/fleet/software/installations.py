@@ -38,6 +38,12 @@ progress=None, actor_user_id=None, ip=None, through=None, through_line=None)
     installation that belongs to a roll-out updates the roll-out's group counters and lets the
     roll-out advance to its next group, pause or finish — in the same transaction.
 
+``prepare_to_finish(session, installation_ids) -> None``
+    For a caller about to finish many installations in one transaction (the batched DDI
+    feedback): locks their roll-outs in one query, in roll-out id order, and keeps the versions
+    of each package once read; the ``transition`` calls that follow in the session use both
+    instead of asking again. Without it, ``transition`` asks for itself: same result.
+
 ``record_progress(session, installation, *, log_line=None, progress=None) -> SoftwareInstallation``
     Log a progress report of an ``in_progress`` installation without changing its status.
 
