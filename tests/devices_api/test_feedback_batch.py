@@ -208,6 +208,23 @@ async def test_a_failing_batch_is_applied_report_by_report(
     statuses = [after[d.id].status for d in fleet["devices"]]
     assert statuses == ["completed", "in_progress", "pending"]  # each written once, alone
 
+    # a lone report whose transaction fails gets the error; the next report is served
+    async def always_fail(session: AsyncSession, cfg: Settings, reports: list[Report]) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(feedback_module, "_apply", always_fail)
+    with pytest.raises(RuntimeError, match="went away"):
+        await app.state.feedback.submit(reports[2])
+    monkeypatch.setattr(feedback_module, "_apply", real_apply)
+    third = fleet["devices"][2]
+    closed = _body("closed", "success")
+    await app.state.feedback.submit(
+        _report(
+            fleet["tokens"][third.device_number], third.device_number, actions[third.id].id, closed
+        )
+    )
+    assert (await _actions(sessionmaker, [third.id]))[third.id].status == "completed"
+
 
 async def test_concurrent_requests_end_to_end(
     client: httpx.AsyncClient,

@@ -113,10 +113,10 @@ class FeedbackBatcher:
             batch = [r for r in batch if r.answer is not None and not r.answer.done()]
             try:
                 outcomes = await self._run(batch)
-            except BaseException as exc:
-                for report in batch:
-                    _answer(report, exc)
-                for report in self._queue:
+            except Exception as exc:  # the database failed even for a lone report
+                outcomes = [exc] * len(batch)
+            except BaseException as exc:  # the worker is stopped: no later answer would come
+                for report in [*batch, *self._queue]:
                     _answer(report, exc)
                 self._queue = []
                 raise
