@@ -14,7 +14,15 @@ from fleet.auth.deps import CurrentPrincipal, Principal, require_module
 from fleet.deps import SessionDep, SettingsDep
 from fleet.errors import Forbidden, NotFound
 from fleet.pagination import PageDep, paginate
-from fleet.software import artifacts, catalog, dashboard, installations, rollouts, versions
+from fleet.software import (
+    artifacts,
+    catalog,
+    dashboard,
+    installation_views,
+    installations,
+    rollouts,
+    versions,
+)
 from fleet.software.schemas import (
     Action,
     Category,
@@ -226,14 +234,14 @@ async def download_artifact(
 
 
 async def _installation_row(session: SessionDep, installation_id: int) -> Any:
-    row = (await session.execute(installations.ONE_BY_ID, {"iid": installation_id})).first()
+    row = (await session.execute(installation_views.ONE_BY_ID, {"iid": installation_id})).first()
     if row is None:
         raise NotFound(f"Installation {installation_id} not found")
     return row
 
 
 async def _installation_read(session: SessionDep, installation_id: int) -> dict[str, Any]:
-    return installations.row_dict(await _installation_row(session, installation_id))
+    return installation_views.row_dict(await _installation_row(session, installation_id))
 
 
 @router.get("/installations", response_model=list[InstallationRead])
@@ -252,7 +260,7 @@ async def list_installations(
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """List installations, newest first, filtered by device, software, status, action, dates."""
-    stmt = installations.list_query(
+    stmt = installation_views.list_query(
         device_id=device_id,
         software_id=software_id,
         version_id=version_id,
@@ -265,7 +273,7 @@ async def list_installations(
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     response.headers["X-Total-Count"] = str(total or 0)
     rows = (await session.execute(stmt.offset(page.skip).limit(page.limit))).all()
-    return [installations.row_dict(r) for r in rows]
+    return [installation_views.row_dict(r) for r in rows]
 
 
 @router.post(
@@ -319,7 +327,7 @@ async def update_installation(
             actor_user_id=principal.user_id,
             ip=principal.ip,
         )
-    return installations.row_dict(row)
+    return installation_views.row_dict(row)
 
 
 @router.get("/devices/{device_id}/software", response_model=list[DeviceSoftwareRead])
@@ -327,7 +335,7 @@ async def device_software(
     device_id: int, session: SessionDep, _p: FleetReaderDep, response: Response
 ) -> list[dict[str, Any]]:
     """List what a device runs: each package with version, status and newest stable version."""
-    rows = await installations.device_software(session, device_id)
+    rows = await installation_views.device_software(session, device_id)
     response.headers["X-Total-Count"] = str(len(rows))
     return rows
 
