@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fleet.devices_api import actions as actions_module
 from fleet.devices_api import feedback as feedback_module
 from fleet.devices_api.actions import Gone
 from fleet.devices_api.credentials import DeviceUnauthorized
@@ -253,3 +254,37 @@ async def test_concurrent_requests_end_to_end(
     assert (await client.post(url, json=bad, headers=token)).status_code == 422
     r = await client.post(url, json=_body("closed", "success"), headers=token)
     assert r.status_code == 410
+
+
+async def test_a_report_refused_after_writing_spoils_nothing(
+    app: Any,
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    role_headers: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fleet = await _fleet(client, sessionmaker, settings, role_headers["maker"], 3, group_size=3)
+    devices = fleet["devices"]
+    actions = await _actions(sessionmaker, [d.id for d in devices])
+    real = actions_module.apply_feedback
+    late = actions[devices[1].id].id
+
+    async def refuse_late(session: AsyncSession, installation: Any, *args: Any) -> None:
+        await real(session, installation, *args)
+        if installation.id == late:  # a refusal after the writes, which must not be kept
+            raise NotFound("refused after writing")
+
+    monkeypatch.setattr(actions_module, "apply_feedback", refuse_late)
+    closed = _body("closed", "success")
+    reports = [
+        _report(fleet["tokens"][d.device_number], d.device_number, actions[d.id].id, closed)
+        for d in devices
+    ]
+    answers = await asyncio.gather(
+        *(app.state.feedback.submit(r) for r in reports), return_exceptions=True
+    )
+    assert answers[0] is None and answers[2] is None
+    assert isinstance(answers[1], NotFound)
+    after = await _actions(sessionmaker, [d.id for d in devices])
+    assert [after[d.id].status for d in devices] == ["completed", "pending", "completed"]

@@ -10,8 +10,10 @@ for a timer.
 
 Each request still gets its own answer, and only after the commit that holds its report: a
 refused report (401, 404, 409, 410, ...) is refused before it writes anything, so it does not
-disturb the others; if the batch's transaction fails as a whole, every report is tried again
-alone, so one bad report cannot fail another device's.
+disturb the others. If the batch's transaction fails as a whole, or a report is refused after
+it wrote (which the state machine never does, and is watched for all the same), every report is
+applied again alone, in a transaction of its own: one bad report cannot fail or spoil another
+device's.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from fleet.devices_api import actions
 from fleet.devices_api.credentials import DeviceIdentity, authenticate_with_actions
@@ -65,8 +70,10 @@ async def _apply(
     ]
     if finishing:
         await prepare_to_finish(session, finishing)
+    wrote = _track_writes(session)
     outcomes: list[BaseException | None] = []
     for report, identity in zip(reports, identities, strict=True):
+        wrote.clear()
         try:
             if not isinstance(identity, DeviceIdentity):
                 raise identity
@@ -80,10 +87,36 @@ async def _apply(
             installation = await actions.current_installation(session, identity, report.action_id)
             await actions.apply_feedback(session, installation, report.feedback.status, report.ip)
         except DomainError as exc:
+            if wrote:
+                raise _Spoiled(exc) from exc
             outcomes.append(exc)
         else:
             outcomes.append(None)
     return outcomes
+
+
+class _Spoiled(Exception):
+    """A report was refused after it had written: its writes cannot be kept, nor undone alone."""
+
+    def __init__(self, refusal: DomainError) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
+def _track_writes(session: AsyncSession) -> set[str]:
+    """Answer a set that gets an entry whenever the session writes (cleared by the caller)."""
+    wrote: set[str] = set()
+
+    def on_execute(state: ORMExecuteState) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            wrote.add("statement")
+
+    def on_flush(_session: Session, _context: Any) -> None:
+        wrote.add("flush")
+
+    event.listen(session.sync_session, "do_orm_execute", on_execute)
+    event.listen(session.sync_session, "after_flush", on_flush)
+    return wrote
 
 
 class FeedbackBatcher:
@@ -148,10 +181,15 @@ class FeedbackBatcher:
         async with self._sessionmaker() as session:
             try:
                 outcomes = await _apply(session, self._settings, reports)
-                await session.commit()
+            except _Spoiled as spoiled:
+                await session.rollback()
+                if len(reports) > 1:
+                    raise  # applied alone, each report's refusal undoes only its own writes
+                return [spoiled.refusal]
             except BaseException:
                 await session.rollback()
                 raise
+            await session.commit()
         return outcomes
 
 
