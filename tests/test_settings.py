@@ -10,11 +10,12 @@ import pytest
 from fleet.settings import ConfigError, Settings, async_database_url, sync_database_url
 
 
-def test_seed_style_postgres_url_picks_psycopg() -> None:
+def test_seed_style_postgres_url_picks_the_drivers() -> None:
     url = "postgresql://fleetuser:fleetpass@localhost:5432/fleet_management"
-    assert async_database_url(url).drivername == "postgresql+psycopg"
+    assert async_database_url(url).drivername == "postgresql+asyncpg"
     assert sync_database_url(url).drivername == "postgresql+psycopg"
-    assert async_database_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert async_database_url("postgres://u@h/db").drivername == "postgresql+asyncpg"
+    assert sync_database_url("postgresql+asyncpg://u@h/db").drivername == "postgresql+psycopg"
     assert async_database_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
     assert sync_database_url("sqlite+aiosqlite:///x.db").drivername == "sqlite"
     with pytest.raises(ConfigError):

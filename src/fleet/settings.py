@@ -88,7 +88,7 @@ def async_database_url(url: str) -> URL:
     """Map any accepted URL form onto the async driver this service uses."""
     parsed = _parse(url)
     if parsed.drivername in _PG_DRIVERS:
-        return parsed.set(drivername="postgresql+psycopg")
+        return parsed.set(drivername="postgresql+asyncpg")
     if parsed.drivername in _SQLITE_DRIVERS:
         return parsed.set(drivername="sqlite+aiosqlite")
     raise ConfigError(f"unsupported database '{parsed.drivername}': use postgresql:// or sqlite://")
@@ -99,7 +99,7 @@ def sync_database_url(url: str) -> URL:
     parsed = async_database_url(url)
     if parsed.drivername == "sqlite+aiosqlite":
         return parsed.set(drivername="sqlite")
-    return parsed
+    return parsed.set(drivername="postgresql+psycopg")
 
 
 @lru_cache

@@ -13,8 +13,10 @@ def pdf_text(data: bytes) -> str:
     """Answer the page text, one shown string per line."""
     out: list[str] = []
     for raw in _STREAM.findall(data):
+        # A stream whose compressed bytes end in CR loses that byte to the optional CR of the
+        # pattern; it is the checksum's last byte, so decompress without insisting on it.
         try:
-            content = zlib.decompress(raw)
+            content = zlib.decompressobj().decompress(raw)
         except zlib.error:
             content = raw
         for match in _TEXT.findall(content):

@@ -109,10 +109,6 @@ async def _running_test(session: AsyncSession, device_id: int, test_id: int) -> 
     return report
 
 
-def _copy_field(value: Any) -> str:
-    return "\\N" if value is None else repr(value)
-
-
 async def _bulk_insert(
     session: AsyncSession, rows: list[tuple[Any, ...]], *, durable: bool
 ) -> None:
@@ -125,16 +121,11 @@ async def _bulk_insert(
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        cols = ", ".join(_COLUMNS)
-        # One preformatted COPY buffer: far cheaper than a Python call per row.
-        data = "".join(
-            f"{r[0]}\t{r[1].isoformat()}\t{_copy_field(r[2])}\t{_copy_field(r[3])}\t"
-            f"{_copy_field(r[4])}\t{_copy_field(r[5])}\n"
-            for r in rows
+        # One binary COPY of the whole batch inside the transaction: far cheaper than a
+        # statement, or a Python call, per row.
+        await driver.copy_records_to_table(
+            "telemetry_samples", records=rows, columns=list(_COLUMNS)
         )
-        async with driver.cursor() as cur:
-            async with cur.copy(f"COPY telemetry_samples ({cols}) FROM STDIN") as copy:
-                await copy.write(data)
         return
     await session.execute(
         insert(TelemetrySample), [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
