@@ -7,6 +7,7 @@ the test engine's shape.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,6 +110,10 @@ async def _running_test(session: AsyncSession, device_id: int, test_id: int) -> 
     return report
 
 
+def _copy_field(value: Any) -> str:
+    return "\\N" if value is None else repr(value)
+
+
 async def _bulk_insert(
     session: AsyncSession, rows: list[tuple[Any, ...]], *, durable: bool
 ) -> None:
@@ -121,10 +126,14 @@ async def _bulk_insert(
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        # One binary COPY of the whole batch inside the transaction: far cheaper than a
-        # statement, or a Python call, per row.
-        await driver.copy_records_to_table(
-            "telemetry_samples", records=rows, columns=list(_COLUMNS)
+        # One preformatted COPY buffer: far cheaper than a Python call per row.
+        data = "".join(
+            f"{r[0]}\t{r[1].isoformat()}\t{_copy_field(r[2])}\t{_copy_field(r[3])}\t"
+            f"{_copy_field(r[4])}\t{_copy_field(r[5])}\n"
+            for r in rows
+        )
+        await driver.copy_to_table(
+            "telemetry_samples", source=io.BytesIO(data.encode()), columns=list(_COLUMNS)
         )
         return
     await session.execute(
