@@ -148,6 +148,9 @@ async def test_one_batch_one_transaction_each_report_its_own_answer(
     # all nine in one transaction: one token query, one commit
     assert len(commits) == 1
     assert sum("device_tokens" in s for s in statements) == 1
+    # device_software: one upsert per shape of change (installed, failed), not one per device
+    upserts = [s for s in statements if "INTO device_software" in s and "ON CONFLICT" in s]
+    assert len(upserts) == 2
 
     after = await _actions(sessionmaker, [d.id for d in fleet["devices"]])
     assert after[d1.id].status == "completed" and after[d3.id].status == "completed"
@@ -164,6 +167,12 @@ async def test_one_batch_one_transaction_each_report_its_own_answer(
             )
         )
         assert sorted(installed) == ["failed", "installed", "installed"]
+        versions = await session.scalars(
+            select(DeviceSoftware.installed_version).where(
+                DeviceSoftware.device_id.in_([d1.id, d3.id])
+            )
+        )
+        assert list(versions) == ["1.0.0", "1.0.0"]
         moves = await session.scalar(
             select(SystemLog.id).where(SystemLog.action == "software.installation.status").limit(1)
         )

@@ -5,7 +5,8 @@ mostly its round trips to the database: begin, token check, roll-out lock, the w
 Reports that arrive while a batch is being written wait for the next one; a batch checks all
 tokens in one query, locks the roll-outs concerned in one query, reads each package's versions
 once, runs every report through the same state machine as a single report would
-(``actions.apply_feedback``) and commits once. A lone report is a batch of one, so nothing waits
+(``actions.apply_feedback``), writes the devices' ``device_software`` rows together and
+commits once. A lone report is a batch of one, so nothing waits
 for a timer.
 
 Each request still gets its own answer, and only after the commit that holds its report: a
@@ -32,7 +33,7 @@ from fleet.devices_api.credentials import DeviceIdentity, authenticate_with_acti
 from fleet.devices_api.schemas import DdiActionFeedback
 from fleet.errors import BadRequest, DomainError
 from fleet.settings import Settings
-from fleet.software.installations import prepare_to_finish
+from fleet.software.installations import prepare_to_finish, write_held_back
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ async def _apply(
             outcomes.append(exc)
         else:
             outcomes.append(None)
+    wrote.clear()
+    await write_held_back(session)
     return outcomes
 
 

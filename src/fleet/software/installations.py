@@ -42,7 +42,10 @@ progress=None, actor_user_id=None, ip=None, through=None, through_line=None)
     For a caller about to finish many installations in one transaction (the batched DDI
     feedback): locks their roll-outs in one query, in roll-out id order, and keeps the versions
     of each package once read; the ``transition`` calls that follow in the session use both
-    instead of asking again. Without it, ``transition`` asks for itself: same result.
+    instead of asking again, and hold their ``device_software`` changes back until
+    ``write_held_back(session)`` writes them in one upsert per shape of change (the caller
+    calls it before committing; a roll-out group start calls it before it reads). Without it,
+    ``transition`` asks and writes for itself: same result.
 
 ``record_progress(session, installation, *, log_line=None, progress=None) -> SoftwareInstallation``
     Log a progress report of an ``in_progress`` installation without changing its status.
@@ -61,6 +64,8 @@ from datetime import datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import CursorResult, Select, Table, bindparam, inspect, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -130,9 +135,11 @@ _VERSIONS_OF_SOFTWARE = select(
 
 # A caller that finishes many installations in one transaction (the batched DDI feedback) can
 # load their roll-outs, locked, in one query and the versions of a package once; ``transition``
-# then takes them from the session instead of asking again.
+# then takes them from the session instead of asking again, and keeps the device_software
+# changes back until ``write_held_back`` writes them all at once.
 _ROLLOUT_OF = "fleet.rollout_of_installation"
 _VERSIONS = "fleet.versions_of_software"
+_HELD_BACK = "fleet.device_software_changes"
 
 
 async def prepare_to_finish(session: AsyncSession, installation_ids: list[int]) -> None:
@@ -147,6 +154,30 @@ async def prepare_to_finish(session: AsyncSession, installation_ids: list[int]) 
                 found[target.installation_id] = (target, rollout)
     session.info[_ROLLOUT_OF] = found
     session.info.setdefault(_VERSIONS, {})
+    session.info.setdefault(_HELD_BACK, {})
+
+
+async def write_held_back(session: AsyncSession) -> None:
+    """Write the ``device_software`` changes held back since ``prepare_to_finish``: one upsert
+    by (device, software) per shape of change, whatever the number of devices. Anything that
+    reads ``device_software`` in such a transaction calls this first."""
+    held: dict[tuple[int, int], dict[str, Any]] | None = session.info.get(_HELD_BACK)
+    if not held:
+        return
+    session.info[_HELD_BACK] = {}
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for (device_id, software_id), values in held.items():
+        row = {"device_id": device_id, "software_id": software_id, **values}
+        shapes.setdefault(tuple(sorted(values)), []).append(row)
+    on_pg = session.get_bind().dialect.name == "postgresql"
+    for columns, rows in shapes.items():
+        stmt = (pg_insert if on_pg else sqlite_insert)(_DEVICE_SOFTWARE)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["device_id", "software_id"],
+            set_={column: stmt.excluded[column] for column in columns},
+        )
+        await session.execute(stmt, rows)
+    _expire_device_software(session, set(held))
 
 
 async def _rollout_of(
@@ -159,13 +190,14 @@ async def _rollout_of(
     return None if row is None else (row[0], row[1])
 
 
-def _expire_device_software(session: AsyncSession, device_id: int | None, software_id: int) -> None:
-    """Let a ``device_software`` row the session holds be reloaded after a Core UPDATE."""
+def _expire_device_software(session: AsyncSession, keys: set[tuple[int, int]]) -> None:
+    """Let the ``device_software`` rows of these (device, software) keys that the session
+    holds be reloaded after a Core write."""
     for obj in list(session.identity_map.values()):
         if not isinstance(obj, DeviceSoftware):
             continue
         loaded = inspect(obj).dict  # what is loaded; reading it never goes to the database
-        if loaded.get("device_id") == device_id and loaded.get("software_id") == software_id:
+        if (loaded.get("device_id"), loaded.get("software_id")) in keys:
             session.expire(obj)
 
 
@@ -494,13 +526,19 @@ async def _apply_to_device(
             session, software_id, installation.version_id, installation.device_id
         )
         values["installation_status"] = "outdated" if outdated else "installed"
+    if installation.device_id is None:
+        return
+    held = session.info.get(_HELD_BACK)
+    if held is not None:  # written with the others of the batch (write_held_back)
+        held[(installation.device_id, software_id)] = values
+        return
     # One UPDATE by the (device, software) key; the row exists since the installation was
     # created, and is made here only if someone removed it meanwhile.
     result = await session.execute(
         _UPDATE_DEVICE_SOFTWARE, {"did": installation.device_id, "sid": software_id, **values}
     )
     assert isinstance(result, CursorResult)
-    _expire_device_software(session, installation.device_id, software_id)
+    _expire_device_software(session, {(installation.device_id, software_id)})
     if result.rowcount == 0:
         session.add(
             DeviceSoftware(device_id=installation.device_id, software_id=software_id, **values)

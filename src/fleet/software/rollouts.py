@@ -200,6 +200,7 @@ async def _start_group(
     session: AsyncSession, rollout: Rollout, group: RolloutGroup, now: datetime
 ) -> None:
     """Create the installations of one group in a few statements, whatever its size."""
+    await inst.write_held_back(session)  # the group's plan reads device_software
     version, software = await _version_and_software(session, rollout.version_id)
     targets = list(
         (
