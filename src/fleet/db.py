@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -122,3 +122,35 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             raise
         else:
             await session.commit()
+
+
+_Row = TypeVar("_Row", bound=Base)
+
+
+async def lock_row(session: AsyncSession, entity: type[_Row], key: Any) -> _Row | None:
+    """Load one row to change it, locked until the transaction ends; None when it is missing.
+
+    Every read-modify-write of a row (a JSON document rewritten whole, above all) goes through
+    here, so no writer rewrites a snapshot another writer has changed since. PostgreSQL takes
+    the row lock (``SELECT ... FOR UPDATE``). SQLite has no row locks: a no-op UPDATE of the
+    row first takes the database's write lock, which every other writer then waits for, and
+    the row is read after it, inside the same transaction. The object is refreshed from the
+    database even when the session already holds it. Lock order: take this lock before any
+    other write of the transaction.
+    """
+    mapper = entity.__mapper__
+    (pk,) = mapper.primary_key
+    conn = await session.connection()
+    if conn.dialect.name == "sqlite":
+        table = pk.table
+        # Columns with an ``onupdate`` are set to themselves too, so nothing changes.
+        same = {c: c for c in table.c if c is pk or c.onupdate is not None}
+        await session.execute(update(table).where(pk == key).values(same))
+    stmt = (
+        select(entity)
+        .where(pk == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    row: _Row | None = await session.scalar(stmt)
+    return row

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.db import utcnow
+from fleet.db import lock_row, utcnow
 from fleet.devices_api.credentials import DeviceIdentity
 from fleet.devices_api.schemas import BATCH_ADAPTER, EARLIEST, TelemetryAccepted
 from fleet.errors import Conflict, NotFound, ValidationFailed
@@ -102,7 +102,9 @@ def parse_batch(raw: bytes, max_batch: int) -> ParsedBatch:
 
 
 async def _running_test(session: AsyncSession, device_id: int, test_id: int) -> TestReport:
-    report = await session.get(TestReport, test_id)
+    # Locked before anything is written: the step, samples and bench paths lock the report
+    # too, so no writer rewrites the trace from a snapshot another one has changed since.
+    report = await lock_row(session, TestReport, test_id)
     if report is None or report.device_id != device_id:
         raise NotFound(f"Test {test_id} not found for this device")
     if (report.status or "").lower() not in RUNNING_TEST_STATUSES:

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from fleet.db import lock_row
 from fleet.errors import DomainError
 from fleet.models import TestReport
 from fleet.runs import bench
@@ -84,7 +85,8 @@ class BenchRunner:
                     continue
                 chunk = samples[run.sent : due]
                 async with factory() as session, session.begin():
-                    report = await session.get(TestReport, run.report_id)
+                    # Locked like every other writer of the trace (fleet.db.lock_row).
+                    report = await lock_row(session, TestReport, run.report_id)
                     if report is None:
                         raise DomainError("test disappeared")
                     info = await append_samples(

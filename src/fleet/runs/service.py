@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fleet import due
 from fleet.audit.service import record
 from fleet.auth.deps import Principal
-from fleet.db import utcnow
+from fleet.db import lock_row, utcnow
 from fleet.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from fleet.models import (
     Configuration,
@@ -59,11 +59,15 @@ async def interval_months(session: AsyncSession, flow: dict[str, Any]) -> int:
 
 
 async def get_report(session: AsyncSession, report_id: int, *, lock: bool = False) -> TestReport:
-    """Load a report or raise 404 (``lock`` takes a row lock on PostgreSQL)."""
-    stmt = select(TestReport).where(TestReport.id == report_id)
+    """Load a report or raise 404.
+
+    ``lock``: every writer of a test (its ``results`` or its trace, ``pressure_data``) locks
+    the report first (see ``fleet.db.lock_row``), so none rewrites what another just wrote.
+    """
     if lock:
-        stmt = stmt.with_for_update()
-    report = await session.scalar(stmt)
+        report = await lock_row(session, TestReport, report_id)
+    else:
+        report = await session.scalar(select(TestReport).where(TestReport.id == report_id))
     if report is None:
         raise NotFound("Test not found")
     return report
