@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, event, select, update
+from sqlalchemy import JSON, DateTime, MetaData, Select, event, false, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -138,19 +138,31 @@ async def lock_row(session: AsyncSession, entity: type[_Row], key: Any) -> _Row 
     database even when the session already holds it. Lock order: take this lock before any
     other write of the transaction.
     """
-    mapper = entity.__mapper__
-    (pk,) = mapper.primary_key
-    conn = await session.connection()
-    if conn.dialect.name == "sqlite":
-        table = pk.table
-        # Columns with an ``onupdate`` are set to themselves too, so nothing changes.
-        same = {c: c for c in table.c if c is pk or c.onupdate is not None}
-        await session.execute(update(table).where(pk == key).values(same))
+    (pk,) = entity.__mapper__.primary_key
+    await _sqlite_write_lock(session, entity, pk == key)
     stmt = (
-        select(entity)
-        .where(pk == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(entity).where(pk == key).with_for_update().execution_options(populate_existing=True)
     )
     row: _Row | None = await session.scalar(stmt)
     return row
+
+
+async def lock_rows(session: AsyncSession, entity: type[_Row], stmt: Select[Any]) -> list[_Row]:
+    """Load the rows of ``stmt`` (a select of ``entity``) to change them, locked as
+    ``lock_row`` locks one row."""
+    await _sqlite_write_lock(session, entity, false())
+    result = await session.scalars(stmt.with_for_update().execution_options(populate_existing=True))
+    return list(result.all())
+
+
+async def _sqlite_write_lock(session: AsyncSession, entity: type[Base], where: Any) -> None:
+    """On SQLite, take the database's write lock with a no-op UPDATE (a write begins the
+    transaction and holds the lock until it ends, even when it matches no row)."""
+    conn = await session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    (pk,) = entity.__mapper__.primary_key
+    table = pk.table
+    # Columns with an ``onupdate`` are set to themselves too, so nothing changes.
+    same = {c: c for c in table.c if c is pk or c.onupdate is not None}
+    await session.execute(update(table).where(where).values(same))

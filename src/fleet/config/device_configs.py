@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fleet.audit.service import changes, record
 from fleet.auth.deps import Principal
 from fleet.config.schemas import ApplyResult, ApplyTemplate, DeviceFilter
+from fleet.db import lock_row, lock_rows
 from fleet.errors import BadRequest, NotFound, ValidationFailed
 from fleet.models import Device, JsonTemplate
 from fleet.validation import raise_if_invalid, template_for, validate
@@ -57,6 +58,7 @@ async def update(
     session: AsyncSession, device: Device, configuration: dict[str, Any], principal: Principal
 ) -> Device:
     """Replace one device's configuration after validating it; audited with old and new."""
+    await lock_row(session, Device, device.id)  # the audit's old value is the one replaced
     await check_configuration(session, device.device_type, configuration)
     before = {"configuration": device.configuration}
     device.configuration = configuration
@@ -101,7 +103,8 @@ async def apply_template(
     if data.mode == "merge" and not isinstance(defaults, dict):
         raise BadRequest("Only a template whose defaults are an object can be merged")
 
-    devices: list[Device] = list((await session.scalars(query(filters).limit(MAX_BULK + 1))).all())
+    # Locked while their configurations are merged: a merge is a read-modify-write.
+    devices = await lock_rows(session, Device, query(filters).limit(MAX_BULK + 1))
     if len(devices) > MAX_BULK:
         raise BadRequest(f"At most {MAX_BULK} devices at once; narrow the filter")
     schemas: dict[str, Any] = {}

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fleet.audit.service import changes, record
 from fleet.auth.deps import Principal
 from fleet.config.schemas import COMPONENTS, SystemConfigCreate, SystemConfigPut, SystemConfigUpdate
+from fleet.db import lock_row
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import Configuration
 from fleet.validation import validate_with_template
@@ -102,6 +103,7 @@ async def update(
     session: AsyncSession, row: Configuration, data: SystemConfigUpdate, principal: Principal
 ) -> Configuration:
     """Change a setting's value and/or component; audits the old and the new value."""
+    await lock_row(session, Configuration, row.id)  # the audit's old value is the one replaced
     before = _snapshot(row)
     fields = data.model_dump(exclude_unset=True)
     if "config_value" in fields:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import changes, record
-from fleet.db import utcnow
+from fleet.db import lock_row, utcnow
 from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.devices_api import presence
 from fleet.devices_api.actions import (
@@ -366,7 +366,15 @@ async def config_data(
 ) -> Response:
     """Store the attributes the device reports (hardware revision, serial, firmware, ...)."""
     body = await parse(request, DdiConfigData, BODY_LIMIT)
-    row = await session.get(DeviceAttributes, identity.device_id)
+    # The row exists and is locked before it is read: two reports of one device must not
+    # each merge into the same snapshot (fleet.db.lock_row).
+    ins = pg_insert if session.bind and session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        ins(DeviceAttributes)
+        .values(device_id=identity.device_id, attributes={}, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["device_id"])
+    )
+    row = await lock_row(session, DeviceAttributes, identity.device_id)
     before: dict[str, Any] = dict(row.attributes) if row is not None else {}
     if body.mode == "replace":
         after = dict(body.data)

@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from fleet.audit import service as audit_log
 from fleet.auth.deps import Principal
-from fleet.db import utcnow
+from fleet.db import lock_row, utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.fleet_data import cache
 from fleet.fleet_data.schemas import (
@@ -501,6 +501,9 @@ async def update_device(
     session: AsyncSession, actor: Principal, device: Device, data: DeviceUpdate
 ) -> Device:
     """Change the given fields with the same rules as on creation."""
+    # Locked and re-read first: a new device type keeps the stored configuration, which must
+    # be the current one, not a snapshot another request has replaced since.
+    await lock_row(session, Device, device.id)
     fields = data.model_dump(exclude_unset=True)
     before = _device_dict(device)
     if "device_number" in fields:
