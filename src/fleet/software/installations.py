@@ -623,13 +623,20 @@ async def transition(
                 "entity": "software_installation",
                 "id": installation.id,
                 "changes": {"status": {"old": before, "new": step}},
+                # A move no user made was reported by the device itself.
+                **({} if actor_user_id else {"caused_by_device": installation.device_id}),
             },
         )
         before = step
     if target is not None and rollout is not None:
         from fleet.software import rollouts  # the engine creates installations itself
 
-        await rollouts.on_installation_finished(session, target, new_status, rollout)
+        cause = rollouts.Cause(
+            user_id=actor_user_id,
+            ip=ip,
+            device_id=installation.device_id if actor_user_id is None else None,
+        )
+        await rollouts.on_installation_finished(session, target, new_status, rollout, cause)
     return installation
 
 

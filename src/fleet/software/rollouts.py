@@ -14,6 +14,7 @@ as completed.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
@@ -33,6 +34,7 @@ from fleet.models import (
     Software,
     SoftwareInstallation,
     SoftwareVersion,
+    SystemLog,
 )
 from fleet.software import installations as inst
 from fleet.software.semver import compatibility_problem
@@ -51,6 +53,85 @@ _COUNT_FINISHED = {
     .execution_options(populate_existing=True)
     for status, column in _COUNTER.items()
 }
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Who made the roll-out engine move: a user (``user_id``) or a device reporting the end of
+    its installation (``device_id``). Every change the engine makes on its own — installations
+    it creates, group and roll-out transitions — is audited in the same transaction, in its
+    cause's name."""
+
+    user_id: int | None = None
+    ip: str | None = None
+    device_id: int | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {"caused_by_device": self.device_id} if self.device_id is not None else {}
+
+
+def _audit_change(
+    session: AsyncSession,
+    cause: Cause,
+    action: str,
+    entity: str,
+    entity_id: int,
+    old: str,
+    new: str,
+    **extra: Any,
+) -> None:
+    audit.record(
+        session,
+        action,
+        user_id=cause.user_id,
+        ip_address=cause.ip,
+        level="WARNING" if new in ("paused", "below_threshold") else "INFO",
+        details={
+            "entity": entity,
+            "id": entity_id,
+            "changes": {"status": {"old": old, "new": new}},
+            **extra,
+            **cause.details(),
+        },
+    )
+
+
+def _group_moved(
+    session: AsyncSession, cause: Cause, rollout: Rollout, group: RolloutGroup, old: str
+) -> None:
+    _audit_change(
+        session,
+        cause,
+        "software.rollout.group",
+        "rollout_group",
+        group.id,
+        old,
+        group.status,
+        rollout_id=rollout.id,
+        position=group.position,
+        counts={
+            "devices": group.device_count,
+            "completed": group.completed_count,
+            "failed": group.failed_count,
+            "canceled": group.canceled_count,
+        },
+    )
+
+
+def _rollout_moved(
+    session: AsyncSession, cause: Cause, rollout: Rollout, action: str, old: str
+) -> None:
+    extra = {"reason": rollout.pause_reason} if rollout.status == "paused" else {}
+    _audit_change(
+        session,
+        cause,
+        f"software.rollout.{action}",
+        "rollout",
+        rollout.id,
+        old,
+        rollout.status,
+        **extra,
+    )
 
 
 async def _version_and_software(
@@ -197,7 +278,7 @@ async def _group_at(session: AsyncSession, rollout_id: int, position: int) -> Ro
 
 
 async def _start_group(
-    session: AsyncSession, rollout: Rollout, group: RolloutGroup, now: datetime
+    session: AsyncSession, rollout: Rollout, group: RolloutGroup, now: datetime, cause: Cause
 ) -> None:
     """Create the installations of one group in a few statements, whatever its size."""
     await inst.write_held_back(session)  # the group's plan reads device_software
@@ -293,6 +374,31 @@ async def _start_group(
             [values for _t, values in planned],
         )
         ids = {device_id: iid for iid, device_id in rows}
+        # Each installation the engine creates is audited like one a user creates, in one
+        # executemany for the whole group.
+        await session.execute(
+            insert(SystemLog),
+            [
+                {
+                    "log_level": "INFO",
+                    "user_id": cause.user_id,
+                    "action": "software.installation.create",
+                    "ip_address": cause.ip,
+                    "timestamp": now,
+                    "details": {
+                        "entity": "software_installation",
+                        "id": ids[t.device_id],
+                        "device_id": t.device_id,
+                        "version_id": version.id,
+                        "action": values["action"],
+                        "rollout_id": rollout.id,
+                        "group": group.position,
+                        **cause.details(),
+                    },
+                }
+                for t, values in planned
+            ],
+        )
         # One executemany of plain rows: no per-object bookkeeping for hundreds of targets.
         await session.execute(
             _LINK_TARGET,
@@ -320,18 +426,25 @@ async def _start_group(
                 .values(installation_status="installing", last_updated=now)
                 .execution_options(synchronize_session="fetch")
             )
+    old_status = group.status
     group.status = "running"
     group.started_at = now
     group.completed_count += completed
     group.failed_count += failed
     rollout.current_group = group.position
+    _group_moved(session, cause, rollout, group, old_status)
     await session.flush()
 
 
 async def _evaluate(
-    session: AsyncSession, rollout: Rollout, group: RolloutGroup, *, check_errors: bool = True
+    session: AsyncSession,
+    rollout: Rollout,
+    group: RolloutGroup,
+    cause: Cause,
+    *,
+    check_errors: bool = True,
 ) -> None:
-    """Advance, pause or finish the roll-out from one group's counters."""
+    """Advance, pause or finish the roll-out from one group's counters (each move audited)."""
     now = utcnow()
     while rollout.status == "running" and group.device_count:
         failed_pct = group.failed_count * 100 / group.device_count
@@ -343,43 +456,54 @@ async def _evaluate(
                 f"group {group.position + 1}: {failed_pct:.1f} % failed, above the error "
                 f"threshold of {rollout.error_threshold} %"
             )
+            _rollout_moved(session, cause, rollout, "pause", "running")
             return
         if group.status == "running" and completed_pct >= rollout.success_threshold:
             group.status = "succeeded"
             group.finished_at = now
+            _group_moved(session, cause, rollout, group, "running")
             if group.position != rollout.current_group:
                 return
             following = await _group_at(session, rollout.id, group.position + 1)
             if following is None:
                 rollout.status = "finished"
                 rollout.finished_at = now
+                _rollout_moved(session, cause, rollout, "finish", "running")
                 return
-            await _start_group(session, rollout, following, now)
+            await _start_group(session, rollout, following, now, cause)
             group = following
             continue
         if group.status == "running" and finished >= group.device_count:
             group.status = "below_threshold"
             group.finished_at = now
+            _group_moved(session, cause, rollout, group, "running")
             rollout.status = "paused"
             rollout.pause_reason = (
                 f"group {group.position + 1} finished with {completed_pct:.1f} % completed, "
                 f"below the success threshold of {rollout.success_threshold} %"
             )
+            _rollout_moved(session, cause, rollout, "pause", "running")
         return
 
 
 async def on_installation_finished(
-    session: AsyncSession, target: RolloutTarget, status: str, rollout: Rollout | None = None
+    session: AsyncSession,
+    target: RolloutTarget,
+    status: str,
+    rollout: Rollout | None = None,
+    cause: Cause | None = None,
 ) -> None:
     """Count a finished installation in its group and let the roll-out move on.
 
-    ``rollout`` is the roll-out row already locked by the caller (locked here otherwise).
+    ``rollout`` is the roll-out row already locked by the caller (locked here otherwise);
+    ``cause`` who reported the end (the target's device when not given).
     """
+    cause = cause or Cause(device_id=target.device_id)
     # Lock order everywhere: the roll-out row first, then its groups (no deadlocks with cancel).
     if rollout is None:
         rollout = await get_rollout(session, target.rollout_id, lock=True)
     group = (await session.scalars(_COUNT_FINISHED[status], {"gid": target.group_id})).one()
-    await _evaluate(session, rollout, group, check_errors=status != "canceled")
+    await _evaluate(session, rollout, group, cause, check_errors=status != "canceled")
     # Write what the evaluation changed before anything reads it again (the next counter
     # UPDATE refreshes the group from the database). Usually it changed nothing, and the audit
     # rows can wait for the commit.
@@ -422,9 +546,10 @@ async def start(
     rollout.pause_reason = None
     first = await _group_at(session, rollout.id, 0)
     assert first is not None
-    await _start_group(session, rollout, first, now)
-    await _evaluate(session, rollout, first)
+    cause = Cause(user_id=user_id, ip=ip)
     _audit(session, rollout, "start", "draft", user_id=user_id, ip=ip)
+    await _start_group(session, rollout, first, now, cause)
+    await _evaluate(session, rollout, first, cause)
     await session.flush()
     return rollout
 
@@ -453,6 +578,8 @@ async def resume(
         raise Conflict(f"roll-out {rollout.id} is {rollout.status}; only a paused one resumes")
     rollout.status = "running"
     rollout.pause_reason = None
+    cause = Cause(user_id=user_id, ip=ip)
+    _audit(session, rollout, "resume", "paused", user_id=user_id, ip=ip)
     group = await _group_at(session, rollout.id, rollout.current_group)
     assert group is not None
     done = group.completed_count + group.failed_count + group.canceled_count
@@ -460,18 +587,20 @@ async def resume(
         group.status == "running" and done >= group.device_count
     ):
         # Every device of the group has finished: resuming accepts the outcome and moves on.
+        old_status = group.status
         group.status = "accepted"
         group.finished_at = group.finished_at or utcnow()
+        _group_moved(session, cause, rollout, group, old_status)
         following = await _group_at(session, rollout.id, group.position + 1)
         if following is None:
             rollout.status = "finished"
             rollout.finished_at = utcnow()
+            _rollout_moved(session, cause, rollout, "finish", "running")
         else:
-            await _start_group(session, rollout, following, utcnow())
-            await _evaluate(session, rollout, following, check_errors=False)
+            await _start_group(session, rollout, following, utcnow(), cause)
+            await _evaluate(session, rollout, following, cause, check_errors=False)
     else:
-        await _evaluate(session, rollout, group, check_errors=False)
-    _audit(session, rollout, "resume", "paused", user_id=user_id, ip=ip)
+        await _evaluate(session, rollout, group, cause, check_errors=False)
     await session.flush()
     return rollout
 
