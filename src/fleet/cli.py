@@ -80,7 +80,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Migrate the database to the newest schema, then serve the app."""
     import uvicorn
 
-    from fleet import migrate
+    from fleet import migrate, serving
 
     settings = get_settings()
     settings.jwt_secret()
@@ -92,6 +92,7 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=False,
+        http=serving.PROTOCOL,  # kept-alive connections drained on shutdown, not reset
     )
 
 

@@ -1,0 +1,64 @@
+"""The HTTP protocol ``fleet serve`` runs: uvicorn's httptools protocol, drained on shutdown.
+
+When uvicorn stops (SIGTERM, SIGINT, or a worker being replaced) it stops listening and, by
+itself, cuts every kept-alive connection that is idle at that instant. A client that sends its
+next request on such a connection at the same moment gets a connection reset, without knowing
+whether the request was processed. Here an idle connection is drained instead: it stays open
+for ``DRAIN_SECONDS``; a request that arrives meanwhile is served and answered with
+``Connection: close``, and the connection closes after that answer; an idle connection closes
+when the drain time is over. A request already running is answered with ``Connection: close``
+as before, and uvicorn waits for it. The client then reconnects, to the restarted server or
+another worker, and is never reset mid-request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+DRAIN_SECONDS = 1.0
+PROTOCOL = "fleet.serving:DrainingHttpToolsProtocol"  # uvicorn's ``http`` option
+
+
+class DrainingHttpToolsProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol whose idle connections are drained, not cut, on shutdown."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._draining = False
+        self._drain_timer: asyncio.TimerHandle | None = None
+
+    def _idle(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def shutdown(self) -> None:
+        """Called by the server when it stops: drain an idle connection, end a busy one."""
+        if not self._idle():
+            super().shutdown()  # the running request is answered with Connection: close
+            return
+        if self.transport.is_closing() or self._draining:
+            return
+        self._draining = True
+        self._drain_timer = self.loop.call_later(DRAIN_SECONDS, self._close_if_idle)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self._draining and self.cycle is not None:
+            # The last answer on this connection: it carries Connection: close.
+            self.cycle.keep_alive = False
+            if self._drain_timer is not None:
+                self._drain_timer.cancel()
+                self._drain_timer = None
+
+    def _close_if_idle(self) -> None:
+        self._drain_timer = None
+        if self._idle() and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        super().connection_lost(exc)

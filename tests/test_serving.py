@@ -1,0 +1,76 @@
+"""Restarts are invisible to clients: on shutdown a kept-alive connection is drained, so a
+request sent on it just as the server stops is answered (with ``Connection: close``), not
+reset; uvicorn's own protocol, cutting idle connections at once, is the control."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from fleet.serving import DRAIN_SECONDS, DrainingHttpToolsProtocol
+
+REQUEST = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    """Read one response; raises when the server closed or reset the connection instead."""
+    status = await reader.readline()
+    if not status:
+        raise ConnectionResetError("closed without an answer")
+    headers = {}
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    await reader.readexactly(int(headers.get("content-length", "0")))
+    return int(status.split()[1]), headers
+
+
+@pytest.mark.parametrize(
+    ("protocol", "drained"), [(DrainingHttpToolsProtocol, True), (HttpToolsProtocol, False)]
+)
+async def test_a_request_racing_the_shutdown_is_answered(
+    app: Any, protocol: type[asyncio.Protocol], drained: bool
+) -> None:
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=protocol)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    busy_reader, busy = await asyncio.open_connection("127.0.0.1", port)
+    idle_reader, idle = await asyncio.open_connection("127.0.0.1", port)
+    for reader, writer in ((busy_reader, busy), (idle_reader, idle)):
+        writer.write(REQUEST)
+        status, headers = await _answer(reader)
+        assert status == 200 and headers.get("connection") != "close"
+
+    server.should_exit = True  # what SIGTERM does
+    while not server.servers or server.servers[0].is_serving():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # the shutdown has reached the kept-alive connections
+    busy.write(REQUEST)
+    try:
+        status, headers = await asyncio.wait_for(_answer(busy_reader), 5)
+        answered = status == 200 and headers.get("connection") == "close"
+        assert await busy_reader.read() == b""  # then closed by the server
+    except (ConnectionError, asyncio.IncompleteReadError):
+        answered = False
+    assert answered is drained
+    # An idle connection is closed once the drain is over, and the server stops.
+    assert await asyncio.wait_for(idle_reader.read(), DRAIN_SECONDS + 5) == b""
+    await asyncio.wait_for(task, DRAIN_SECONDS + 10)
+    for writer in (busy, idle):
+        writer.close()
