@@ -58,7 +58,9 @@ async def test_a_request_racing_the_shutdown_is_answered(
         assert status == 200 and headers.get("connection") != "close"
 
     server.should_exit = True  # what SIGTERM does
-    while not server.servers or server.servers[0].is_serving():
+    for _ in range(500):
+        if server.servers and not server.servers[0].is_serving():
+            break
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.2)  # the shutdown has reached the kept-alive connections
     busy.write(REQUEST)
