@@ -17,6 +17,7 @@ from fleet.auth.roles import ROLES, covers
 from fleet.auth.service import revoke_user_sessions
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import User
+from fleet.search import contains_literal, icontains
 from fleet.users.schemas import UserCreate, UserRead, UserUpdate
 
 
@@ -39,12 +40,13 @@ def query_users(role: str | None, is_active: bool | None, q: str | None) -> Sele
     """Build the filtered user list query."""
     stmt = select(User).order_by(User.username)
     if role:
-        stmt = stmt.where(or_(User.role == role, cast(User.roles, String).like(f'%"{role}"%')))
+        stmt = stmt.where(
+            or_(User.role == role, contains_literal(cast(User.roles, String), f'"{role}"'))
+        )
     if is_active is not None:
         stmt = stmt.where(User.is_active.is_(is_active))
     if q:
-        pattern = f"%{q.lower()}%"
-        stmt = stmt.where(or_(User.username.ilike(pattern), User.email.ilike(pattern)))
+        stmt = stmt.where(or_(icontains(User.username, q), icontains(User.email, q)))
     return stmt
 
 
