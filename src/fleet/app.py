@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleet import __version__
+from fleet import __version__, logredact
 from fleet.audit.router import router as audit_router
 from fleet.auth.router import router as auth_router
 from fleet.config.router import public as config_public_router
@@ -88,6 +88,7 @@ class SecurityHeaders:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app: API routers, health, web pages, static files, error handlers."""
     settings = settings or get_settings()
+    logredact.install()  # no token or other secret in any log line
     secret = settings.jwt_secret()
     engine = create_engine(settings)
 

@@ -44,8 +44,13 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=7, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
-    login_max_failures_per_user: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=50, ge=1)
+    # Login throttling (README): (username, address) first, then much higher ceilings per
+    # username across addresses and per address across usernames; an address the user signed
+    # in from within login_trusted_address_days is exempt from the two ceilings.
+    login_max_failures_per_user_address: int = Field(default=5, ge=1)
+    login_max_failures_per_user: int = Field(default=50, ge=1)
+    login_max_failures_per_ip: int = Field(default=100, ge=1)
+    login_trusted_address_days: int = Field(default=30, ge=0)
     login_window_minutes: int = Field(default=15, ge=1)
     max_upload_mb: int = Field(default=512, ge=1)
     # PostgreSQL connections kept open per worker process; requests beyond it open extra

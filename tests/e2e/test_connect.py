@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocket, expect
 
 from tests.e2e.conftest import ARTIFACTS, login_ui
 from tests.runs.pdftext import pdf_text
@@ -31,8 +31,16 @@ def _recorded(page: Page, order: int, result: str = "passed") -> None:
 
 
 def test_operator_runs_the_yearly_test_and_downloads_the_pdf(
-    page: Page, live_server: str, tmp_path: Path
+    page: Page, live_server: str, tmp_path: Path, server_env: dict[str, str]
 ) -> None:
+    sockets: list[dict[str, object]] = []
+
+    def watch(ws: WebSocket) -> None:
+        seen: dict[str, object] = {"url": ws.url, "frames": []}
+        ws.on("framereceived", lambda frame: seen["frames"].append(frame))  # type: ignore[union-attr]
+        sockets.append(seen)
+
+    page.on("websocket", watch)
     login_ui(page, live_server, "operator1")
     page.goto(f"{live_server}/connect-plus-plus")
     _choose_yearly(page)
@@ -66,6 +74,12 @@ def test_operator_runs_the_yearly_test_and_downloads_the_pdf(
     text = " ".join(pdf_text(target.read_bytes()).split("\n"))
     assert "Verdict: PASSED" in text and DEVICE in text and sha in text
     assert "operator1" in text and "Next test due:" in text
+    # the live page got its events over the WebSocket, its token not in the URL nor in the log
+    assert sockets and all("token" not in str(s["url"]) for s in sockets)
+    assert any("subscribed" in str(f) for s in sockets for f in s["frames"])  # type: ignore[attr-defined]
+    server_log = (Path(server_env["FLEET_DATA_DIR"]) / "server.log").read_text()
+    assert "WebSocket /api/v1/ws?topics=test:" in server_log
+    assert "eyJ" not in server_log
 
 
 def test_connect_display_fits_1280x400(page: Page, live_server: str) -> None:

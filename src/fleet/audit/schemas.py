@@ -8,6 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_DETAILS_BYTES = 16_384
+# What a client may write through POST /logs: its own namespace only, so a client row can
+# never pass for one the server writes (``user.update``, ``auth.login``, ...).
+CLIENT_ACTION_PREFIX = "client."
+CLIENT_ACTION_PATTERN = r"^client\.[A-Za-z0-9_.:-]{1,120}$"
+CLIENT_LEVELS = ("INFO", "WARNING", "ERROR", "HELP")
+ClientLevel = Literal["INFO", "WARNING", "ERROR", "HELP"]
 
 
 class LogRead(BaseModel):
@@ -25,8 +31,12 @@ class LogRead(BaseModel):
 class LogCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    log_level: Literal["INFO", "WARNING", "ERROR", "HELP"] = "INFO"
-    action: str = Field(min_length=1, max_length=255)
+    log_level: ClientLevel = "INFO"
+    action: str = Field(
+        pattern=CLIENT_ACTION_PATTERN,
+        description="The client's own namespace: `client.` then letters, digits, `_.:-`",
+        examples=["client.help"],
+    )
     details: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("details")

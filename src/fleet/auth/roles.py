@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 ROLES: Final = ("operator", "admin", "superuser", "manager", "configurator", "maker")
@@ -26,3 +27,20 @@ def modules_for(role: str) -> list[str]:
 def can_access(role: str, module: str) -> bool:
     """Tell whether an active role reaches a module."""
     return role in MODULE_ROLES.get(module, frozenset())
+
+
+def covers(held: Iterable[str], role: str) -> bool:
+    """Tell whether someone holding ``held`` holds ``role`` for the purpose of managing accounts.
+
+    A role is held when it is one of ``held``, or when one of ``held`` reaches every module
+    ``role`` reaches: taking over such an account would give nothing its holder cannot already
+    do (so an admin holds ``operator``, whose only module, Connect++, every role reaches).
+    ``superuser`` is the exception: only someone who holds it himself holds it.
+    """
+    held = set(held)
+    if role in held:
+        return True
+    if role == "superuser" or role not in ROLES:
+        return False
+    reach = set(modules_for(role))
+    return any(reach <= set(modules_for(h)) for h in held if h in ROLES)

@@ -70,33 +70,70 @@ async def _issue(
     )
 
 
-async def _throttle(session: AsyncSession, ctx: AuthContext, username: str | None) -> None:
-    """Refuse with 429 while the username or the client address has too many recent failures."""
+async def _trusted(session: AsyncSession, ctx: AuthContext, user: User | None) -> bool:
+    """Tell whether ``user`` signed in successfully from the caller's address lately ("his own
+    bench"): there, failures elsewhere or by others behind the same address do not lock him out."""
+    if user is None or ctx.ip is None:
+        return False
+    since = utcnow() - timedelta(days=ctx.settings.login_trusted_address_days)
+    found = await session.scalar(
+        select(AuthSession.id)
+        .where(
+            AuthSession.user_id == user.id,
+            AuthSession.ip_address == ctx.ip,
+            AuthSession.created_at >= since,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _throttle(
+    session: AsyncSession, ctx: AuthContext, username: str | None, trusted: bool
+) -> None:
+    """Refuse with 429 while recent failures pass a limit (README, "Login throttling").
+
+    1. (username, address): the tight limit; it locks only that user at that address.
+    2. username across all addresses: a much higher ceiling against a distributed guess.
+    3. address across all usernames: a ceiling against spraying many usernames.
+    2 and 3 do not apply where the user signed in successfully lately (``trusted``): a stranger
+    cannot lock the real user out of his own bench, nor lock out every known user behind one
+    address.
+    """
     s = ctx.settings
     window = timedelta(minutes=s.login_window_minutes)
     now = utcnow()
-    checks: list[tuple[ColumnElement[bool], int, str]] = []
-    if username is not None:
+    name = username.lower() if username is not None else None
+    checks: list[tuple[list[ColumnElement[bool]], int, str]] = []
+    if name is not None and ctx.ip is not None:
         checks.append(
             (
-                LoginFailure.username == username.lower(),
+                [LoginFailure.username == name, LoginFailure.ip_address == ctx.ip],
+                s.login_max_failures_per_user_address,
+                "Too many failed logins for this user from this address; try again later",
+            )
+        )
+    if name is not None and not trusted:
+        checks.append(
+            (
+                [LoginFailure.username == name],
                 s.login_max_failures_per_user,
                 "Too many failed logins for this user; try again later",
             )
         )
-    if ctx.ip is not None:
+    if ctx.ip is not None and not trusted:
         checks.append(
             (
-                LoginFailure.ip_address == ctx.ip,
+                [LoginFailure.ip_address == ctx.ip],
                 s.login_max_failures_per_ip,
                 "Too many failed logins from this address; try again later",
             )
         )
-    for condition, limit, message in checks:
+    for conditions, limit, message in checks:
         count, oldest = (
             await session.execute(
                 select(func.count(), func.min(LoginFailure.attempted_at)).where(
-                    condition, LoginFailure.attempted_at >= now - window
+                    *conditions, LoginFailure.attempted_at >= now - window
                 )
             )
         ).one()
@@ -133,14 +170,22 @@ async def login_password(
     session: AsyncSession, ctx: AuthContext, username: str, password: str
 ) -> TokenResponse:
     """Check a username and password; answer tokens with the primary role active."""
-    await _throttle(session, ctx, username)
     user = await session.scalar(select(User).where(User.username == username))
+    await _throttle(session, ctx, username, await _trusted(session, ctx, user))
     ok = await security.verify_password(
         password, user.password_hash if user else None, ctx.settings.bcrypt_rounds
     )
     if user is None or not ok or not user.is_active:
         raise await _fail(session, ctx, username, "password", user.id if user else None)
-    await session.execute(delete(LoginFailure).where(LoginFailure.username == username.lower()))
+    # Only this address's failures are forgiven: those from elsewhere still count.
+    await session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.username == username.lower(),
+            LoginFailure.ip_address.is_(None)
+            if ctx.ip is None
+            else LoginFailure.ip_address == ctx.ip,
+        )
+    )
     audit_log.record(
         session,
         "auth.login",
@@ -153,8 +198,8 @@ async def login_password(
 
 async def login_qr(session: AsyncSession, ctx: AuthContext, code: str) -> TokenResponse:
     """Log in with a QR badge code; failures count against the client address."""
-    await _throttle(session, ctx, None)
     user = await session.scalar(select(User).where(User.qr_code == code))
+    await _throttle(session, ctx, None, await _trusted(session, ctx, user))
     if user is None or not user.is_active:
         raise await _fail(session, ctx, None, "qr", user.id if user else None)
     audit_log.record(

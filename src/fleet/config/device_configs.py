@@ -14,6 +14,7 @@ from fleet.config.schemas import ApplyResult, ApplyTemplate, DeviceFilter
 from fleet.db import lock_row, lock_rows
 from fleet.errors import BadRequest, NotFound, ValidationFailed
 from fleet.models import Device, JsonTemplate
+from fleet.search import icontains
 from fleet.validation import raise_if_invalid, template_for, validate
 
 TEMPLATE_TYPE = "device_config"
@@ -35,7 +36,7 @@ def query(filters: DeviceFilter, q: str | None = None) -> Select[Any]:
     if filters.device_ids is not None:
         stmt = stmt.where(Device.id.in_(filters.device_ids))
     if q:
-        stmt = stmt.where(Device.device_number.icontains(q, autoescape=True))
+        stmt = stmt.where(icontains(Device.device_number, q))
     return stmt.order_by(Device.id)
 
 

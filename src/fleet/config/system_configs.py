@@ -15,6 +15,7 @@ from fleet.config.schemas import COMPONENTS, SystemConfigCreate, SystemConfigPut
 from fleet.db import lock_row
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import Configuration
+from fleet.search import contains_literal
 from fleet.validation import validate_with_template
 
 # A system_config template names its key in ``category`` (category = config_key).
@@ -44,7 +45,7 @@ def query(component: str | None, q: str | None, config_key: str | None) -> Selec
     if config_key:
         stmt = stmt.where(Configuration.config_key == config_key)
     if q:
-        stmt = stmt.where(Configuration.config_key.contains(q, autoescape=True))
+        stmt = stmt.where(contains_literal(Configuration.config_key, q))
     return stmt.order_by(Configuration.config_key)
 
 

@@ -13,6 +13,7 @@ from fleet.auth.deps import Principal
 from fleet.config.schemas import TemplateCreate, TemplateUpdate
 from fleet.errors import NotFound
 from fleet.models import JsonTemplate
+from fleet.search import icontains
 from fleet.validation import SchemaIssue, check_template, raise_if_invalid, validate
 
 FIELDS = (
@@ -53,7 +54,7 @@ def query(
     if is_active is not None:
         stmt = stmt.where(JsonTemplate.is_active.is_(is_active))
     if q:
-        stmt = stmt.where(JsonTemplate.name.icontains(q, autoescape=True))
+        stmt = stmt.where(icontains(JsonTemplate.name, q))
     return stmt.order_by(JsonTemplate.template_type, JsonTemplate.category, JsonTemplate.id)
 
 

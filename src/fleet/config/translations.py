@@ -20,6 +20,7 @@ from fleet.auth.deps import Principal
 from fleet.config.schemas import KEY_PATTERN, LANG_PATTERN, ImportResult, TranslationIn
 from fleet.errors import NotFound
 from fleet.models import Translation
+from fleet.search import icontains
 from fleet.validation import SchemaIssue, raise_if_invalid
 
 FALLBACK = "en"
@@ -66,8 +67,7 @@ def query(
         stmt = stmt.where(Translation.component == component)
     if q:
         stmt = stmt.where(
-            Translation.key.icontains(q, autoescape=True)
-            | Translation.value.icontains(q, autoescape=True)
+            icontains(Translation.key, q) | icontains(Translation.value, q)
         )
     if missing_in:
         have = select(Translation.key).where(Translation.language == missing_in)
@@ -281,8 +281,7 @@ async def grid(
     keys = select(Translation.key, func.max(Translation.component).label("component"))
     if q:
         keys = keys.where(
-            Translation.key.icontains(q, autoescape=True)
-            | Translation.value.icontains(q, autoescape=True)
+            icontains(Translation.key, q) | icontains(Translation.value, q)
         )
     if component:
         keys = keys.where(Translation.component == component)

@@ -1,7 +1,10 @@
 """WebSocket ``/api/v1/ws``: live events for signed-in users, authorized per topic.
 
-Connect with ``?token=<access token>`` (browsers cannot set headers on a WebSocket) and
-optionally ``&topics=device:3,fleet``; later send ``{"action": "subscribe"|"unsubscribe",
+The access token travels in the ``Sec-WebSocket-Protocol`` header, never in the URL (a URL
+ends up in access logs): offer the subprotocols ``fleet.v1`` and ``bearer.<access token>``
+(``new WebSocket(url, ["fleet.v1", "bearer." + token])`` in a browser); the server answers
+``fleet.v1`` and never echoes the token. A ``?token=`` in the URL is refused (4401). Optionally
+``?topics=device:3,fleet`` subscribes at once; later send ``{"action": "subscribe"|"unsubscribe",
 "topics": [...]}``. Every event arrives as ``{"event", "data", "ts"}``. Topics and who may read
 them (the API's own rules): ``device:<id>`` any signed-in user (operators read devices to run
 tests), ``test:<id>`` the test's operator or a role reaching Fleet Data Manager, ``fleet`` roles
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["live events"])
 
+SUBPROTOCOL = "fleet.v1"
+BEARER_PREFIX = "bearer."
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -74,6 +79,14 @@ async def authorize_topic(session: AsyncSession, principal: Principal, topic: st
         raise TopicRefused(CLOSE_NOT_FOUND, f"test {ident} not found")
     if report.operator_id != principal.user_id and not principal.can("FDM"):
         raise TopicRefused(CLOSE_FORBIDDEN, f"test {ident} is not yours")
+
+
+def _offered_token(websocket: WebSocket) -> str | None:
+    """The access token offered as the subprotocol ``bearer.<token>``, if any."""
+    for offered in websocket.scope.get("subprotocols") or []:
+        if offered.startswith(BEARER_PREFIX) and len(offered) > len(BEARER_PREFIX):
+            return str(offered[len(BEARER_PREFIX) :])
+    return None
 
 
 def _parse_topics(raw: Any) -> list[str]:
@@ -140,9 +153,16 @@ async def _subscribe(
 @router.websocket("/ws")
 async def live_events(websocket: WebSocket) -> None:
     """Stream live events of the topics the signed-in user subscribes to."""
-    await websocket.accept()
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     bus: FanoutBus = websocket.app.state.events
-    token = websocket.query_params.get("token")
+    if "token" in websocket.query_params:
+        await websocket.close(
+            code=CLOSE_UNAUTHORIZED,
+            reason="send the token as subprotocol bearer.<token>, not in the URL",
+        )
+        return
+    token = _offered_token(websocket)
     try:
         await _principal(websocket, token)
     except DomainError as exc:

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fleet import csvsafe
 from fleet.audit import service as audit_log
 from fleet.auth.deps import Principal
 from fleet.db import utcnow
@@ -121,11 +122,15 @@ async def _export_rows(
 
 
 def _csv_cell(key: str, value: Any) -> str:
+    """One CSV cell; text a spreadsheet would run as a formula gets a leading ``'`` (csvsafe),
+    which our import removes again."""
     if value is None:
         return ""
     if key in JSON_COLUMNS:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = str(value)
+    return csvsafe.neutralise(text)
 
 
 async def export_stream(
@@ -221,8 +226,8 @@ def parse_csv(entity: Entity, text: str) -> list[RawRow]:
                         message=f"expected {len(header)} cells, found {len(cells)}",
                     )
                 )
-            for key, cell in zip(header, cells, strict=False):
-                cell = cell.strip()
+            for key, raw in zip(header, cells, strict=False):
+                cell = csvsafe.restore(raw.strip())
                 if cell == "":
                     row.values[key] = None
                 elif key in JSON_COLUMNS:

@@ -34,6 +34,7 @@ from fleet.models import (
     SoftwareInstallation,
     TestReport,
 )
+from fleet.search import like_pattern
 from fleet.validation import template_for, validate_with_template
 
 DUE_SOON_DAYS = 30
@@ -66,12 +67,6 @@ DeviceSort = Literal[
     "id",
     "-id",
 ]
-
-
-def like_pattern(text: str) -> str:
-    """Turn user text into a case-insensitive substring pattern with LIKE wildcards escaped."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _order(column: Any, descending: bool) -> Any:

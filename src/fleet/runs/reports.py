@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fleet import csvsafe
 from fleet.models import TestReport, TestReportSeal
 from fleet.runs.schemas import ReportSummary
 
@@ -145,13 +146,6 @@ CSV_FIELDS = [
 ]
 
 
-def _csv_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text cells."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 async def csv_stream(
     factory: async_sessionmaker[AsyncSession], stmt: Select[Any]
 ) -> AsyncIterator[str]:
@@ -172,7 +166,7 @@ async def csv_stream(
                 m = row._mapping
                 writer.writerow(
                     [
-                        _csv_cell(v)
+                        csvsafe.cell(v)
                         for v in (
                             m["id"],
                             _iso(m["start_time"]),

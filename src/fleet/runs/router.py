@@ -42,6 +42,7 @@ from fleet.runs.schemas import (
     VerifyAnswer,
 )
 from fleet.scenarios import flow as flowlib
+from fleet.search import icontains
 
 tests_router = APIRouter(prefix="/tests", tags=["tests"])
 reports_router = APIRouter(prefix="/reports", tags=["reports"])
@@ -152,13 +153,9 @@ async def find_devices(
     if kind_of_device:
         stmt = stmt.where(Device.kind_of_device == kind_of_device)
     if q:
-        like = f"%{q.strip().lower()}%"
         exact = q.strip()
         stmt = stmt.where(
-            or_(
-                func.lower(Device.device_number).like(like),
-                func.lower(Device.serial_number).like(like),
-            )
+            or_(icontains(Device.device_number, exact), icontains(Device.serial_number, exact))
         )
         stmt = stmt.order_by(
             (Device.device_number == exact).desc(), (Device.serial_number == exact).desc()

@@ -22,6 +22,7 @@ from fleet.scenarios.schemas import (
     StepCreate,
     StepUpdate,
 )
+from fleet.search import icontains
 from fleet.validation import SchemaIssue, raise_if_invalid
 
 _AUDITED = ("name", "description", "device_type", "is_active", "test_flow")
@@ -73,12 +74,8 @@ def query_scenarios(device_type: str | None, is_active: bool | None, q: str | No
     if is_active is not None:
         stmt = stmt.where(TestScenario.is_active.is_(is_active))
     if q:
-        like = f"%{q.lower()}%"
         stmt = stmt.where(
-            or_(
-                func.lower(TestScenario.name).like(like),
-                func.lower(TestScenario.description).like(like),
-            )
+            or_(icontains(TestScenario.name, q), icontains(TestScenario.description, q))
         )
     return stmt.order_by(TestScenario.name, TestScenario.id)
 

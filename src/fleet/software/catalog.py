@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fleet.audit import service as audit
 from fleet.errors import Conflict, NotFound
 from fleet.models import DeviceSoftware, Rollout, Software, SoftwareInstallation, SoftwareVersion
+from fleet.search import icontains
 from fleet.software.schemas import SoftwareCreate, SoftwareRead, SoftwareUpdate
 from fleet.software.semver import latest
 
@@ -78,13 +79,11 @@ def list_query(
     if is_active is not None:
         conditions.append(Software.is_active.is_(is_active))
     if q:
-        needle = q.lower().replace("\\", "").replace("%", "").replace("_", "")
-        like = f"%{needle}%"
         conditions.append(
             or_(
-                func.lower(Software.name).like(like),
-                func.lower(func.coalesce(Software.description, "")).like(like),
-                func.lower(func.coalesce(Software.vendor, "")).like(like),
+                icontains(Software.name, q),
+                icontains(func.coalesce(Software.description, ""), q),
+                icontains(func.coalesce(Software.vendor, ""), q),
             )
         )
     if conditions:

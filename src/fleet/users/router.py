@@ -11,7 +11,7 @@ from fleet.deps import SessionDep, SettingsDep
 from fleet.errors import NotFound
 from fleet.pagination import PageDep, paginate
 from fleet.users import service
-from fleet.users.schemas import QRCodeRead, UserCreate, UserRead, UserUpdate
+from fleet.users.schemas import GrantableRoles, QRCodeRead, UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -29,6 +29,12 @@ async def list_users(
     """List users, filtered by role, active flag and a search on username/email."""
     rows = await paginate(session, service.query_users(role, is_active, q), page, response)
     return [service.to_read(u) for u in rows]
+
+
+@router.get("/grantable-roles", response_model=GrantableRoles)
+async def grantable_roles(actor: AdminPrincipal) -> GrantableRoles:
+    """The roles the caller may grant or remove, and find on an account he changes."""
+    return GrantableRoles(roles=service.grantable_roles(actor))
 
 
 @router.post("", response_model=UserRead, status_code=201)
@@ -79,9 +85,10 @@ async def regenerate_qr_code(
 
 
 @router.get("/{user_id}/qr-code", response_model=QRCodeRead)
-async def get_qr_code(user_id: int, _: AdminPrincipal, session: SessionDep) -> QRCodeRead:
-    """Return the user's current QR login code."""
+async def get_qr_code(user_id: int, actor: AdminPrincipal, session: SessionDep) -> QRCodeRead:
+    """Return the user's current QR login code (it logs in as him: same rule as changing him)."""
     user = await service.get_user(session, user_id)
+    service.guard_manage(actor, user)
     if not user.qr_code:
         raise NotFound("User has no QR code; regenerate one")
     return QRCodeRead(user_id=user.id, qr_code=user.qr_code)
@@ -94,12 +101,13 @@ async def get_qr_code(user_id: int, _: AdminPrincipal, session: SessionDep) -> Q
 )
 async def badge(
     user_id: int,
-    _: AdminPrincipal,
+    actor: AdminPrincipal,
     session: SessionDep,
     format: Literal["png", "svg"] = "png",
 ) -> Response:
-    """Render the user's QR login badge as PNG or SVG."""
+    """Render the user's QR login badge as PNG or SVG (same rule as changing him)."""
     user = await service.get_user(session, user_id)
+    service.guard_manage(actor, user)
     if not user.qr_code:
         raise NotFound("User has no QR code; regenerate one")
     data, media_type = service.badge_image(user.qr_code, format)

@@ -82,3 +82,7 @@ class UserRead(BaseModel):
 class QRCodeRead(BaseModel):
     user_id: int
     qr_code: str
+
+
+class GrantableRoles(BaseModel):
+    roles: list[str] = Field(description="Roles the caller may grant or remove, in role order")

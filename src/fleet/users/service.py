@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fleet.audit import service as audit_log
 from fleet.auth import security
 from fleet.auth.deps import Principal
+from fleet.auth.roles import ROLES, covers
 from fleet.auth.service import revoke_user_sessions
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import User
+from fleet.search import contains_literal, icontains
 from fleet.users.schemas import UserCreate, UserRead, UserUpdate
 
 
@@ -38,12 +40,13 @@ def query_users(role: str | None, is_active: bool | None, q: str | None) -> Sele
     """Build the filtered user list query."""
     stmt = select(User).order_by(User.username)
     if role:
-        stmt = stmt.where(or_(User.role == role, cast(User.roles, String).like(f'%"{role}"%')))
+        stmt = stmt.where(
+            or_(User.role == role, contains_literal(cast(User.roles, String), f'"{role}"'))
+        )
     if is_active is not None:
         stmt = stmt.where(User.is_active.is_(is_active))
     if q:
-        pattern = f"%{q.lower()}%"
-        stmt = stmt.where(or_(User.username.ilike(pattern), User.email.ilike(pattern)))
+        stmt = stmt.where(or_(icontains(User.username, q), icontains(User.email, q)))
     return stmt
 
 
@@ -61,14 +64,41 @@ def _normalise_roles(primary: str, roles: list[str] | None) -> list[str]:
     return out
 
 
-def _guard_grant(actor: Principal, target: User | None, new_roles: list[str]) -> None:
-    """Nobody grants a role he does not hold himself, and nobody widens his own roles."""
-    held = set(actor.user.all_roles)
-    beyond = sorted(set(new_roles) - held)
+def grantable_roles(actor: Principal) -> list[str]:
+    """The roles ``actor`` may grant, remove, or find on an account he changes."""
+    return [r for r in ROLES if covers(actor.user.all_roles, r)]
+
+
+def guard_manage(actor: Principal, target: User) -> None:
+    """Refuse to act on another account that holds a role the actor does not hold.
+
+    Changing, resetting the password or badge of (or reading the badge code of),
+    deactivating or re-roling an account is a way to take it over, so it needs every role
+    that account holds.
+    """
+    if target.id == actor.user_id:
+        return
+    beyond = [r for r in target.all_roles if not covers(actor.user.all_roles, r)]
     if beyond:
-        raise Forbidden(f"You cannot grant roles you do not hold: {', '.join(beyond)}")
+        raise Forbidden(
+            f"{target.username} holds role(s) you do not hold ({', '.join(beyond)}); "
+            "only someone who holds all of them may change this account"
+        )
+
+
+def _guard_grant(actor: Principal, target: User | None, new_roles: list[str]) -> None:
+    """Only roles the actor holds may be added or removed; nobody widens his own roles.
+
+    The roles added or removed are compared, not the whole resulting set: what stays as it
+    was is the business of ``guard_manage``.
+    """
+    before = set(target.all_roles) if target is not None else set()
+    touched = set(new_roles) ^ before
+    beyond = [r for r in ROLES if r in touched and not covers(actor.user.all_roles, r)]
+    if beyond:
+        raise Forbidden(f"You cannot grant or remove roles you do not hold: {', '.join(beyond)}")
     if target is not None and target.id == actor.user_id:
-        gained = sorted(set(new_roles) - set(target.all_roles))
+        gained = sorted(set(new_roles) - before)
         if gained:
             raise Forbidden("You cannot raise your own roles")
 
@@ -130,6 +160,7 @@ async def update_user(
     session: AsyncSession, actor: Principal, user: User, data: UserUpdate, rounds: int
 ) -> User:
     """Apply the fields given (PATCH semantics); changing roles or password ends sessions."""
+    guard_manage(actor, user)
     fields = data.model_dump(exclude_unset=True)
     before: dict[str, Any] = {
         "email": user.email,
@@ -180,6 +211,7 @@ async def deactivate_user(session: AsyncSession, actor: Principal, user: User) -
 
 async def regenerate_qr(session: AsyncSession, actor: Principal, user: User) -> str:
     """Give the user a new QR login code; the old badge stops working."""
+    guard_manage(actor, user)
     user.qr_code = security.new_qr_code()
     await _flush(session)
     audit_log.record(

@@ -8,6 +8,14 @@ let userSkip = 0;
 let logSkip = 0;
 let editing = null;
 let badgeUser = null;
+// The roles the signed-in user may grant, and so find on the accounts he may change
+// (GET /users/grantable-roles); the form offers only these.
+let grantable = [];
+let myId = null;
+
+function manageable(user) {
+  return user.id === myId || user.roles.every((r) => grantable.includes(r));
+}
 
 function showTab() {
   const tab = (location.hash || "#users").slice(1);
@@ -45,13 +53,15 @@ async function loadUsers(skip = userSkip) {
           el("td", {}, u.roles.join(", ")),
           el("td", {}, u.is_active ? "yes" : "no"),
           el("td", {}, u.has_qr_code ? "yes" : "—"),
-          el("td", { class: "actions" },
-            el("button", { class: "btn btn-small", type: "button", onclick: () => openUser(u) }, "Edit"),
-            el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openBadge(u) }, "Badge"),
-            u.is_active
-              ? el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deactivate(u) }, "Deactivate")
-              : el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => reactivate(u) }, "Activate"),
-          ),
+          manageable(u)
+            ? el("td", { class: "actions" },
+              el("button", { class: "btn btn-small", type: "button", onclick: () => openUser(u) }, "Edit"),
+              el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openBadge(u) }, "Badge"),
+              u.is_active
+                ? el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deactivate(u) }, "Deactivate")
+                : el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => reactivate(u) }, "Activate"),
+            )
+            : el("td", { class: "actions", title: "Holds a role you do not hold" }, "—"),
         ),
       ),
     );
@@ -63,9 +73,12 @@ async function loadUsers(skip = userSkip) {
 
 function fillRoleInputs(user) {
   const form = document.getElementById("user-form");
-  form.role.replaceChildren(...ROLES.map((r) => el("option", { value: r, selected: user && user.role === r }, r)));
+  // Only the roles the signed-in user may grant; one's own account also shows the roles
+  // already held (they may be kept or dropped, never added).
+  const offered = ROLES.filter((r) => grantable.includes(r) || (user && user.roles.includes(r)));
+  form.role.replaceChildren(...offered.map((r) => el("option", { value: r, selected: user && user.role === r }, r)));
   document.getElementById("roles-boxes").replaceChildren(
-    ...ROLES.map((r) =>
+    ...offered.map((r) =>
       el("label", { class: "check" }, el("input", { type: "checkbox", name: "roles", value: r, checked: !!(user && user.roles.includes(r)) }), ` ${r}`),
     ),
   );
@@ -190,8 +203,14 @@ async function loadLogs(skip = logSkip) {
   }
 }
 
-ready.then((me) => {
+ready.then(async (me) => {
   if (!me) return;
+  myId = me.id;
+  try {
+    grantable = (await api.get("/users/grantable-roles")).roles;
+  } catch (e) {
+    flash(e.message, "error");
+  }
   const roleFilter = document.querySelector("#user-filter select[name=role]");
   roleFilter.append(...ROLES.map((r) => el("option", { value: r }, r)));
   document.getElementById("user-filter").addEventListener("submit", (e) => { e.preventDefault(); loadUsers(0); });

@@ -387,7 +387,9 @@ function connectLive() {
   if (!window.WebSocket || !tokens.access) return;
   const proto = location.protocol === "https:" ? "wss" : "ws";
   try {
-    socket = new WebSocket(`${proto}://${location.host}/api/v1/ws?token=${encodeURIComponent(tokens.access)}&topics=test:${test.id}`);
+    // The token travels as a subprotocol (Sec-WebSocket-Protocol), never in the URL, which
+    // would put it into access logs; the server answers "fleet.v1" and does not echo it.
+    socket = new WebSocket(`${proto}://${location.host}/api/v1/ws?topics=test:${test.id}`, ["fleet.v1", `bearer.${tokens.access}`]);
   } catch { socket = null; return; }
   socket.$test = test.id;
   socket.onmessage = (msg) => {

@@ -1,0 +1,125 @@
+"""No token in any log line: a real ``fleet serve`` with uvicorn's own access log, driven with
+tokens in the places a client might put them; its whole output must not contain one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from fleet.logredact import redact
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_redact_rules() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    assert (
+        redact(f"/api/v1/ws?token={jwt}&topics=fleet") == "/api/v1/ws?token=[redacted]&topics=fleet"
+    )
+    assert (
+        redact("/x?refresh_token=abc&qr_code=FLQR-1")
+        == "/x?refresh_token=[redacted]&qr_code=[redacted]"
+    )
+    assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer [redacted]"
+    assert redact(f"sent {jwt} somewhere") == "sent [redacted] somewhere"
+    assert (
+        redact("/api/v1/users?skip=0&limit=5&config_key=a")
+        == "/api/v1/users?skip=0&limit=5&config_key=a"
+    )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> tuple[str, Path, subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
+    env.update(
+        {
+            "FLEET_DATA_DIR": str(tmp_path),
+            "FLEET_ENV": "development",
+            "FLEET_BCRYPT_ROUNDS": "4",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    cli = [sys.executable, "-m", "fleet.cli"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*cli, "user", "create", "op", "--role", "operator", "--password", "long-password"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*cli, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("server did not start: " + log.read_text()[-2000:])
+        time.sleep(0.2)
+    yield base, log, proc
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_no_token_in_the_server_log(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
+    base, log, proc = served
+    tokens = httpx.post(
+        f"http://{base}/api/v1/auth/login", json={"username": "op", "password": "long-password"}
+    ).json()
+    access, refresh = tokens["access_token"], tokens["refresh_token"]
+    # the secrets a careless client puts in a URL
+    httpx.get(f"http://{base}/health", params={"token": access, "access_token": access})
+    httpx.get(f"http://{base}/api/v1/auth/me", params={"refresh_token": refresh})
+    httpx.get(f"http://{base}/api/v1/auth/me", headers={"Authorization": f"Bearer {access}"})
+
+    async def sockets() -> None:
+        # the old way, refused but its handshake line is logged ...
+        async with websockets.connect(f"ws://{base}/api/v1/ws?token={access}") as ws:
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+        # ... and the way the browser client does it now
+        async with websockets.connect(
+            f"ws://{base}/api/v1/ws?topics=fleet",
+            subprotocols=["fleet.v1", f"bearer.{access}"],  # type: ignore[list-item]
+        ) as ws:
+            with pytest.raises(websockets.ConnectionClosed) as info:  # operators: no 'fleet'
+                await asyncio.wait_for(ws.recv(), 5)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 4403
+        async with websockets.connect(
+            f"ws://{base}/api/v1/ws",
+            subprotocols=["fleet.v1", f"bearer.{access}"],  # type: ignore[list-item]
+        ) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "topics": []}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["event"] == "subscribed"
+
+    asyncio.run(sockets())
+    proc.terminate()
+    proc.wait(timeout=20)
+    text = log.read_text()
+    assert "WebSocket /api/v1/ws?token=[redacted]" in text  # the lines are there ...
+    assert "GET /health?token=[redacted]&access_token=[redacted]" in text
+    assert access not in text and refresh not in text  # ... without the secrets
+    for part in access.split("."):
+        assert part not in text
