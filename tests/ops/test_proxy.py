@@ -19,7 +19,8 @@ pytestmark = pytest.mark.ops
 
 
 def _client(base: str, cert: Path, source: str = "127.0.0.1") -> httpx.Client:
-    transport = httpx.HTTPTransport(verify=str(cert), local_address=source)
+    verify = ssl.create_default_context(cafile=str(cert))
+    transport = httpx.HTTPTransport(verify=verify, local_address=source)
     return httpx.Client(base_url=base, transport=transport, timeout=30)
 
 
