@@ -79,10 +79,21 @@ class Settings(BaseSettings):
         if path.exists():
             return path.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Several processes or hosts sharing the data dir may start at once: the secret is
+        # written whole to a file of its own, then linked into place; whoever links first wins
+        # and every other process reads that one (never a half-written file).
         value = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
+        draft = self.data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                return path.read_text().strip()
+        finally:
+            draft.unlink(missing_ok=True)
         return value
 
     def metrics_mode(self) -> str:
