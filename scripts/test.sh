@@ -16,6 +16,24 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# nginx (and openssl for its throwaway certificate) for the tests of the deploy/ site; the
+# tests run it as their own foreground process, so the package's service is kept from starting.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian's nginx for the proxy tests"
+    added_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+      added_policy=1
+    fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx openssl >/dev/null
+    if [ -n "$added_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  else
+    echo "error: proxy tests need nginx and openssl (apt-get install -y nginx openssl)" >&2
+    exit 1
+  fi
+fi
+
 created_db=""
 if [ -z "${FLEET_TEST_DATABASE_URL:-}" ] && command -v psql >/dev/null \
    && psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then

@@ -25,6 +25,7 @@ from fleet.devices_api.ws import router as live_events_router
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
 from fleet.fleet_data.router import router as fleet_data_router
+from fleet.ops import web as ops_web
 from fleet.runs.router import reports_router, tests_router
 from fleet.scenarios.router import router as scenarios_router
 from fleet.settings import Settings, get_settings
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(SecurityHeaders)
+    ops_web.install(app, settings)  # outermost: request id, logs, metrics; /metrics
 
     # Each module router sits directly under the app: every level of nesting is one more
     # linear route match on every request.

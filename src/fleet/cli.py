@@ -74,26 +74,55 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    envvar="FLEET_WORKERS",
+    help="Worker processes [default: the CPU count in production, else 1].",
+)
+@click.option(
+    "--proxy-headers",
+    is_flag=True,
+    help="Behind a reverse proxy: take client address and scheme from X-Forwarded-* "
+    "sent by the addresses in FLEET_FORWARDED_ALLOW_IPS.",
+)
 @friendly_errors
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int | None, proxy_headers: bool) -> None:
     """Migrate the database to the newest schema, then serve the app."""
-    import uvicorn
+    from fleet.ops import serving
 
-    from fleet import migrate, serving
+    serving.serve(get_settings(), host, port, workers, proxy_headers)
 
-    settings = get_settings()
-    settings.jwt_secret()
-    migrate.upgrade(settings)
-    uvicorn.run(
-        "fleet.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=False,
-        http=serving.PROTOCOL,  # kept-alive connections drained on shutdown, not reset
-    )
+
+@main.command()
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    envvar="FLEET_WORKERS",
+    help="Workers per host `fleet serve` runs [default: as `fleet serve` chooses].",
+)
+@click.option("--hosts", default=1, show_default=True, type=click.IntRange(1, 100),
+              help="Hosts running `fleet serve` against this database.")
+def doctor(workers: int | None, hosts: int) -> None:
+    """Check the installation: database and schema, secret, data dir, connections, proxy."""
+    from fleet.ops import doctor as checks
+    from fleet.ops.serving import default_workers
+
+    try:
+        settings = get_settings()
+    except Exception as exc:  # a malformed setting is the first thing to report
+        click.echo(f"FAIL  settings         {exc}")
+        sys.exit(1)
+    found = checks.run_checks(settings, workers or default_workers(settings), hosts)
+    for check in found:
+        click.echo(check.line())
+    failed = sum(c.status == "FAIL" for c in found)
+    click.echo(f"{len(found)} checks, {failed} failed (settings from: "
+               f"{checks.environment_summary()})")
+    if failed:
+        sys.exit(1)
 
 
 @main.group()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.db import utcnow
+from fleet.ops.metrics import WS_EVENTS_DROPPED
 
 QUEUE_SIZE = 1000
 
@@ -58,6 +59,7 @@ class EventBus:
                 sub.queue.put_nowait(message)
                 delivered += 1
             except asyncio.QueueFull:
+                WS_EVENTS_DROPPED.inc()
                 sub.dropped = True
                 self.unsubscribe(sub)
         return delivered

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=20, ge=0, le=200)
     tenant: str = "DEFAULT"
+    # Operations (README "Running in production"): log lines as text or JSON; /metrics open
+    # (the development default), behind a bearer token, on a separate address, or disabled
+    # (the production default); the proxies whose X-Forwarded-* headers are believed.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics: Literal["open", "token", "bind", "disabled"] | None = None
+    metrics_token: SecretStr | None = None
+    metrics_bind: str = "127.0.0.1:9464"
+    forwarded_allow_ips: str = "127.0.0.1"
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, defaulting to a SQLite file in the data dir."""
@@ -75,11 +84,35 @@ class Settings(BaseSettings):
         if path.exists():
             return path.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Several processes or hosts sharing the data dir may start at once: the secret is
+        # written whole to a file of its own, then linked into place; whoever links first wins
+        # and every other process reads that one (never a half-written file).
         value = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
+        draft = self.data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                return path.read_text().strip()
+        finally:
+            draft.unlink(missing_ok=True)
         return value
+
+    def metrics_mode(self) -> str:
+        """How /metrics is served: the setting, else open in development, off in production."""
+        if self.metrics is not None:
+            return self.metrics
+        return "disabled" if self.env == "production" else "open"
+
+    def metrics_address(self) -> tuple[str, int]:
+        """``FLEET_METRICS_BIND`` as (host, port)."""
+        host, sep, port = self.metrics_bind.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"FLEET_METRICS_BIND must be host:port, not {self.metrics_bind!r}")
+        return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - the operator's choice
 
 
 def _parse(url: str) -> URL:

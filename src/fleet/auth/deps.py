@@ -15,6 +15,7 @@ from fleet.auth.roles import can_access
 from fleet.deps import SessionDep
 from fleet.errors import Forbidden, Unauthorized
 from fleet.models import AuthSession, User
+from fleet.ops.context import set_user as set_log_user
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
@@ -63,6 +64,7 @@ async def get_principal(
     if auth_session.active_role not in user.all_roles:
         raise Forbidden(f"Role '{auth_session.active_role}' is no longer assigned to you")
     ip = request.client.host if request.client else None
+    set_log_user(user.id)
     return Principal(
         user=user, active_role=auth_session.active_role, session_id=auth_session.id, ip=ip
     )

@@ -15,6 +15,7 @@ from fleet.auth.schemas import TokenResponse, TokenUser
 from fleet.db import utcnow
 from fleet.errors import Forbidden, TooManyRequests, Unauthorized
 from fleet.models import AuthSession, LoginFailure, RefreshToken, User
+from fleet.ops.metrics import LOGIN_FAILURES, LOGIN_THROTTLED
 from fleet.settings import Settings
 
 BAD_CREDENTIALS = "Incorrect username or password"
@@ -140,6 +141,7 @@ async def _throttle(
         if count >= limit and oldest is not None:
             oldest_at: datetime = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
             retry = int((oldest_at + window - now).total_seconds()) + 1
+            LOGIN_THROTTLED.inc()
             raise TooManyRequests(message, retry_after=retry)
 
 
@@ -163,6 +165,7 @@ async def _fail(
         details={"username": username, "method": method},
     )
     await session.flush()
+    LOGIN_FAILURES.inc()
     return Unauthorized(BAD_CREDENTIALS)
 
 

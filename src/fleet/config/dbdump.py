@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from time import perf_counter
 from typing import IO, Any
 
 from alembic.script import ScriptDirectory
@@ -54,6 +55,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 import fleet.models  # noqa: F401  (registers every table on the metadata)
 from fleet.db import Base
+from fleet.ops.metrics import BACKUP_SECONDS
 
 FORMAT = "fleet-db-dump"
 VERSION = 1
@@ -171,6 +173,7 @@ def count_rows(conn: Connection) -> dict[str, int]:
 
 def dump_stream(engine: Engine, progress: Progress | None = None) -> Iterator[bytes]:
     """Yield the gzip-compressed dump of the whole database, chunk by chunk."""
+    started = perf_counter()
     gz = zlib.compressobj(5, zlib.DEFLATED, 31)  # wbits 31: gzip container
     isolation = "REPEATABLE READ" if engine.dialect.name == "postgresql" else None
     opts: dict[str, Any] = {"isolation_level": isolation} if isolation else {}
@@ -218,6 +221,7 @@ def dump_stream(engine: Engine, progress: Progress | None = None) -> Iterator[by
             yield gz.compress(_line(end) + b"\n")
         yield gz.compress(_line({"done": True, "tables": done}) + b"\n")
     yield gz.flush()
+    BACKUP_SECONDS.labels("backup").observe(perf_counter() - started)
 
 
 def dump(engine: Engine, out: IO[bytes], progress: Progress | None = None) -> None:
@@ -336,6 +340,18 @@ def restore(
 ) -> Summary:
     """Load a dump into the database in one transaction; raise DumpError and change nothing
     when the file is not sound or the database is not empty (unless ``replace``)."""
+    with BACKUP_SECONDS.labels("restore").time():
+        return _restore(engine, stream, replace=replace, progress=progress, on_header=on_header)
+
+
+def _restore(
+    engine: Engine,
+    stream: IO[bytes],
+    *,
+    replace: bool,
+    progress: Progress | None,
+    on_header: Callable[[dict[str, Any]], None] | None,
+) -> Summary:
     by_name = {t.name: t for t in tables()}
     summary = Summary()
     with engine.connect() as conn, conn.begin():

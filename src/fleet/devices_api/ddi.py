@@ -44,6 +44,7 @@ from fleet.models import (
     SoftwareInstallation,
     SoftwareVersion,
 )
+from fleet.ops.metrics import DDI_POLLS
 from fleet.settings import Settings
 from fleet.software.installations import (
     UNFINISHED,
@@ -158,6 +159,7 @@ async def poll(
     request: Request, session: SessionDep, identity: DeviceDep, ip: ClientIP, tenant: str
 ) -> JSONResponse:
     """Base poll resource: polling interval and links to what the device should do next."""
+    DDI_POLLS.inc()
     device = identity.device
     cfg = config_of(request)
     changed = await presence.record_poll(session, device, ip)

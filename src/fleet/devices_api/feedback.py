@@ -32,6 +32,7 @@ from fleet.devices_api import actions
 from fleet.devices_api.credentials import DeviceIdentity, authenticate_with_actions
 from fleet.devices_api.schemas import DdiActionFeedback
 from fleet.errors import BadRequest, DomainError
+from fleet.ops.metrics import DDI_FEEDBACK, FEEDBACK_BATCH
 from fleet.settings import Settings
 from fleet.software.installations import prepare_to_finish, write_held_back
 
@@ -156,7 +157,10 @@ class FeedbackBatcher:
                     _answer(report, exc)
                 self._queue = []
                 raise
+            if batch:
+                FEEDBACK_BATCH.observe(len(batch))
             for report, outcome in zip(batch, outcomes, strict=True):
+                DDI_FEEDBACK.labels("applied" if outcome is None else "refused").inc()
                 _answer(report, outcome)
 
     async def _run(self, batch: list[Report]) -> list[BaseException | None]:

@@ -23,6 +23,7 @@ from fleet.devices_api.schemas import BATCH_ADAPTER, EARLIEST, TelemetryAccepted
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.events import EventBus
 from fleet.models import TelemetrySample, TestReport
+from fleet.ops.metrics import TELEMETRY_SAMPLES
 from fleet.runs.samples import append_samples
 
 READING_EVENT = "sensor.reading"
@@ -209,6 +210,7 @@ async def ingest(
                 "total": info.get("total"),
             },
         )
+    TELEMETRY_SAMPLES.inc(len(rows))
     return TelemetryAccepted(
         accepted=len(rows), device_id=device_id, test_id=test_id, appended_to_test=appended
     )

@@ -31,6 +31,7 @@ from fleet.devices_api.fanout import FanoutBus
 from fleet.errors import DomainError
 from fleet.events import Subscription
 from fleet.models import Device, TestReport
+from fleet.ops.metrics import WS_CONNECTIONS, WS_EVENTS_SENT
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ async def _sender(websocket: WebSocket, sub: Subscription) -> None:
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
                 await websocket.send_text(json.dumps(message, default=str))
+            WS_EVENTS_SENT.inc()
         except TimeoutError:
             raise TopicRefused(CLOSE_TOO_SLOW, "client too slow; reconnect") from None
 
@@ -170,6 +172,7 @@ async def live_events(websocket: WebSocket) -> None:
         return
     assert token is not None
     sub = bus.subscribe(set())
+    WS_CONNECTIONS.inc()
     try:
         initial = websocket.query_params.get("topics")
         if initial:
@@ -199,4 +202,5 @@ async def live_events(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        WS_CONNECTIONS.dec()
         bus.unsubscribe(sub)

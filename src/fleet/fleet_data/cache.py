@@ -1,10 +1,14 @@
-"""A short-lived per-process cache of the dashboard, dropped on every fleet-data change.
+"""A short-lived per-process cache of the dashboard, dropped on every fleet-data change —
+whichever process or host made it.
 
 The dashboard aggregates over the whole fleet (100 000 devices: tens of milliseconds); managers
-reload it often while the fleet changes slowly. Changes made through this module invalidate it at
-once in this process; anything else (test completions, other workers) shows within
-``DASHBOARD_TTL_SECONDS``. The answer carries ``generated_at`` so the page says how fresh it is.
-"""
+reload it often while the fleet changes slowly. Every change made through this module moves the
+shared ``dashboard`` generation (a row of ``cache_generations``, made by the first change) in
+the change's own transaction; a cached answer is reused only while that generation is the one
+it was computed under, read with one primary-key lookup per request. So after a committed
+change no process, on any host, answers an older total. Changes made elsewhere (test
+completions, devices going on- and offline) show within ``DASHBOARD_TTL_SECONDS``. The answer
+carries ``generated_at`` so the page says how fresh it is."""
 
 from __future__ import annotations
 
@@ -12,15 +16,34 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.models import CacheGeneration
+
 DASHBOARD_TTL_SECONDS = 10.0
+NAME = "dashboard"
 
-_generation = 0
+
+async def bump(session: AsyncSession) -> None:
+    """Record, in the caller's transaction, that customers or devices changed."""
+    # An upsert: a fresh (or freshly restored) database has no row until the first change.
+    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(CacheGeneration)
+        .values(name=NAME, value=1)
+        .on_conflict_do_update(
+            index_elements=[CacheGeneration.name], set_={"value": CacheGeneration.value + 1}
+        )
+    )
 
 
-def bump() -> None:
-    """Record that customers or devices changed in this process."""
-    global _generation
-    _generation += 1
+async def generation(session: AsyncSession) -> int:
+    """The shared generation now (read before computing, so a result is never newer-labelled)."""
+    value = await session.scalar(select(CacheGeneration.value).where(CacheGeneration.name == NAME))
+    return int(value or 0)
 
 
 @dataclass
@@ -29,12 +52,12 @@ class DashboardCache:
     stored_at: float = 0.0
     generation: int = -1
 
-    def get(self) -> Any:
+    def get(self, current: int) -> Any:
         """Answer the cached value if it is recent and nothing changed since, else ``None``."""
         fresh = time.monotonic() - self.stored_at < DASHBOARD_TTL_SECONDS
-        if self.value is not None and fresh and self.generation == _generation:
+        if self.value is not None and fresh and self.generation == current:
             return self.value
         return None
 
-    def put(self, value: Any) -> None:
-        self.value, self.stored_at, self.generation = value, time.monotonic(), _generation
+    def put(self, value: Any, current: int) -> None:
+        self.value, self.stored_at, self.generation = value, time.monotonic(), current

@@ -470,7 +470,7 @@ async def _apply(
     session: AsyncSession, actor: Principal, entity: Entity, plan: Plan, rows: int
 ) -> None:
     model: Any = Customer if entity == "customers" else Device
-    cache.bump()
+    await cache.bump(session)
     now = utcnow()
     created_ids: list[int] = []
     if plan.creates:

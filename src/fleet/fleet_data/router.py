@@ -19,6 +19,7 @@ from fleet.fleet_data import dashboard as dashboard_service
 from fleet.fleet_data import history as history_service
 from fleet.fleet_data import importexport, service
 from fleet.fleet_data.cache import DashboardCache
+from fleet.fleet_data.cache import generation as cache_generation
 from fleet.fleet_data.schemas import (
     IDENTIFIER,
     KNOWN_DEVICE_TYPES,
@@ -209,10 +210,11 @@ async def dashboard(
     if store is None:
         store = request.app.state.fleet_dashboard = DashboardCache()
     response.headers["Cache-Control"] = "no-store"
-    cached: Dashboard | None = None if fresh else store.get()
+    current = await cache_generation(session)
+    cached: Dashboard | None = None if fresh else store.get(current)
     if cached is None:
         cached = await dashboard_service.dashboard(session)
-        store.put(cached)
+        store.put(cached, current)
     return cached
 
 

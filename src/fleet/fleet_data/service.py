@@ -155,7 +155,7 @@ async def create_customer(
     customer = Customer(name=data.name, contact_info=data.contact_info)
     session.add(customer)
     await session.flush()
-    cache.bump()
+    await cache.bump(session)
     audit_log.record(
         session,
         "customer.create",
@@ -183,7 +183,7 @@ async def update_customer(
         setattr(customer, key, value)
     changed = audit_log.changes(before, _customer_dict(customer))
     if changed:
-        cache.bump()
+        await cache.bump(session)
         audit_log.record(
             session,
             "customer.update",
@@ -225,7 +225,7 @@ async def delete_customer(session: AsyncSession, actor: Principal, customer: Cus
     )
     await session.delete(customer)
     await _flush_delete(session, f"Customer '{customer.name}'")
-    cache.bump()
+    await cache.bump(session)
 
 
 # ---------------------------------------------------------------- devices
@@ -460,7 +460,7 @@ async def audit_device(
     link: bool = True,
 ) -> None:
     """Write the audit row of a device change and link it to the device for its history."""
-    cache.bump()
+    await cache.bump(session)
     row = audit_log.record(
         session,
         action,

@@ -13,6 +13,7 @@ from fleet.models.devices_api import (
 )
 from fleet.models.fleet_data import Customer, Device, DeviceDueDate
 from fleet.models.logs import SystemLog
+from fleet.models.ops import CacheGeneration
 from fleet.models.rollouts import Rollout, RolloutGroup, RolloutTarget
 from fleet.models.runs import TestReportSeal, TestStepAttachment
 from fleet.models.software import DeviceSoftware, Software, SoftwareInstallation, SoftwareVersion
@@ -40,6 +41,7 @@ __all__ = [
     "SEED_TABLES",
     "ArtifactHashes",
     "AuthSession",
+    "CacheGeneration",
     "ConfigBackup",
     "Configuration",
     "Customer",

@@ -24,6 +24,7 @@ from fleet.models import (
     TestScenario,
     TestStepAttachment,
 )
+from fleet.ops.metrics import TEST_VERDICTS
 from fleet.runs import bench, criteria, reports
 from fleet.runs.samples import (
     append_samples,
@@ -378,6 +379,7 @@ async def finish(
             "status": report.status,
         },
     )
+    TEST_VERDICTS.labels(verdict).inc()
     return report
 
 
@@ -405,6 +407,7 @@ async def abort_test(
     results["abort"] = {"reason": reason, "by": actor.user_id, "at": utcnow().isoformat()}
     report.status = "aborted"
     report.end_time = utcnow()
+    TEST_VERDICTS.labels("aborted").inc()
     _save(report, results)
     await session.flush()
     await reports.seal(session, report)

@@ -1,0 +1,1 @@
+"""Operations: request context and structured logs, Prometheus metrics, `fleet doctor`."""

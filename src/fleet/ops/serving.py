@@ -1,0 +1,97 @@
+"""What ``fleet serve`` does before uvicorn takes over: migrate, workers, logs, metrics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from fleet.settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when it is imported
+
+
+def prepare_multiprocess_dir() -> Path:
+    """Give the workers an empty figures directory (set in the environment they inherit).
+
+    Runs before prometheus_client is imported in this process, so a single worker serving in
+    this very process writes its figures there too. Files of an earlier run are removed:
+    counters start at zero, as Prometheus expects of a restarted target.
+    """
+    chosen = os.environ.get(MULTIPROC_ENV)
+    path = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="fleet-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+def default_workers(settings: Settings) -> int:
+    """One worker per CPU in production (the app is async: more would only add memory)."""
+    if settings.env != "production":
+        return 1
+    return max(1, min(os.cpu_count() or 1, 64))
+
+
+def start_metrics_listener(settings: Settings) -> threading.Thread:
+    """Serve /metrics on FLEET_METRICS_BIND from the supervising process (all workers' sums)."""
+    from prometheus_client import start_http_server
+
+    from fleet.ops import metrics
+
+    host, port = settings.metrics_address()
+    registry = metrics.registry_for_scrape(
+        metrics.DatabaseCollector(settings.resolved_database_url())
+    )
+    _server, thread = start_http_server(port, addr=host, registry=registry)
+    return thread
+
+
+def serve(
+    settings: Settings, host: str, port: int, workers: int | None, proxy_headers: bool
+) -> None:
+    """Migrate, prepare the shared metrics directory, then run uvicorn (blocking)."""
+    own_dir = not os.environ.get(MULTIPROC_ENV)
+    figures = prepare_multiprocess_dir()
+    try:
+        _serve(settings, host, port, workers, proxy_headers)
+    finally:
+        if own_dir:
+            shutil.rmtree(figures, ignore_errors=True)
+
+
+def _serve(
+    settings: Settings, host: str, port: int, workers: int | None, proxy_headers: bool
+) -> None:
+    import uvicorn
+
+    from fleet import migrate, serving
+    from fleet.ops import logs
+
+    settings.jwt_secret()
+    mode = settings.metrics_mode()
+    if mode == "token" and not (
+        settings.metrics_token and settings.metrics_token.get_secret_value()
+    ):
+        from fleet.settings import ConfigError
+
+        raise ConfigError("FLEET_METRICS=token needs FLEET_METRICS_TOKEN")
+    migrate.upgrade(settings)
+    if mode == "bind":
+        start_metrics_listener(settings)
+    uvicorn.run(
+        "fleet.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or default_workers(settings),
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=settings.forwarded_allow_ips if proxy_headers else None,
+        log_config=logs.log_config(settings.log_format, settings.log_level),
+        access_log=False,  # fleet.access writes it, in the same format, with the route
+        server_header=False,
+        http=serving.PROTOCOL,  # kept-alive connections drained on shutdown, not reset
+    )

@@ -1,0 +1,88 @@
+"""nginx (the deploy/ site, TLS with a throwaway certificate) in front of
+`fleet serve --proxy-headers`: links, redirects and WebSockets keep https and the public host;
+the client address comes from X-Forwarded-For only when the proxy is trusted."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from fleet.settings import Settings
+from tests.ops.harness import PASSWORD, add_devices, add_users, base_env, nginx, serve
+
+pytestmark = pytest.mark.ops
+
+
+def _client(base: str, cert: Path, source: str = "127.0.0.1") -> httpx.Client:
+    verify = ssl.create_default_context(cafile=str(cert))
+    transport = httpx.HTTPTransport(verify=verify, local_address=source)
+    return httpx.Client(base_url=base, transport=transport, timeout=30)
+
+
+def _failed_logins(base: str, cert: Path, source: str, names: list[str]) -> list[int]:
+    with _client(base, cert, source) as http:
+        return [
+            http.post("/api/v1/auth/login", json={"username": n, "password": "nope"}).status_code
+            for n in names
+        ]
+
+
+def test_behind_nginx(settings: Settings, tmp_path: Path) -> None:
+    url = settings.resolved_database_url()
+    add_users(url, {"boss": "manager"})
+    device = add_devices(url, 1, "PRX")[0]
+    limits = {"FLEET_LOGIN_MAX_FAILURES_PER_IP": "3", "FLEET_LOGIN_MAX_FAILURES_PER_USER": "50",
+              "FLEET_SECRET_KEY": "p" * 48}
+
+    # -- the proxy is trusted ------------------------------------------------------------------
+    env = base_env(url, settings.data_dir, FLEET_FORWARDED_ALLOW_IPS="127.0.0.1", **limits)
+    with (
+        serve(env, tmp_path / "trusted.log", ["--proxy-headers"]) as served,
+        nginx(tmp_path / "nginx1", [served.port]) as base,
+    ):
+        cert = tmp_path / "nginx1" / "cert.pem"
+        with _client(base, cert) as http:
+            r = http.post("/api/v1/auth/login", json={"username": "boss", "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            token = r.json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            assert r.headers["X-Request-ID"]  # nginx's $request_id, kept by the app
+
+            r = http.get("/api/v1/fleet-data/devices/", headers=auth)
+            assert r.status_code in (307, 308)
+            assert r.headers["location"] == f"{base}/api/v1/fleet-data/devices"
+
+            ddi = f"/DEFAULT/controller/v1/{device.controller_id}"
+            r = http.get(ddi, headers={"Authorization": f"TargetToken {device.token}"})
+            assert r.status_code == 200, r.text
+            href = r.json()["_links"]["configData"]["href"]
+            assert href == f"{base}{ddi}/configData"
+
+        context = ssl.create_default_context(cafile=str(cert))
+        ws_base = base.replace("https://", "wss://")
+        with ws_connect(f"{ws_base}/api/v1/ws?token={token}&topics=fleet", ssl=context) as ws:
+            ack = json.loads(ws.recv(timeout=10))
+            assert ack["event"] == "subscribed" and ack["data"]["topics"] == ["fleet"]
+
+        # Throttling counts per client address: the one nginx saw, passed on and believed.
+        assert _failed_logins(base, cert, "127.0.0.2", ["a1", "a2", "a3", "a4"]) == [
+            401, 401, 401, 429]
+        assert _failed_logins(base, cert, "127.0.0.3", ["b1"]) == [401]
+
+    # -- the same proxy, not trusted: every client is the proxy's address, links say http ------
+    env = base_env(url, settings.data_dir, FLEET_FORWARDED_ALLOW_IPS="10.255.255.1", **limits)
+    with (
+        serve(env, tmp_path / "untrusted.log", ["--proxy-headers"]) as served,
+        nginx(tmp_path / "nginx2", [served.port]) as base,
+    ):
+        cert = tmp_path / "nginx2" / "cert.pem"
+        assert _failed_logins(base, cert, "127.0.0.4", ["c1", "c2", "c3"]) == [401, 401, 401]
+        assert _failed_logins(base, cert, "127.0.0.5", ["d1"]) == [429]
+        with _client(base, cert) as http:
+            r = http.get("/api/v1/fleet-data/devices/")
+            assert r.headers["location"].startswith("http://")
