@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -109,6 +109,7 @@ class Stats:
     )
     memory: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     events: list[str] = field(default_factory=list)
+    causes: Counter[str] = field(default_factory=Counter)  # failed attempts by exception
 
     def now_minute(self) -> int:
         return int((time.monotonic() - self.began) // 60)
@@ -242,8 +243,9 @@ class Client:
                 r = await self.http.request(method, path, **kwargs)
             except httpx.ConnectError:
                 r, cause = None, "down"
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 r, cause = None, "cut"
+                self.stats.causes[f"{self.kind} {method}: {type(exc).__name__}"] += 1
             else:
                 cause = "5xx"
             if r is not None and r.status_code < 500:
@@ -748,6 +750,11 @@ async def soak(opts: Options) -> tuple[list[tuple[str, int, int, int]], Stats]:
         say(
             f"{kind:10s} requests {len(values):7d}  p50 {_pct(values, 0.5) * 1000:7.1f} ms  "
             f"p99 {_pct(values, 0.99) * 1000:7.1f} ms"
+        )
+    if stats.causes:
+        say(
+            "failed attempts cut mid-request: "
+            + ", ".join(f"{k} x{n}" for k, n in stats.causes.most_common())
         )
     table = verify(settings, ledger, rollout)
     say(f"\n{'write':28s} {'acknowledged':>12s} {'stored':>10s} {'missing':>8s}")

@@ -78,21 +78,19 @@ def main() -> None:
 @friendly_errors
 def serve(host: str, port: int, workers: int) -> None:
     """Migrate the database to the newest schema, then serve the app."""
-    import uvicorn
-
     from fleet import migrate, serving
 
     settings = get_settings()
     settings.jwt_secret()
     migrate.upgrade(settings)
-    uvicorn.run(
+    # uvicorn.run's options; connections are drained on shutdown, not reset (fleet.serving)
+    serving.run(
         "fleet.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
         proxy_headers=False,
-        http=serving.PROTOCOL,  # kept-alive connections drained on shutdown, not reset
     )
 
 
