@@ -713,7 +713,7 @@ async def soak(opts: Options) -> tuple[list[tuple[str, int, int, int]], Stats]:
         killed = restarted = False
         began = time.monotonic()
         loop = asyncio.get_running_loop()
-        last_minute = -1
+        printed: set[int] = set()
         while time.monotonic() - began < duration:
             await asyncio.sleep(1.0)
             elapsed = time.monotonic() - began
@@ -732,14 +732,14 @@ async def soak(opts: Options) -> tuple[list[tuple[str, int, int, int]], Stats]:
                     f"{time.monotonic() - t0:.1f} s)"
                 )
                 say(stats.events[-1])
-            minute = stats.now_minute()
-            if minute != last_minute and minute > 0:
-                _print_minute(say, stats, minute - 1)
-                last_minute = minute
+            for minute in range(stats.now_minute()):
+                if minute not in printed:
+                    printed.add(minute)
+                    _print_minute(say, stats, minute)
         stop.set()
         await load
-        if stats.now_minute() != last_minute:
-            _print_minute(say, stats, stats.now_minute())
+        for minute in sorted(set(stats.minute) - printed):
+            _print_minute(say, stats, minute)
     finally:
         stop.set()
         for c in clients.values():
