@@ -1,4 +1,5 @@
-"""JSON columns changed by read-modify-write are read under the row's lock (``fleet.db.lock_row``).
+"""Rows changed by read-modify-write are read under the row's lock (``fleet.db.lock_row``):
+JSON columns above all, and a roll-out's status.
 
 Each test changes a row in another transaction that holds its lock while the request under test
 runs: the request must wait, then build on the committed change instead of a snapshot taken
@@ -18,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.db import Base, lock_row
 from fleet.devices_api.fanout import FanoutBus
-from fleet.models import Configuration, Device, DeviceAttributes, SystemLog
+from fleet.models import Configuration, Device, DeviceAttributes, Rollout, SystemLog
+from fleet.settings import Settings
 from tests.config.conftest import API, add_devices
-from tests.devices_api.conftest import ddi, issue_token, target
+from tests.devices_api.conftest import ddi, issue_token, make_device, make_version, target
 
 TEMPLATE = {
     "name": "Mask tester config",
@@ -202,3 +204,39 @@ async def test_device_attributes_merge_keeps_a_concurrent_report(
         row = await session.get(DeviceAttributes, device)
         assert row is not None
         assert row.attributes == {"serial": "S1", "hwRevision": "2", "firmware": "1.0.0"}
+
+
+async def test_rollout_pause_waits_for_the_engine(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    role_headers: dict[str, dict[str, str]],
+) -> None:
+    """A user's pause must not overwrite a roll-out the engine finished meanwhile."""
+    maker = role_headers["maker"]
+    version = await make_version(sessionmaker, settings)
+    device = await make_device(sessionmaker, "MT-RO")
+    r = await client.post(
+        "/api/v1/fleet-software/rollouts",
+        json={"version_id": version.id, "device_ids": [device.id], "group_size": 1},
+        headers=maker,
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    r = await client.post(f"/api/v1/fleet-software/rollouts/{rid}/start", headers=maker)
+    assert r.status_code == 200 and r.json()["status"] == "running", r.text
+
+    def finish(row: Rollout) -> None:
+        row.status = "finished"
+
+    r = await while_held(
+        sessionmaker,
+        Rollout,
+        rid,
+        finish,
+        lambda: client.post(f"/api/v1/fleet-software/rollouts/{rid}/pause", headers=maker),
+    )
+    assert r.status_code == 409, r.text
+    async with sessionmaker() as session:
+        stored = await session.get(Rollout, rid)
+        assert stored is not None and stored.status == "finished"

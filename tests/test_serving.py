@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from fleet.serving import DRAIN_SECONDS, DrainingHttpToolsProtocol
+from fleet.serving import DRAIN_SECONDS, DrainingHttpToolsProtocol, DrainingMultiprocess
 
 REQUEST = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -76,3 +76,16 @@ async def test_a_request_racing_the_shutdown_is_answered(
     await asyncio.wait_for(task, DRAIN_SECONDS + 10)
     for writer in (busy, idle):
         writer.close()
+
+
+def test_the_supervisor_stops_listening_before_it_stops_the_workers() -> None:
+    """Connections made while the workers drain are refused, not queued and later reset."""
+    config = uvicorn.Config("fleet.app:create_app", factory=True, port=_free_port(), workers=2)
+    sock = config.bind_socket()
+    sock.listen(16)  # as the workers' servers do
+    supervisor = DrainingMultiprocess(config, sockets=[sock])
+    with socket.create_connection(("127.0.0.1", config.port), timeout=2):
+        pass  # listening: the kernel completes connections into the backlog
+    supervisor.terminate_all()  # no worker started here; the socket was the last copy
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", config.port), timeout=2).close()

@@ -9,14 +9,26 @@ for ``DRAIN_SECONDS``; a request that arrives meanwhile is served and answered w
 when the drain time is over. A request already running is answered with ``Connection: close``
 as before, and uvicorn waits for it. The client then reconnects, to the restarted server or
 another worker, and is never reset mid-request.
+
+With several workers, uvicorn's supervisor keeps its copy of the listening socket until it
+exits: while the workers drain, the kernel still completes new connections into the socket's
+backlog, nobody accepts them, and they are reset when the supervisor exits — after their
+clients sent a request. ``run`` uses a supervisor that closes its copy before it stops the
+workers, so the socket stops listening as soon as they do: a client trying to connect is then
+refused (and knows its request was never sent) instead of reset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
+
+STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start
 
 DRAIN_SECONDS = 1.0
 PROTOCOL = "fleet.serving:DrainingHttpToolsProtocol"  # uvicorn's ``http`` option
@@ -62,3 +74,26 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
             self._drain_timer.cancel()
             self._drain_timer = None
         super().connection_lost(exc)
+
+
+class DrainingMultiprocess(Multiprocess):
+    """uvicorn's supervisor, closing its copy of the listening socket before stopping the
+    workers (each closes its own as its shutdown begins)."""
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
+def run(app: str, **kwargs: Any) -> None:
+    """Serve like ``uvicorn.run`` (same options), with the draining protocol and supervisor."""
+    kwargs.setdefault("http", PROTOCOL)
+    config = uvicorn.Config(app, **kwargs)
+    if config.workers > 1:
+        DrainingMultiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

@@ -66,8 +66,6 @@ def serve(
 def _serve(
     settings: Settings, host: str, port: int, workers: int | None, proxy_headers: bool
 ) -> None:
-    import uvicorn
-
     from fleet import migrate, serving
     from fleet.ops import logs
 
@@ -82,7 +80,7 @@ def _serve(
     migrate.upgrade(settings)
     if mode == "bind":
         start_metrics_listener(settings)
-    uvicorn.run(
+    serving.run(  # uvicorn.run's options, connections drained on shutdown (fleet.serving)
         "fleet.app:create_app",
         factory=True,
         host=host,
@@ -93,5 +91,4 @@ def _serve(
         log_config=logs.log_config(settings.log_format, settings.log_level),
         access_log=False,  # fleet.access writes it, in the same format, with the route
         server_header=False,
-        http=serving.PROTOCOL,  # kept-alive connections drained on shutdown, not reset
     )

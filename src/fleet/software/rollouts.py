@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fleet.audit import service as audit
-from fleet.db import utcnow
+from fleet.db import lock_row, utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.models import (
     Device,
@@ -258,11 +258,12 @@ async def create_rollout(
 
 
 async def get_rollout(session: AsyncSession, rollout_id: int, *, lock: bool = False) -> Rollout:
-    """Load a roll-out (row-locked on PostgreSQL when ``lock``) or raise NotFound."""
-    stmt = select(Rollout).where(Rollout.id == rollout_id)
+    """Load a roll-out (locked and re-read when ``lock``: ``fleet.db.lock_row``) or raise
+    NotFound."""
     if lock:
-        stmt = stmt.with_for_update()
-    rollout = await session.scalar(stmt)
+        rollout = await lock_row(session, Rollout, rollout_id)
+    else:
+        rollout = await session.scalar(select(Rollout).where(Rollout.id == rollout_id))
     if rollout is None:
         raise NotFound(f"Roll-out {rollout_id} not found")
     return rollout
