@@ -3,6 +3,7 @@ system configs and templates all call."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,11 +41,21 @@ def check_schema(schema: Any) -> list[SchemaIssue]:
 
 def validate(document: Any, schema: Any) -> list[SchemaIssue]:
     """Validate ``document`` against ``schema``; answers every problem, sorted by path."""
+    return validator_for(schema)(document)
+
+
+def validator_for(schema: Any) -> Callable[[Any], list[SchemaIssue]]:
+    """Build the validation of one schema once, to check many documents with it."""
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    issues = [
-        SchemaIssue(_pointer(e.absolute_path), e.message) for e in validator.iter_errors(document)
-    ]
-    return sorted(issues, key=lambda i: (i.path, i.message))
+
+    def check(document: Any) -> list[SchemaIssue]:
+        issues = [
+            SchemaIssue(_pointer(e.absolute_path), e.message)
+            for e in validator.iter_errors(document)
+        ]
+        return sorted(issues, key=lambda i: (i.path, i.message))
+
+    return check
 
 
 def raise_if_invalid(issues: list[SchemaIssue], what: str) -> None:

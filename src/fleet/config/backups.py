@@ -9,6 +9,7 @@ its canonical JSON (sorted keys, no spaces, UTF-8).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from fleet.models import (
     Translation,
     User,
 )
+from fleet.pacing import Pacer
 from fleet.validation import SchemaIssue, check_schema, check_template, raise_if_invalid, validate
 
 FORMAT = "fleet-config-backup"
@@ -386,7 +388,7 @@ def _pick(templates: list[tuple[tuple[Any, ...], JsonTemplate | dict[str, Any]]]
     return best["schema"] if isinstance(best, dict) else best.schema_
 
 
-async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]:
+async def _resolve(session: AsyncSession, document: dict[str, Any], pacer: Pacer) -> list[_Op]:
     """Check every item against the database and plan the exact changes."""
     tables: dict[str, list[dict[str, Any]]] = document["tables"]
     get_items = lambda t: tables.get(t, [])  # noqa: E731
@@ -430,6 +432,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
             ).all()
         )
     for n, item in enumerate(get_items("test_steps")):
+        await pacer.tick()
         if item["scenario_id"] not in scenario_ids:
             issues.append(
                 SchemaIssue(
@@ -444,6 +447,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
         for d in await session.scalars(select(Device).where(Device.device_number.in_(chunk))):
             devices[d.device_number] = d
     for n, number in enumerate(numbers):
+        await pacer.tick()
         if number not in devices:
             issues.append(
                 SchemaIssue(
@@ -451,6 +455,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
                 )
             )
     for n, item in enumerate(get_items("json_templates")):
+        await pacer.tick()
         for issue in check_template(item["schema"], item["default_values"]):
             issues.append(SchemaIssue(f"/tables/json_templates/{n}{issue.path}", issue.message))
     if issues:
@@ -462,6 +467,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
     final: dict[int, JsonTemplate | dict[str, Any]] = dict(existing_t)
     touched: set[int] = set()
     for item in get_items("json_templates"):
+        await pacer.tick()
         values = {
             k: item.get(k)
             for k in (
@@ -531,6 +537,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
 
     existing_c = {c.config_key: c for c in await session.scalars(select(Configuration))}
     for n, item in enumerate(get_items("configurations")):
+        await pacer.tick()
         values = {
             "config_value": item["config_value"],
             "component": item.get("component"),
@@ -569,6 +576,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
         for tr in await session.scalars(select(Translation)):
             existing_tr[(tr.key, tr.language)] = tr
     for item in trans:
+        await pacer.tick()
         values = {"value": item["value"], "component": item.get("component")}
         trow = existing_tr.get((item["key"], item["language"]))
         ident = f"{item['language']}:{item['key']}"
@@ -595,6 +603,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
             )
 
     for n, item in enumerate(get_items("devices")):
+        await pacer.tick()
         device = devices[item["device_number"]]
         schema = schema_for("device_config", device.device_type)
         if schema is not None and item["configuration"] is not None:
@@ -625,6 +634,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
         )
     }
     for n, item in enumerate(get_items("test_scenarios")):
+        await pacer.tick()
         values = {
             k: item.get(k)
             for k in ("name", "description", "device_type", "test_flow", "is_active", "created_by")
@@ -660,6 +670,7 @@ async def _resolve(session: AsyncSession, document: dict[str, Any]) -> list[_Op]
         )
     }
     for item in get_items("test_steps"):
+        await pacer.tick()
         values = {
             k: item.get(k)
             for k in (
@@ -758,15 +769,25 @@ async def _reset_sequences(session: AsyncSession) -> None:
 async def restore(
     session: AsyncSession, data: RestoreRequest, principal: Principal
 ) -> RestoreResult:
-    """Check a backup completely, answer its exact changes, and apply them unless a dry run."""
+    """Check a backup completely, answer its exact changes, and apply them unless a dry run.
+
+    The whole-document checks run in a worker thread and the per-item checks yield to the
+    event loop as they go (``fleet.pacing``): other requests are served meanwhile."""
+    with Pacer() as pacer:
+        return await _restore(session, data, principal, pacer)
+
+
+async def _restore(
+    session: AsyncSession, data: RestoreRequest, principal: Principal, pacer: Pacer
+) -> RestoreResult:
     if data.backup_id is not None:
         row = await get(session, data.backup_id)
-        digest, _ = checksum(row.data)
+        digest, _ = await asyncio.to_thread(checksum, row.data)
         if digest != row.sha256:
             raise ValidationFailed(
                 {"message": "stored backup is damaged: checksum mismatch", "errors": []}
             )
-        document = normalize(row.data)
+        document = await asyncio.to_thread(normalize, row.data)
     else:
         assert data.restore_data is not None
         given = data.restore_data
@@ -774,7 +795,7 @@ async def restore(
             if not isinstance(given["backup_data"], dict):
                 _fail([SchemaIssue("/backup_data", "must be an object")])
             expected = given.get("sha256")
-            digest, _ = checksum(given["backup_data"])
+            digest, _ = await asyncio.to_thread(checksum, given["backup_data"])
             if expected is not None and expected != digest:
                 raise ValidationFailed(
                     {
@@ -782,11 +803,11 @@ async def restore(
                         "errors": [{"path": "/sha256", "message": f"expected {digest}"}],
                     }
                 )
-            document = normalize(given["backup_data"])
+            document = await asyncio.to_thread(normalize, given["backup_data"])
         else:
-            document = normalize(given)
-        digest, _ = checksum(document)
-    ops = await _resolve(session, document)
+            document = await asyncio.to_thread(normalize, given)
+        digest, _ = await asyncio.to_thread(checksum, document)
+    ops = await _resolve(session, document, pacer)
     summary = _summary(ops)
     pre_id = None
     applied = False
@@ -809,6 +830,7 @@ async def restore(
         ):
             for op in ops:
                 if op.table == table:
+                    await pacer.tick()
                     _apply(session, op, principal.user_id)
             await session.flush()
         await _reset_sequences(session)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Iterable
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -23,7 +24,8 @@ from fleet.errors import BadRequest, DomainError, ValidationFailed
 from fleet.fleet_data import cache
 from fleet.fleet_data.schemas import CustomerCreate, DeviceCreate, ImportError_, ImportReport
 from fleet.models import Customer, Device, DeviceLogEntry, SystemLog
-from fleet.validation import template_for, validate
+from fleet.pacing import Pacer
+from fleet.validation import SchemaIssue, template_for, validator_for
 
 Entity = Literal["devices", "customers"]
 Format = Literal["csv", "json"]
@@ -33,6 +35,7 @@ MAX_IMPORT_ROWS = 200_000
 MAX_REPORTED_ERRORS = 1000
 EXPORT_BATCH = 1000
 LOOKUP_BATCH = 500
+MAX_CACHED_CHECKS = 10_000
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": ("name", "contact_info", "created_at"),
@@ -201,8 +204,11 @@ class RawRow:
     is_record: bool = True
 
 
-def parse_csv(entity: Entity, text: str) -> list[RawRow]:
-    """Parse CSV text with a header row; JSON columns hold JSON text, empty cells mean null."""
+async def parse_csv(entity: Entity, text: str, pacer: Pacer) -> list[RawRow]:
+    """Parse CSV text with a header row; JSON columns hold JSON text, empty cells mean null.
+
+    A cell written by our export with a leading ``'`` (formula neutralisation) is read back
+    as the original value."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
@@ -213,6 +219,7 @@ def parse_csv(entity: Entity, text: str) -> list[RawRow]:
     rows: list[RawRow] = []
     try:
         for number, cells in enumerate(reader, start=1):
+            await pacer.tick()
             if not any(c.strip() for c in cells):
                 continue
             if len(rows) >= MAX_IMPORT_ROWS:
@@ -249,22 +256,54 @@ def parse_csv(entity: Entity, text: str) -> list[RawRow]:
     return rows
 
 
-def parse_json(entity: Entity, text: str) -> list[RawRow]:
-    """Parse a JSON array of objects with the export's keys."""
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise BadRequest("Invalid JSON: nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            f"Invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    if not isinstance(data, list):
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _json_error(exc: json.JSONDecodeError) -> BadRequest:
+    return BadRequest(f"Invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+
+
+async def parse_json(entity: Entity, text: str, pacer: Pacer) -> list[RawRow]:
+    """Parse a JSON array of objects with the export's keys, one element at a time."""
+    decoder = json.JSONDecoder()
+    pos = _WHITESPACE.match(text, 0).end()  # type: ignore[union-attr]
+    if not text.startswith("[", pos):
+        try:
+            json.loads(text)
+        except RecursionError:
+            raise BadRequest("Invalid JSON: nested too deeply") from None
+        except json.JSONDecodeError as exc:
+            raise _json_error(exc) from None
         raise BadRequest("JSON import must be an array of objects")
-    if len(data) > MAX_IMPORT_ROWS:
-        raise BadRequest(f"Too many rows: at most {MAX_IMPORT_ROWS}")
+    pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    items: list[Any] = []
+    if text.startswith("]", pos):
+        pos += 1
+    else:
+        while True:
+            await pacer.tick()
+            try:
+                item, pos = decoder.raw_decode(text, pos)
+            except RecursionError:
+                raise BadRequest("Invalid JSON: nested too deeply") from None
+            except json.JSONDecodeError as exc:
+                raise _json_error(exc) from None
+            items.append(item)
+            if len(items) > MAX_IMPORT_ROWS:
+                raise BadRequest(f"Too many rows: at most {MAX_IMPORT_ROWS}")
+            pos = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
+            if text.startswith(",", pos):
+                pos = _WHITESPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+                continue
+            if text.startswith("]", pos):
+                pos += 1
+                break
+            raise _json_error(json.JSONDecodeError("Expecting ',' delimiter", text, pos))
+    if _WHITESPACE.match(text, pos).end() != len(text):  # type: ignore[union-attr]
+        raise _json_error(json.JSONDecodeError("Extra data", text, pos))
     rows = []
-    for number, item in enumerate(data, start=1):
+    for number, item in enumerate(items, start=1):
+        await pacer.tick()
         row = RawRow(number, {})
         if not isinstance(item, dict):
             row.errors.append(ImportError_(row=number, field=None, message="must be an object"))
@@ -330,12 +369,13 @@ async def _customers_by_name(session: AsyncSession, names: Iterable[str]) -> dic
     return found
 
 
-async def plan_customers(session: AsyncSession, rows: list[RawRow]) -> Plan:
+async def plan_customers(session: AsyncSession, rows: list[RawRow], pacer: Pacer) -> Plan:
     """Validate customer rows and split them into creates, updates and unchanged."""
     plan = Plan()
     seen: dict[str, int] = {}
     valid: list[tuple[RawRow, CustomerCreate, datetime | None]] = []
     for row in rows:
+        await pacer.tick()
         if not row.is_record:
             plan.errors.extend(row.errors)
             continue
@@ -362,6 +402,7 @@ async def plan_customers(session: AsyncSession, rows: list[RawRow]) -> Plan:
         valid.append((row, data, created_at))
     existing = await _customers_by_name(session, (d.name for _, d, _ in valid))
     for _row, data, created_at in valid:
+        await pacer.tick()
         current = existing.get(data.name.lower())
         if current is None:
             record: dict[str, Any] = {"name": data.name, "contact_info": data.contact_info}
@@ -377,12 +418,13 @@ async def plan_customers(session: AsyncSession, rows: list[RawRow]) -> Plan:
     return plan
 
 
-async def plan_devices(session: AsyncSession, rows: list[RawRow]) -> Plan:
+async def plan_devices(session: AsyncSession, rows: list[RawRow], pacer: Pacer) -> Plan:
     """Validate device rows (customer by name, configuration by template) and plan the upsert."""
     plan = Plan()
     seen: dict[str, int] = {}
     valid: list[tuple[RawRow, DeviceCreate, str | None, datetime | None]] = []
     for row in rows:
+        await pacer.tick()
         if not row.is_record:
             plan.errors.extend(row.errors)
             continue
@@ -418,8 +460,15 @@ async def plan_devices(session: AsyncSession, rows: list[RawRow]) -> Plan:
 
     customers = await _customers_by_name(session, (c for _, _, c, _ in valid if c))
     templates: dict[str, Any] = {}
+    checks: dict[str, Callable[[Any], list[SchemaIssue]]] = {}
     for device_type in sorted({d.device_type for _, d, _, _ in valid}):
-        templates[device_type] = await template_for(session, "device_config", device_type)
+        templates[device_type] = template = await template_for(
+            session, "device_config", device_type
+        )
+        if template is not None:
+            checks[device_type] = validator_for(template.schema_)
+    # Migrated fleets repeat the same few configurations: each is checked once per type.
+    checked: dict[tuple[str, str], list[SchemaIssue]] = {}
     existing: dict[str, Device] = {}
     numbers = [d.device_number for _, d, _, _ in valid]
     for chunk in _batches(numbers):
@@ -427,6 +476,7 @@ async def plan_devices(session: AsyncSession, rows: list[RawRow]) -> Plan:
             existing[device.device_number] = device
 
     for row, data, customer, created_at in valid:
+        await pacer.tick()
         record = data.model_dump()
         if customer:
             match = customers.get(customer.lower())
@@ -444,7 +494,12 @@ async def plan_devices(session: AsyncSession, rows: list[RawRow]) -> Plan:
         if template is not None:
             if record["configuration"] is None and isinstance(template.default_values, dict):
                 record["configuration"] = dict(template.default_values)
-            issues = validate(record["configuration"], template.schema_)
+            key = (data.device_type, json.dumps(record["configuration"], sort_keys=True))
+            issues = checked.get(key)
+            if issues is None:
+                issues = checks[data.device_type](record["configuration"])
+                if len(checked) < MAX_CACHED_CHECKS:
+                    checked[key] = issues
             if issues:
                 plan.errors.extend(
                     ImportError_(row=row.number, field=f"configuration{i.path}", message=i.message)
@@ -467,7 +522,7 @@ async def plan_devices(session: AsyncSession, rows: list[RawRow]) -> Plan:
 
 
 async def _apply(
-    session: AsyncSession, actor: Principal, entity: Entity, plan: Plan, rows: int
+    session: AsyncSession, actor: Principal, entity: Entity, plan: Plan, rows: int, pacer: Pacer
 ) -> None:
     model: Any = Customer if entity == "customers" else Device
     await cache.bump(session)
@@ -479,6 +534,7 @@ async def _apply(
             if entity == "devices":
                 record["updated_at"] = now
         for start in range(0, len(plan.creates), EXPORT_BATCH):
+            await pacer.tick()
             chunk = plan.creates[start : start + EXPORT_BATCH]
             created_ids.extend(await session.scalars(insert(model).returning(model.id), chunk))
     if plan.updates:
@@ -486,6 +542,7 @@ async def _apply(
             for record in plan.updates:
                 record["updated_at"] = now
         for start in range(0, len(plan.updates), EXPORT_BATCH):
+            await pacer.tick()
             await session.execute(update(model), plan.updates[start : start + EXPORT_BATCH])
     log: SystemLog = audit_log.record(
         session,
@@ -506,6 +563,7 @@ async def _apply(
     if entity == "devices":
         touched = created_ids + [u["id"] for u in plan.updates]
         for start in range(0, len(touched), EXPORT_BATCH):
+            await pacer.tick()
             await session.execute(
                 insert(DeviceLogEntry),
                 [{"log_id": log.id, "device_id": i} for i in touched[start : start + EXPORT_BATCH]],
@@ -520,13 +578,34 @@ async def import_file(
     data: bytes,
     dry_run: bool,
 ) -> ImportReport:
-    """Check every row; a dry run only reports, otherwise apply all rows or none (422)."""
+    """Check every row; a dry run only reports, otherwise apply all rows or none (422).
+
+    Parsing and checking yield to the event loop as they go, so other requests are served
+    while a big file is read (``fleet.pacing``; bench/import_stall_bench.py). The rows and the
+    plan live in ``_import`` only: they are freed when it returns, before the pacer closes.
+    """
+    with Pacer() as pacer:
+        return await _import(session, actor, entity, fmt, data, dry_run, pacer)
+
+
+async def _import(
+    session: AsyncSession,
+    actor: Principal,
+    entity: Entity,
+    fmt: Format,
+    data: bytes,
+    dry_run: bool,
+    pacer: Pacer,
+) -> ImportReport:
     text = decode_upload(data)
-    rows = parse_csv(entity, text) if fmt == "csv" else parse_json(entity, text)
-    if entity == "customers":
-        plan = await plan_customers(session, rows)
+    if fmt == "csv":
+        rows = await parse_csv(entity, text, pacer)
     else:
-        plan = await plan_devices(session, rows)
+        rows = await parse_json(entity, text, pacer)
+    if entity == "customers":
+        plan = await plan_customers(session, rows, pacer)
+    else:
+        plan = await plan_devices(session, rows, pacer)
     errors = sorted(plan.errors, key=lambda e: (e.row, e.field or ""))
     if len(errors) > MAX_REPORTED_ERRORS:
         hidden = len(errors) - MAX_REPORTED_ERRORS
@@ -553,7 +632,7 @@ async def import_file(
                 **report.model_dump(mode="json"),
             }
         )
-    await _apply(session, actor, entity, plan, len(rows))
+    await _apply(session, actor, entity, plan, len(rows), pacer)
     report.applied = True
     return report
 
