@@ -10,10 +10,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect as ws_connect
 
 from fleet.settings import Settings
-from tests.ops.harness import PASSWORD, add_devices, add_users, base_env, nginx, serve
+from tests.ops.harness import (
+    PASSWORD,
+    add_devices,
+    add_users,
+    base_env,
+    live_events,
+    nginx,
+    serve,
+)
 
 pytestmark = pytest.mark.ops
 
@@ -64,8 +71,7 @@ def test_behind_nginx(settings: Settings, tmp_path: Path) -> None:
             assert href == f"{base}{ddi}/configData"
 
         context = ssl.create_default_context(cafile=str(cert))
-        ws_base = base.replace("https://", "wss://")
-        with ws_connect(f"{ws_base}/api/v1/ws?token={token}&topics=fleet", ssl=context) as ws:
+        with live_events(base, token, "fleet", context) as ws:
             ack = json.loads(ws.recv(timeout=10))
             assert ack["event"] == "subscribed" and ack["data"]["topics"] == ["fleet"]
 
