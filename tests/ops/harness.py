@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
 
 from fleet.auth.security import hash_password_sync
 from fleet.devices_api.simulator import SimDevice, provision
@@ -215,3 +218,14 @@ http {{
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def live_events(
+    base: str, access_token: str, topics: str, context: ssl.SSLContext | None = None
+) -> ClientConnection:
+    """A WebSocket to /api/v1/ws of ``base`` (http(s) URL), signed in, subscribed to ``topics``.
+
+    The one place these tests say how a WebSocket client signs in.
+    """
+    url = base.replace("http", "ws", 1) + f"/api/v1/ws?token={access_token}&topics={topics}"
+    return ws_connect(url, ssl=context)

@@ -14,14 +14,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
-from websockets.sync.client import connect as ws_connect
 
 from fleet import __version__
 from fleet.db import create_engine as create_async
 from fleet.db import create_sessionmaker
 from fleet.settings import Settings, sync_database_url
 from tests.devices_api.conftest import make_installation, make_version
-from tests.ops.harness import PASSWORD, add_devices, add_users, base_env, serve
+from tests.ops.harness import PASSWORD, add_devices, add_users, base_env, live_events, serve
 
 pytestmark = pytest.mark.ops
 
@@ -126,11 +125,8 @@ def test_metrics_add_up_across_two_workers(settings: Settings, tmp_path: Path) -
         assert r.status_code == 200, r.text
 
         token = boss["Authorization"].split()[1]
-        ws_url = served.base.replace("http", "ws") + (
-            f"/api/v1/ws?token={token}&topics=device:{device_id}"
-        )
         t0 = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp() * 1000)
-        with ws_connect(ws_url) as ws:
+        with live_events(served.base, token, f"device:{device_id}") as ws:
             assert json.loads(ws.recv(timeout=10))["event"] == "subscribed"
             for start, n in ((0, 5), (10, 3)):
                 samples = [{"t": t0 + start + i, "pressure_low": -14.0} for i in range(n)]

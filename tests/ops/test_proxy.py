@@ -4,16 +4,29 @@ the client address comes from X-Forwarded-For only when the proxy is trusted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect as ws_connect
+from sqlalchemy import select
 
+from fleet.db import create_engine as create_async
+from fleet.db import create_sessionmaker
+from fleet.models import Device
 from fleet.settings import Settings
-from tests.ops.harness import PASSWORD, add_devices, add_users, base_env, nginx, serve
+from tests.devices_api.conftest import make_installation, make_version
+from tests.ops.harness import (
+    PASSWORD,
+    add_devices,
+    add_users,
+    base_env,
+    live_events,
+    nginx,
+    serve,
+)
 
 pytestmark = pytest.mark.ops
 
@@ -36,6 +49,21 @@ def test_behind_nginx(settings: Settings, tmp_path: Path) -> None:
     url = settings.resolved_database_url()
     add_users(url, {"boss": "manager"})
     device = add_devices(url, 1, "PRX")[0]
+
+    async def installation() -> int:
+        engine = create_async(settings)
+        factory = create_sessionmaker(engine)
+        try:
+            version = await make_version(factory, settings)
+            async with factory() as session:
+                dev_id = await session.scalar(
+                    select(Device.id).where(Device.device_number == device.controller_id))
+            assert dev_id is not None
+            return (await make_installation(factory, dev_id, version.id)).id
+        finally:
+            await engine.dispose()
+
+    installation_id = asyncio.run(installation())
     limits = {"FLEET_LOGIN_MAX_FAILURES_PER_IP": "3", "FLEET_LOGIN_MAX_FAILURES_PER_USER": "50",
               "FLEET_SECRET_KEY": "p" * 48}
 
@@ -58,14 +86,23 @@ def test_behind_nginx(settings: Settings, tmp_path: Path) -> None:
             assert r.headers["location"] == f"{base}/api/v1/fleet-data/devices"
 
             ddi = f"/DEFAULT/controller/v1/{device.controller_id}"
-            r = http.get(ddi, headers={"Authorization": f"TargetToken {device.token}"})
+            target = {"Authorization": f"TargetToken {device.token}"}
+            r = http.get(ddi, headers=target)
             assert r.status_code == 200, r.text
-            href = r.json()["_links"]["configData"]["href"]
-            assert href == f"{base}{ddi}/configData"
+            links = r.json()["_links"]
+            assert links["configData"]["href"] == f"{base}{ddi}/configData"
+            deployment = links["deploymentBase"]["href"]
+            assert deployment.startswith(f"{base}{ddi}/deploymentBase/{installation_id}?")
+            r = http.get(deployment.removeprefix(base), headers=target)
+            assert r.status_code == 200, r.text
+            artifact = r.json()["deployment"]["chunks"][0]["artifacts"][0]
+            download = artifact["_links"]["download"]["href"]  # offered on https only
+            assert download.startswith(f"{base}{ddi}/softwaremodules/")
+            r = http.get(download.removeprefix(base), headers=target)
+            assert r.status_code == 200 and len(r.content) == artifact["size"]
 
         context = ssl.create_default_context(cafile=str(cert))
-        ws_base = base.replace("https://", "wss://")
-        with ws_connect(f"{ws_base}/api/v1/ws?token={token}&topics=fleet", ssl=context) as ws:
+        with live_events(base, token, "fleet", context) as ws:
             ack = json.loads(ws.recv(timeout=10))
             assert ack["event"] == "subscribed" and ack["data"]["topics"] == ["fleet"]
 

@@ -15,14 +15,21 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, select
-from websockets.sync.client import connect as ws_connect
 
 from fleet.db import create_engine as create_async
 from fleet.db import create_sessionmaker
 from fleet.models import Device
 from fleet.settings import Settings, sync_database_url
 from tests.devices_api.conftest import make_version
-from tests.ops.harness import PASSWORD, add_devices, add_users, base_env, nginx, serve
+from tests.ops.harness import (
+    PASSWORD,
+    add_devices,
+    add_users,
+    base_env,
+    live_events,
+    nginx,
+    serve,
+)
 
 pytestmark = pytest.mark.ops
 
@@ -84,8 +91,7 @@ def test_two_instances_behind_one_proxy(settings: Settings, tmp_path: Path) -> N
         dev, sim = ids[4], sims[4]
         target = {"Authorization": f"TargetToken {sim.token}"}
         token = boss["Authorization"].split()[1]
-        ws_url = a.base.replace("http", "ws") + f"/api/v1/ws?token={token}&topics=device:{dev}"
-        with ws_connect(ws_url) as ws:
+        with live_events(a.base, token, f"device:{dev}") as ws:
             assert json.loads(ws.recv(timeout=10))["event"] == "subscribed"
             t0 = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp() * 1000)
             samples = [{"t": t0 + i, "pressure_low": -12.5} for i in range(4)]
