@@ -14,10 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleet import __version__
 from fleet.audit.router import router as audit_router
+from fleet.auth.principal_cache import new_cache as new_principal_cache
 from fleet.auth.router import router as auth_router
 from fleet.config.router import public as config_public_router
 from fleet.config.router import router as config_router
-from fleet.db import create_engine, create_sessionmaker
+from fleet.db import create_engine, create_sessionmaker, read_only_engine
 from fleet.devices_api import runtime as devices_runtime
 from fleet.devices_api.router import credentials_router as device_credentials_router
 from fleet.devices_api.router import device_router as device_api_router
@@ -94,7 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with devices_runtime.running(_app):
-            yield
+            await _app.state.principal_cache.start(_app.state.events)
+            try:
+                yield
+            finally:
+                await _app.state.principal_cache.stop()
         await engine.dispose()
 
     app = FastAPI(
@@ -107,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_engine = read_only_engine(engine)
+    app.state.principal_cache = new_principal_cache()
     app.state.jwt_secret = secret
     app.state.events = EventBus()
     devices_runtime.install(app)  # cross-worker event bus, DDI routes at the root

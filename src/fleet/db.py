@@ -114,6 +114,8 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """Yield a session that commits once at the end, or rolls everything back on error."""
+    from fleet.auth.principal_cache import announced
+
     async with factory() as session:
         try:
             yield session
@@ -122,3 +124,14 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             raise
         else:
             await session.commit()
+            # A change of logins or accounts is known to every worker before the answer.
+            await announced(session.info)
+
+
+def read_only_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, its statements run outside a transaction (no BEGIN/COMMIT).
+
+    For requests that only read: each statement sees the data committed when it starts, as in
+    a READ COMMITTED transaction, and no round trip is spent opening and closing one.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

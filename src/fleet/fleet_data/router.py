@@ -14,12 +14,13 @@ from fastapi.responses import StreamingResponse
 
 from fleet.audit import service as audit_log
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
-from fleet.deps import SessionDep
+from fleet.deps import ReadConnDep, SessionDep
 from fleet.fleet_data import dashboard as dashboard_service
 from fleet.fleet_data import history as history_service
 from fleet.fleet_data import importexport, service
 from fleet.fleet_data.cache import DashboardCache
 from fleet.fleet_data.schemas import (
+    DEVICE_ROWS,
     IDENTIFIER,
     KNOWN_DEVICE_TYPES,
     MAX_ID,
@@ -36,6 +37,7 @@ from fleet.fleet_data.schemas import (
     ImportReport,
 )
 from fleet.pagination import PageDep, paginate
+from fleet.reads import json_page
 
 router = APIRouter(prefix="/fleet-data", tags=["fleet data"])
 ManagerDep = Annotated[Principal, Depends(require_module("FDM"))]
@@ -105,9 +107,8 @@ async def delete_customer(
 @router.get("/devices", response_model=list[DeviceRead])
 async def list_devices(
     _: CurrentPrincipal,
-    session: SessionDep,
+    conn: ReadConnDep,
     page: PageDep,
-    response: Response,
     device_type: Annotated[str | None, Query(max_length=100, pattern=IDENTIFIER)] = None,
     kind_of_device: Annotated[str | None, Query(max_length=100)] = None,
     status: DeviceStatus | None = None,
@@ -119,10 +120,10 @@ async def list_devices(
     overdue: Annotated[bool | None, Query(description="Next test due date has passed")] = None,
     never_tested: bool | None = None,
     sort: service.DeviceSort = "device_number",
-) -> list[DeviceRead]:
+) -> Response:
     """List devices with customer name and due dates, filtered and sorted, one page."""
     if customer_id is not None:
-        await service.ensure_customer_exists(session, customer_id)
+        await service.customer_exists(conn, customer_id)
     if due_before is not None and due_before.tzinfo is None:
         due_before = due_before.replace(tzinfo=UTC)
     filters = service.DeviceFilters(
@@ -135,9 +136,8 @@ async def list_devices(
         overdue=overdue,
         never_tested=never_tested,
     )
-    total, items = await service.list_devices(session, filters, sort, page.skip, page.limit)
-    response.headers["X-Total-Count"] = str(total)
-    return items
+    total, rows = await service.list_device_rows(conn, filters, sort, page.skip, page.limit)
+    return json_page(DEVICE_ROWS, rows, total)
 
 
 @router.get("/device-types", response_model=DeviceTypes)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleet.audit import service as audit_log
@@ -22,6 +22,7 @@ from fleet.fleet_data.schemas import (
     CustomerUpdate,
     DeviceCreate,
     DeviceRead,
+    DeviceRow,
     DeviceUpdate,
     DueState,
 )
@@ -325,34 +326,126 @@ def _device_sort(sort: DeviceSort) -> list[Any]:
     return [column] if key in {"id", "device_number"} else [column, Device.id]
 
 
-async def list_devices(
-    session: AsyncSession, filters: DeviceFilters, sort: DeviceSort, skip: int, limit: int
-) -> tuple[int, list[DeviceRead]]:
-    """Answer the total count and one page of devices: two queries whatever the page size."""
-    now = utcnow()
-    where = _device_where(filters, now)
+# The device list's columns: plain values, no ORM objects (see fleet.reads).
+_ROW_COLUMNS = (
+    Device.id,
+    Device.device_number,
+    Device.device_type,
+    Device.kind_of_device,
+    Device.serial_number,
+    Device.status,
+    Device.customer_id,
+    Customer.name,
+    Device.configuration,
+    Device.created_at,
+    Device.updated_at,
+    DeviceDueDate.device_id,
+    DeviceDueDate.last_test_at,
+    DeviceDueDate.next_due_at,
+    DeviceDueDate.interval_months,
+)
+
+
+def _count_statement(filters: DeviceFilters) -> Select[Any]:
     if filters.only_tested and not filters.has_device_filters:
         # Each due-date row belongs to exactly one device (FK, cascade): count the index alone.
-        count_stmt = select(func.count()).select_from(DeviceDueDate)
-    elif filters.only_tested:
-        count_stmt = (
+        return select(func.count()).select_from(DeviceDueDate)
+    if filters.only_tested:
+        return (
             select(func.count())
             .select_from(Device)
             .join(DeviceDueDate, DeviceDueDate.device_id == Device.id)
         )
-    elif filters.needs_due_join:
-        count_stmt = (
+    if filters.needs_due_join:
+        return (
             select(func.count())
             .select_from(Device)
             .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
         )
-    else:
-        count_stmt = select(func.count()).select_from(Device)
-    total = await session.scalar(count_stmt.where(*where)) or 0
-    rows = await session.execute(
-        device_select().where(*where).order_by(*_device_sort(sort)).offset(skip).limit(limit)
+    return select(func.count()).select_from(Device)
+
+
+async def list_device_rows(
+    conn: AsyncConnection, filters: DeviceFilters, sort: DeviceSort, skip: int, limit: int
+) -> tuple[int, list[DeviceRow]]:
+    """Answer the exact total and one page of devices as plain rows, in one statement.
+
+    The total rides along with the page as an uncorrelated subquery (computed once); only a
+    page past the end, which has no row to carry it, costs a second statement.
+    """
+    now = utcnow()
+    soon = now + timedelta(days=DUE_SOON_DAYS)
+    where = _device_where(filters, now)
+    count = _count_statement(filters).where(*where).correlate(None).scalar_subquery()
+    stmt = (
+        select(*_ROW_COLUMNS, count)
+        .select_from(Device)
+        .outerjoin(Customer, Customer.id == Device.customer_id)
+        .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
+        .where(*where)
+        .order_by(*_device_sort(sort))
+        .offset(skip)
+        .limit(limit)
     )
-    return total, [to_read(d, name, due, now) for d, name, due in rows]
+    rows = (await conn.execute(stmt)).all()
+    if not rows:
+        return int(await conn.scalar(_count_statement(filters).where(*where)) or 0), []
+    items: list[DeviceRow] = []
+    for (
+        id_,
+        number,
+        device_type,
+        kind,
+        serial,
+        status,
+        customer_id,
+        customer_name,
+        configuration,
+        created_at,
+        updated_at,
+        tested,
+        last_test_at,
+        next_due_at,
+        interval_months,
+        _total,
+    ) in rows:
+        items.append(
+            {
+                "id": id_,
+                "device_number": number,
+                "device_type": device_type,
+                "kind_of_device": kind,
+                "serial_number": serial,
+                "status": status,
+                "customer_id": customer_id,
+                "customer_name": customer_name,
+                "configuration": configuration,
+                "created_at": created_at,
+                "updated_at": updated_at,
+                "last_test_at": last_test_at,
+                "next_due_at": next_due_at,
+                "interval_months": interval_months,
+                "due_state": "never_tested"
+                if tested is None
+                else "overdue"
+                if next_due_at < now
+                else "due_soon"
+                if next_due_at < soon
+                else "ok",
+            }
+        )
+    return int(rows[0][-1] or 0), items
+
+
+async def customer_exists(conn: AsyncConnection, customer_id: int) -> None:
+    """Refuse (422) a customer id that does not exist (read-only variant for list filters)."""
+    if await conn.scalar(select(Customer.id).where(Customer.id == customer_id)) is None:
+        raise ValidationFailed(
+            {
+                "message": f"Customer {customer_id} does not exist",
+                "errors": [{"path": "/customer_id", "message": "unknown customer"}],
+            }
+        )
 
 
 def due_state(due: DeviceDueDate | None, now: datetime) -> DueState:
