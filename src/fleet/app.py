@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleet import __version__
+from fleet import __version__, overload
 from fleet.audit.router import router as audit_router
 from fleet.auth.principal_cache import new_cache as new_principal_cache
 from fleet.auth.router import router as auth_router
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.events = EventBus()
     devices_runtime.install(app)  # cross-worker event bus, DDI routes at the root
     install_error_handlers(app)
+    overload.install(app)
 
     if settings.cors_origins:
         app.add_middleware(

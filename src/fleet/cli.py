@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -85,6 +86,7 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = get_settings()
     settings.jwt_secret()
     migrate.upgrade(settings)
+    _fit_pool(settings, workers)
     uvicorn.run(
         "fleet.app:create_app",
         factory=True,
@@ -93,6 +95,34 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=False,
     )
+
+
+def _fit_pool(settings: Settings, workers: int) -> None:
+    """Cap every worker's connection pool so that all of them fit in PostgreSQL's limit."""
+    from fleet.overload import pool_sizes
+
+    url = sync_database_url(settings.resolved_database_url())
+    if not url.drivername.startswith("postgresql"):
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
+            reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar_one())
+    finally:
+        engine.dispose()
+    pool, overflow = pool_sizes(
+        limit, reserved, workers, settings.db_pool_size, settings.db_max_overflow
+    )
+    if (pool, overflow) != (settings.db_pool_size, settings.db_max_overflow):
+        click.echo(
+            f"database pool per worker: {pool} + {overflow} burst "
+            f"({workers} worker(s), PostgreSQL max_connections={limit})"
+        )
+    # The workers read their settings from the environment.
+    os.environ["FLEET_DB_POOL_SIZE"] = str(pool)
+    os.environ["FLEET_DB_MAX_OVERFLOW"] = str(overflow)
+    get_settings.cache_clear()
 
 
 @main.group()

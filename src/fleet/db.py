@@ -97,10 +97,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     else:
         # Keep enough connections open for the usual concurrency: a connection opened and
         # closed per request burst costs more CPU than the request's own queries.
+        from fleet.overload import POOL_WAIT_SECONDS
+
         engine = create_async_engine(
             url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pool_timeout=POOL_WAIT_SECONDS,
             pool_recycle=1800,
         )
     install_sqlite_pragmas(engine.sync_engine)

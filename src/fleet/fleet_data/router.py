@@ -197,7 +197,7 @@ async def dashboard(
     request: Request,
     response: Response,
     _: ManagerDep,
-    session: SessionDep,
+    conn: ReadConnDep,
     fresh: Annotated[bool, Query(description="Recompute now instead of a recent answer")] = False,
 ) -> Dashboard:
     """Answer fleet totals, due-date counts and the last 30 days' test verdicts.
@@ -211,7 +211,7 @@ async def dashboard(
     response.headers["Cache-Control"] = "no-store"
     cached: Dashboard | None = None if fresh else store.get()
     if cached is None:
-        cached = await dashboard_service.dashboard(session)
+        cached = await dashboard_service.dashboard(conn)
         store.put(cached)
     return cached
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Integer, Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -365,6 +366,29 @@ def _count_statement(filters: DeviceFilters) -> Select[Any]:
     return select(func.count()).select_from(Device)
 
 
+def _build_page(filters: DeviceFilters, sort: DeviceSort, now: datetime) -> tuple[Any, Any]:
+    where = _device_where(filters, now)
+    count = _count_statement(filters).where(*where)
+    page = (
+        select(*_ROW_COLUMNS, count.correlate(None).scalar_subquery())
+        .select_from(Device)
+        .outerjoin(Customer, Customer.id == Device.customer_id)
+        .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
+        .where(*where)
+        .order_by(*_device_sort(sort))
+        .offset(bindparam("page_offset", type_=Integer))
+        .limit(bindparam("page_limit", type_=Integer))
+    )
+    return page, count
+
+
+@lru_cache(maxsize=512)
+def _cached_page(filters: DeviceFilters, sort: DeviceSort) -> tuple[Any, Any]:
+    # Filters that do not depend on the clock give the same statement every time: built once,
+    # its SQL compiled once (SQLAlchemy's cache), the page's bounds are parameters.
+    return _build_page(filters, sort, utcnow())
+
+
 async def list_device_rows(
     conn: AsyncConnection, filters: DeviceFilters, sort: DeviceSort, skip: int, limit: int
 ) -> tuple[int, list[DeviceRow]]:
@@ -375,21 +399,14 @@ async def list_device_rows(
     """
     now = utcnow()
     soon = now + timedelta(days=DUE_SOON_DAYS)
-    where = _device_where(filters, now)
-    count = _count_statement(filters).where(*where).correlate(None).scalar_subquery()
-    stmt = (
-        select(*_ROW_COLUMNS, count)
-        .select_from(Device)
-        .outerjoin(Customer, Customer.id == Device.customer_id)
-        .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
-        .where(*where)
-        .order_by(*_device_sort(sort))
-        .offset(skip)
-        .limit(limit)
-    )
-    rows = (await conn.execute(stmt)).all()
+    if filters.overdue is None:
+        stmt, count = _cached_page(filters, sort)
+    else:  # "overdue" compares with the current time
+        stmt, count = _build_page(filters, sort, now)
+    params = {"page_offset": skip, "page_limit": limit}
+    rows = (await conn.execute(stmt, params)).all()
     if not rows:
-        return int(await conn.scalar(_count_statement(filters).where(*where)) or 0), []
+        return int(await conn.scalar(count) or 0), []
     items: list[DeviceRow] = []
     for (
         id_,
