@@ -26,6 +26,7 @@ from fleet.devices_api.ws import router as live_events_router
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
 from fleet.fleet_data.router import router as fleet_data_router
+from fleet.fleet_data.service import new_totals_memo as new_device_totals
 from fleet.runs.router import reports_router, tests_router
 from fleet.scenarios.router import router as scenarios_router
 from fleet.settings import Settings, get_settings
@@ -95,11 +96,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with devices_runtime.running(_app):
-            await _app.state.principal_cache.start(_app.state.events)
+            memos = (_app.state.principal_cache, _app.state.device_totals)
+            for memo in memos:
+                await memo.start(_app.state.events)
             try:
                 yield
             finally:
-                await _app.state.principal_cache.stop()
+                for memo in memos:
+                    await memo.stop()
         await engine.dispose()
 
     app = FastAPI(
@@ -114,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.read_engine = read_only_engine(engine)
     app.state.principal_cache = new_principal_cache()
+    app.state.device_totals = new_device_totals()
     app.state.jwt_secret = secret
     app.state.events = EventBus()
     devices_runtime.install(app)  # cross-worker event bus, DDI routes at the root

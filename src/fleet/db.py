@@ -117,7 +117,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """Yield a session that commits once at the end, or rolls everything back on error."""
-    from fleet.auth.principal_cache import announced
+    from fleet.memo import announced
 
     async with factory() as session:
         try:
@@ -127,7 +127,8 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             raise
         else:
             await session.commit()
-            # A change of logins or accounts is known to every worker before the answer.
+            # Changes that drop remembered reads (logins, totals) reach every worker before
+            # the answer.
             await announced(session.info)
 
 

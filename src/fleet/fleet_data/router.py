@@ -106,6 +106,7 @@ async def delete_customer(
 
 @router.get("/devices", response_model=list[DeviceRead])
 async def list_devices(
+    request: Request,
     _: CurrentPrincipal,
     conn: ReadConnDep,
     page: PageDep,
@@ -136,7 +137,9 @@ async def list_devices(
         overdue=overdue,
         never_tested=never_tested,
     )
-    total, rows = await service.list_device_rows(conn, filters, sort, page.skip, page.limit)
+    total, rows = await service.list_device_rows(
+        conn, filters, sort, page.skip, page.limit, request.app.state.device_totals
+    )
     return json_page(DEVICE_ROWS, rows, total)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Integer, Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from fleet.fleet_data.schemas import (
     DeviceUpdate,
     DueState,
 )
+from fleet.memo import Memo, watch
 from fleet.models import (
     Customer,
     Device,
@@ -366,11 +367,17 @@ def _count_statement(filters: DeviceFilters) -> Select[Any]:
     return select(func.count()).select_from(Device)
 
 
-def _build_page(filters: DeviceFilters, sort: DeviceSort, now: datetime) -> tuple[Any, Any]:
+class PageStatements(NamedTuple):
+    with_total: Any  # the page and, in its last column, the total
+    without_total: Any  # the page alone, for a total remembered
+    total: Any
+
+
+def _build_page(filters: DeviceFilters, sort: DeviceSort, now: datetime) -> PageStatements:
     where = _device_where(filters, now)
     count = _count_statement(filters).where(*where)
     page = (
-        select(*_ROW_COLUMNS, count.correlate(None).scalar_subquery())
+        select(*_ROW_COLUMNS)
         .select_from(Device)
         .outerjoin(Customer, Customer.id == Device.customer_id)
         .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
@@ -379,53 +386,79 @@ def _build_page(filters: DeviceFilters, sort: DeviceSort, now: datetime) -> tupl
         .offset(bindparam("page_offset", type_=Integer))
         .limit(bindparam("page_limit", type_=Integer))
     )
-    return page, count
+    with_total = page.add_columns(count.correlate(None).scalar_subquery())
+    return PageStatements(with_total, page, count)
 
 
 @lru_cache(maxsize=512)
-def _cached_page(filters: DeviceFilters, sort: DeviceSort) -> tuple[Any, Any]:
+def _cached_page(filters: DeviceFilters, sort: DeviceSort) -> PageStatements:
     # Filters that do not depend on the clock give the same statement every time: built once,
     # its SQL compiled once (SQLAlchemy's cache), the page's bounds are parameters.
     return _build_page(filters, sort, utcnow())
 
 
+# Totals per filter are remembered for a moment and forgotten at once when devices or due
+# dates change (any session, any worker: see fleet.memo).
+TOTALS_TOPIC = "devices.changed"
+TOTALS_TTL_SECONDS = 10.0
+watch(TOTALS_TOPIC, frozenset({"devices", "device_due_dates"}))
+
+
+def new_totals_memo() -> Memo[int]:
+    """Create an app's memory of device-list totals."""
+    return Memo(TOTALS_TOPIC, TOTALS_TTL_SECONDS)
+
+
 async def list_device_rows(
-    conn: AsyncConnection, filters: DeviceFilters, sort: DeviceSort, skip: int, limit: int
+    conn: AsyncConnection,
+    filters: DeviceFilters,
+    sort: DeviceSort,
+    skip: int,
+    limit: int,
+    totals: Memo[int] | None = None,
 ) -> tuple[int, list[DeviceRow]]:
     """Answer the exact total and one page of devices as plain rows, in one statement.
 
-    The total rides along with the page as an uncorrelated subquery (computed once); only a
-    page past the end, which has no row to carry it, costs a second statement.
+    The total rides along with the page as an uncorrelated subquery (computed once), or comes
+    from ``totals`` when remembered there; only a page past the end, which has no row to carry
+    it, costs a second statement.
     """
     now = utcnow()
     soon = now + timedelta(days=DUE_SOON_DAYS)
-    if filters.overdue is None:
-        stmt, count = _cached_page(filters, sort)
-    else:  # "overdue" compares with the current time
-        stmt, count = _build_page(filters, sort, now)
+    clocked = filters.overdue is not None  # "overdue" compares with the current time
+    statements = _build_page(filters, sort, now) if clocked else _cached_page(filters, sort)
     params = {"page_offset": skip, "page_limit": limit}
-    rows = (await conn.execute(stmt, params)).all()
-    if not rows:
-        return int(await conn.scalar(count) or 0), []
+    total = None if clocked or totals is None else totals.get(filters)
+    if total is not None:
+        rows = (await conn.execute(statements.without_total, params)).all()
+    else:
+        epoch = totals.epoch if totals is not None else 0
+        rows = (await conn.execute(statements.with_total, params)).all()
+        if not rows:
+            total = int(await conn.scalar(statements.total) or 0)
+        else:
+            total = int(rows[0][-1] or 0)
+        if totals is not None and not clocked:
+            totals.put(filters, total, epoch)
     items: list[DeviceRow] = []
-    for (
-        id_,
-        number,
-        device_type,
-        kind,
-        serial,
-        status,
-        customer_id,
-        customer_name,
-        configuration,
-        created_at,
-        updated_at,
-        tested,
-        last_test_at,
-        next_due_at,
-        interval_months,
-        _total,
-    ) in rows:
+    for row in rows:
+        (
+            id_,
+            number,
+            device_type,
+            kind,
+            serial,
+            status,
+            customer_id,
+            customer_name,
+            configuration,
+            created_at,
+            updated_at,
+            tested,
+            last_test_at,
+            next_due_at,
+            interval_months,
+        ) = row[:15]
         items.append(
             {
                 "id": id_,
@@ -451,7 +484,7 @@ async def list_device_rows(
                 else "ok",
             }
         )
-    return int(rows[0][-1] or 0), items
+    return total, items
 
 
 async def customer_exists(conn: AsyncConnection, customer_id: int) -> None:
