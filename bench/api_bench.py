@@ -437,11 +437,12 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def fmt_row(name: str, m: dict[str, Any]) -> str:
-    return (
+def fmt_row(name: str, m: dict[str, Any], const: float | None = None) -> str:
+    row = (
         f"| {name} | {m['rps']:.0f} | {m['p50']:.1f} | {m['p99']:.1f} | "
         f"{m['max']:.0f} | {m['errors']:.0f} |"
     )
+    return row if const is None else f"{row} {1000 * m['rps'] / const:.1f} |"
 
 
 def main() -> None:
@@ -511,9 +512,7 @@ def main() -> None:
             "uvloop",
             "--http",
             "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
+            # logging as ``fleet serve`` does (uvicorn's defaults: an access log line each)
             "api_bench:raw_app",
         ],
         env=raw_env,
@@ -573,10 +572,11 @@ def main() -> None:
         print(f"load average after: {os.getloadavg()}")
         print(
             f"\nmedians of {args.rounds} rounds, wrk -t2 -c32 -d{args.duration:g}s"
-            "\n| endpoint | req/s | p50 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|"
+            "\n| endpoint | req/s | p50 ms | p99 ms | max ms | errors | per 1000 constant |"
+            "\n|---|---|---|---|---|---|---|"
         )
         for name, m in med.items():
-            print(fmt_row(name, m))
+            print(fmt_row(name, m, med["constant"]["rps"]))
         ratios = {
             "devices / raw devices (>= 0.55)": med["devices"]["rps"]
             / med["raw devices (1 query)"]["rps"],

@@ -7,6 +7,7 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -130,8 +131,25 @@ def create_access_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
+# Tokens already verified, by (secret, token): the same bytes verify the same way every time,
+# only the expiry is checked again. Bounded; forgotten as a whole when full.
+_VERIFIED_MAX = 4096
+_verified: dict[tuple[str, str], dict[str, Any]] = {}
+
+
 def decode_access_token(secret: str, token: str) -> dict[str, Any]:
     """Verify signature, algorithm and expiry; raise ``Unauthorized`` on anything else."""
+    known = _verified.get((secret, token))
+    if known is not None and known["exp"] > time.time():
+        return known
+    claims = _decode_access_token(secret, token)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(secret, token)] = claims
+    return claims
+
+
+def _decode_access_token(secret: str, token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
