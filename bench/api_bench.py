@@ -430,10 +430,53 @@ class ConnectionWatch:
         self._thread.join()
 
 
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU time spent by a server (its process tree) and by its PostgreSQL backends.
+
+    Less disturbed by a busy machine than req/s: what one request costs, whoever else runs.
+    """
+
+    def __init__(self, url: str, server_pid: int, raw: bool) -> None:
+        self.url, self.server_pid, self.raw = url, server_pid, raw
+
+    def _pids(self) -> list[int]:
+        import psycopg
+
+        from fleet.settings import sync_database_url
+
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.server_pid)], capture_output=True, text=True
+        ).stdout
+        pids = [self.server_pid, *(int(p) for p in out.split())]
+        dsn = sync_database_url(self.url).set(drivername="postgresql")
+        with psycopg.connect(dsn.render_as_string(hide_password=False), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid, application_name FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        pids += [pid for pid, name in rows if (name == RAW_APP_NAME) == self.raw]
+        return pids
+
+    def sample(self) -> dict[int, float]:
+        return {pid: _cpu_seconds(pid) for pid in self._pids()}
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        return sum(after[pid] - before.get(pid, 0.0) for pid in after)
+
+
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         key: statistics.median(r[key] for r in runs)
-        for key in ("rps", "p50", "p99", "max", "errors")
+        for key in ("rps", "p50", "p99", "max", "errors", "cpu_ms")
     }
 
 
@@ -442,7 +485,9 @@ def fmt_row(name: str, m: dict[str, Any], const: float | None = None) -> str:
         f"| {name} | {m['rps']:.0f} | {m['p50']:.1f} | {m['p99']:.1f} | "
         f"{m['max']:.0f} | {m['errors']:.0f} |"
     )
-    return row if const is None else f"{row} {1000 * m['rps'] / const:.1f} |"
+    if const is None:
+        return row
+    return f"{row} {1000 * m['rps'] / const:.1f} | {m['cpu_ms']:.2f} |"
 
 
 def main() -> None:
@@ -558,22 +603,31 @@ def main() -> None:
         for url, headers in cases.values():  # warm up every worker and pool
             wrk(url, script=str(report_lua), duration=2, headers=headers)
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
+        meters = {
+            ours: CpuMeter(args.url, fleet.pid, raw=False),
+            ref: CpuMeter(args.url, raw.pid, raw=True),
+        }
         for n in range(args.rounds):
             for name, (url, headers) in cases.items():
+                meter = meters[ours if url.startswith(ours) else ref]
+                before = meter.sample()
                 result = wrk(url, script=str(report_lua), duration=args.duration, headers=headers)
+                spent = CpuMeter.spent(before, meter.sample())
+                result["cpu_ms"] = 1000 * spent / max(1, result["requests"])
                 runs[name].append(result)
                 print(
                     f"round {n + 1} {name:24} {result['rps']:8.0f} req/s  "
                     f"p50 {result['p50']:6.1f} ms  p99 {result['p99']:6.1f} ms  "
-                    f"errors {result['errors']}",
+                    f"errors {result['errors']}  CPU {result['cpu_ms']:.2f} ms/request",
                     flush=True,
                 )
         med = {name: median_of(r) for name, r in runs.items()}
         print(f"load average after: {os.getloadavg()}")
         print(
             f"\nmedians of {args.rounds} rounds, wrk -t2 -c32 -d{args.duration:g}s"
-            "\n| endpoint | req/s | p50 ms | p99 ms | max ms | errors | per 1000 constant |"
-            "\n|---|---|---|---|---|---|---|"
+            "\n| endpoint | req/s | p50 ms | p99 ms | max ms | errors | per 1000 constant "
+            "| CPU ms/request (server + PostgreSQL) |"
+            "\n|---|---|---|---|---|---|---|---|"
         )
         for name, m in med.items():
             print(fmt_row(name, m, med["constant"]["rps"]))
@@ -584,6 +638,12 @@ def main() -> None:
             / med["raw scenarios (1 query)"]["rps"],
             "auth/me / constant (>= 0.25)": med["auth/me"]["rps"] / med["constant"]["rps"],
         }
+        cpu = {name: m["cpu_ms"] for name, m in med.items()}
+        ratios["CPU/request: raw devices / devices"] = cpu["raw devices (1 query)"] / cpu["devices"]
+        ratios["CPU/request: raw scenarios / scenarios"] = (
+            cpu["raw scenarios (1 query)"] / cpu["scenarios"]
+        )
+        ratios["CPU/request: constant / auth/me"] = cpu["constant"] / cpu["auth/me"]
         if args.dashboard_before:
             ratios["dashboard fresh / before (>= 3)"] = (
                 med["dashboard fresh"]["rps"] / args.dashboard_before

@@ -13,13 +13,17 @@ from fleet.db import session_scope
 from fleet.settings import Settings
 
 
+# Requests take their turn for a database connection at ``db_gate`` (first come, first served)
+# rather than at the pool, where a newcomer can take a connection just handed to a waiter and
+# send it back to the end of the line: under overload every request waits about as long.
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(request.app.state.sessionmaker):
-        yield session
+    async with request.app.state.db_gate:
+        async for session in session_scope(request.app.state.sessionmaker):
+            yield session
 
 
 async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with request.app.state.read_engine.connect() as conn:
+    async with request.app.state.db_gate, request.app.state.read_engine.connect() as conn:
         yield conn
 
 

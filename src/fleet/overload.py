@@ -9,12 +9,15 @@ serve`` caps both so that all workers together stay within PostgreSQL's ``max_co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,12 @@ def pool_sizes(
     budget = max(1, (max_connections - reserved - MARGIN) // max(1, workers) - 1)
     pool = max(1, min(pool_size, budget))
     return pool, max(0, min(max_overflow, budget - pool))
+
+
+def gate_size(settings: Settings) -> int:
+    """How many requests of a worker may hold a database connection at once: the pool and its
+    burst, less two for work outside requests (live events, batched device feedback)."""
+    return max(1, settings.db_pool_size + settings.db_max_overflow - 2)
 
 
 def _refused(exc: DBAPIError) -> bool:
@@ -63,6 +72,9 @@ async def _dbapi_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Answer 503 with Retry-After when no connection is free or the database refuses one."""
+    """Answer 503 with Retry-After when no connection is free or the database refuses one;
+    let requests take their turn for a connection in order of arrival."""
+    settings: Settings = app.state.settings
+    app.state.db_gate = asyncio.Semaphore(gate_size(settings))
     app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(DBAPIError, _dbapi_error)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from fleet.db import utcnow
 from fleet.fleet_data.schemas import CountItem, Dashboard
 from fleet.fleet_data.service import DUE_SOON_DAYS
+from fleet.memo import Memo
 from fleet.models import Customer, Device, DeviceDueDate, TestReport
 
 TOP_CUSTOMERS = 10
@@ -25,11 +26,19 @@ def _items(counter: Counter[str | None], none_label: str) -> list[CountItem]:
     ]
 
 
-async def dashboard(conn: AsyncConnection | AsyncSession) -> Dashboard:
+STATIC_TAGS = frozenset({"device", "customer", "tested", "customers"})
+
+
+async def dashboard(
+    conn: AsyncConnection | AsyncSession, memo: Memo[list[Any]] | None = None
+) -> Dashboard:
     """Answer totals by status, type and customer, due-date counts and recent test verdicts.
 
     One statement, one round trip: the parts are tagged rows of one ``UNION ALL``. The devices
     are read once for status, type and "without customer" together (a few dozen groups).
+    The parts that depend only on devices, due dates and customers (not on the clock) may come
+    from ``memo``, which forgets them at once when any of those tables changes: the answer is
+    the one a full recomputation gives.
     """
     now = utcnow()
     soon = now + timedelta(days=DUE_SOON_DAYS)
@@ -74,9 +83,18 @@ async def dashboard(conn: AsyncConnection | AsyncSession) -> Dashboard:
         .where(TestReport.start_time >= now - timedelta(days=RECENT_TEST_DAYS))
         .group_by(verdict)
     )
-    rows = await conn.execute(
-        union_all(devices, top, overdue, due_soon, tested, customers, verdicts)
-    )
+    static = memo.get("dashboard") if memo is not None else None
+    if static is not None:
+        rows = [*static, *(await conn.execute(union_all(overdue, due_soon, verdicts)))]
+    else:
+        epoch = memo.epoch if memo is not None else 0
+        rows = list(
+            await conn.execute(
+                union_all(devices, top, overdue, due_soon, tested, customers, verdicts)
+            )
+        )
+        if memo is not None:
+            memo.put("dashboard", [tuple(r) for r in rows if r[0] in STATIC_TAGS], epoch)
 
     by_status: Counter[str | None] = Counter()
     by_type: Counter[str | None] = Counter()

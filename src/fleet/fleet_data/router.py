@@ -214,7 +214,7 @@ async def dashboard(
     response.headers["Cache-Control"] = "no-store"
     cached: Dashboard | None = None if fresh else store.get()
     if cached is None:
-        cached = await dashboard_service.dashboard(conn)
+        cached = await dashboard_service.dashboard(conn, request.app.state.device_totals)
         store.put(cached)
     return cached
 

@@ -397,15 +397,16 @@ def _cached_page(filters: DeviceFilters, sort: DeviceSort) -> PageStatements:
     return _build_page(filters, sort, utcnow())
 
 
-# Totals per filter are remembered for a moment and forgotten at once when devices or due
-# dates change (any session, any worker: see fleet.memo).
+# Totals per filter (and the dashboard's fleet counts) are remembered for a moment and
+# forgotten at once when devices, due dates or customers change (any session, any worker:
+# see fleet.memo).
 TOTALS_TOPIC = "devices.changed"
 TOTALS_TTL_SECONDS = 10.0
-watch(TOTALS_TOPIC, frozenset({"devices", "device_due_dates"}))
+watch(TOTALS_TOPIC, frozenset({"devices", "device_due_dates", "customers"}))
 
 
-def new_totals_memo() -> Memo[int]:
-    """Create an app's memory of device-list totals."""
+def new_totals_memo() -> Memo[Any]:
+    """Create an app's memory of device-list totals and fleet counts."""
     return Memo(TOTALS_TOPIC, TOTALS_TTL_SECONDS)
 
 
@@ -415,7 +416,7 @@ async def list_device_rows(
     sort: DeviceSort,
     skip: int,
     limit: int,
-    totals: Memo[int] | None = None,
+    totals: Memo[Any] | None = None,
 ) -> tuple[int, list[DeviceRow]]:
     """Answer the exact total and one page of devices as plain rows, in one statement.
 
