@@ -16,7 +16,7 @@ and the ratios of the issue. Then:
 Run by hand (never part of the test suite); ``wrk`` must be installed:
 
     .venv/bin/python bench/api_bench.py [--url postgresql://postgres@127.0.0.1:5432/fleet_api_bench]
-        [--duration 15] [--rounds 3] [--dashboard-before N] [--software-before N]
+        [--duration 15] [--rounds 3] [--before REV]
 """
 
 from __future__ import annotations
@@ -497,8 +497,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-seed", action="store_true", help="reuse the seeded database")
     parser.add_argument("--skip-overload", action="store_true")
-    parser.add_argument("--dashboard-before", type=float, help="fresh dashboard req/s before")
-    parser.add_argument("--software-before", type=float, help="software list req/s before")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also serve this git revision of the project (e.g. the commit before a change) "
+        "and measure its devices page, fresh dashboard and software list in the same run",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("the benchmark needs wrk (Debian package 'wrk')")
@@ -564,8 +568,32 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    before: subprocess.Popen[bytes] | None = None
+    before_port = 0
+    serve = [sys.executable, "-m", "fleet.cli", "serve", "--workers", "2", "--port"]
+    before_dir = Path(tempfile.mkdtemp(prefix="fleet-api-bench-before-"))
+    if args.before:
+        archive = subprocess.run(
+            ["git", "-C", str(here.parent), "archive", args.before, "src"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(before_dir)], input=archive, check=True)
+        before_port = free_port()
+        before = subprocess.Popen(
+            [*serve, str(before_port)],
+            env={
+                **fleet_env,
+                "FLEET_DATA_DIR": str(before_dir / "data"),
+                "PYTHONPATH": str(before_dir / "src"),
+            },
+            cwd=before_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     ours = f"http://127.0.0.1:{fleet_port}"
     ref = f"http://127.0.0.1:{raw_port}"
+    old = f"http://127.0.0.1:{before_port}" if before is not None else ""
     workdir = Path(tempfile.mkdtemp(prefix="fleet-api-bench-wrk-"))
     report_lua = workdir / "report.lua"
     report_lua.write_text(WRK_REPORT)
@@ -574,6 +602,8 @@ def main() -> None:
     try:
         wait_up(f"{ours}/health", fleet)
         wait_up(f"{ref}/const", raw)
+        if before is not None:
+            wait_up(f"{old}/health", before)
         login = httpx.post(
             f"{ours}/api/v1/auth/login",
             json={"username": "bench", "password": PASSWORD},
@@ -599,6 +629,13 @@ def main() -> None:
             "dashboard fresh": (f"{ours}/api/v1/fleet-data/dashboard?fresh=true", auth),
             "software": (f"{ours}/api/v1/fleet-software/software", auth),
         }
+        if before is not None:
+            cases["before: devices"] = (f"{old}/api/v1/fleet-data/devices?limit=50", auth)
+            cases["before: dashboard fresh"] = (
+                f"{old}/api/v1/fleet-data/dashboard?fresh=true",
+                auth,
+            )
+            cases["before: software"] = (f"{old}/api/v1/fleet-software/software", auth)
         print(f"load average before: {os.getloadavg()}")
         for url, headers in cases.values():  # warm up every worker and pool
             wrk(url, script=str(report_lua), duration=2, headers=headers)
@@ -607,12 +644,15 @@ def main() -> None:
             ours: CpuMeter(args.url, fleet.pid, raw=False),
             ref: CpuMeter(args.url, raw.pid, raw=True),
         }
+        if before is not None:
+            # both fleet servers' PostgreSQL backends look alike: the pair is metered together
+            meters[old] = CpuMeter(args.url, before.pid, raw=False)
         for n in range(args.rounds):
             for name, (url, headers) in cases.items():
-                meter = meters[ours if url.startswith(ours) else ref]
-                before = meter.sample()
+                meter = next(m for base, m in meters.items() if url.startswith(base))
+                cpu_before = meter.sample()
                 result = wrk(url, script=str(report_lua), duration=args.duration, headers=headers)
-                spent = CpuMeter.spent(before, meter.sample())
+                spent = CpuMeter.spent(cpu_before, meter.sample())
                 result["cpu_ms"] = 1000 * spent / max(1, result["requests"])
                 runs[name].append(result)
                 print(
@@ -644,18 +684,26 @@ def main() -> None:
             cpu["raw scenarios (1 query)"] / cpu["scenarios"]
         )
         ratios["CPU/request: constant / auth/me"] = cpu["constant"] / cpu["auth/me"]
-        if args.dashboard_before:
-            ratios["dashboard fresh / before (>= 3)"] = (
-                med["dashboard fresh"]["rps"] / args.dashboard_before
-            )
-        if args.software_before:
-            ratios["software / before (>= 1)"] = med["software"]["rps"] / args.software_before
+        if before is not None:
+            for name, target in (
+                ("devices", ""),
+                ("dashboard fresh", " (>= 3)"),
+                ("software", " (>= 1)"),
+            ):
+                ratios[f"{name} / before{target}"] = (
+                    med[name]["rps"] / med[f"before: {name}"]["rps"]
+                )
         print("\n| ratio | value |\n|---|---|")
         for name, value in ratios.items():
             print(f"| {name} | {value:.2f} |")
 
         if args.skip_overload:
             return
+        # The overload runs need only our server: the others give back their connections.
+        for proc in (raw, before):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
         devices_url = cases["devices"][0]
         with ConnectionWatch(args.url) as watch:
             heavy = wrk(
@@ -703,15 +751,17 @@ def main() -> None:
             f"p99 with logins / without: {along['p99'] / alone['p99']:.2f} (<= 3)"
         )
     finally:
-        for proc in (fleet, raw):
+        procs = [p for p in (fleet, raw, before) if p is not None]
+        for proc in procs:
             proc.terminate()
-        for proc in (fleet, raw):
+        for proc in procs:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(before_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
