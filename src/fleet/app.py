@@ -12,12 +12,13 @@ from sqlalchemy import text
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleet import __version__, logredact
+from fleet import __version__, logredact, overload
 from fleet.audit.router import router as audit_router
+from fleet.auth.principal_cache import new_cache as new_principal_cache
 from fleet.auth.router import router as auth_router
 from fleet.config.router import public as config_public_router
 from fleet.config.router import router as config_router
-from fleet.db import create_engine, create_sessionmaker
+from fleet.db import create_engine, create_sessionmaker, read_only_engine
 from fleet.devices_api import runtime as devices_runtime
 from fleet.devices_api.router import credentials_router as device_credentials_router
 from fleet.devices_api.router import device_router as device_api_router
@@ -25,6 +26,7 @@ from fleet.devices_api.ws import router as live_events_router
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
 from fleet.fleet_data.router import router as fleet_data_router
+from fleet.fleet_data.service import new_totals_memo as new_device_totals
 from fleet.ops import web as ops_web
 from fleet.runs.router import reports_router, tests_router
 from fleet.scenarios.router import router as scenarios_router
@@ -96,7 +98,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with devices_runtime.running(_app):
-            yield
+            memos = (_app.state.principal_cache, _app.state.device_totals)
+            for memo in memos:
+                await memo.start(_app.state.events)
+            try:
+                yield
+            finally:
+                for memo in memos:
+                    await memo.stop()
         await engine.dispose()
 
     app = FastAPI(
@@ -109,10 +118,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_engine = read_only_engine(engine)
+    app.state.principal_cache = new_principal_cache()
+    app.state.device_totals = new_device_totals()
     app.state.jwt_secret = secret
     app.state.events = EventBus()
     devices_runtime.install(app)  # cross-worker event bus, DDI routes at the root
     install_error_handlers(app)
+    overload.install(app)
 
     if settings.cors_origins:
         app.add_middleware(

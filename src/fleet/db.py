@@ -97,10 +97,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     else:
         # Keep enough connections open for the usual concurrency: a connection opened and
         # closed per request burst costs more CPU than the request's own queries.
+        from fleet.overload import POOL_WAIT_SECONDS
+
         engine = create_async_engine(
             url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pool_timeout=POOL_WAIT_SECONDS,
             pool_recycle=1800,
         )
     install_sqlite_pragmas(engine.sync_engine)
@@ -114,6 +117,8 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """Yield a session that commits once at the end, or rolls everything back on error."""
+    from fleet.memo import announced
+
     async with factory() as session:
         try:
             yield session
@@ -122,6 +127,10 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             raise
         else:
             await session.commit()
+            # Changes that drop remembered reads (logins, totals) reach every worker before
+            # the answer.
+            await announced(session.info)
+
 
 
 _Row = TypeVar("_Row", bound=Base)
@@ -166,3 +175,12 @@ async def _sqlite_write_lock(session: AsyncSession, entity: type[Base], where: A
     # Columns with an ``onupdate`` are set to themselves too, so nothing changes.
     same = {c: c for c in table.c if c is pk or c.onupdate is not None}
     await session.execute(update(table).where(where).values(same))
+
+
+def read_only_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, its statements run outside a transaction (no BEGIN/COMMIT).
+
+    For requests that only read: each statement sees the data committed when it starts, as in
+    a READ COMMITTED transaction, and no round trip is spent opening and closing one.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -1,4 +1,5 @@
-"""Dependencies shared by every router: the request's database session and settings."""
+"""Dependencies shared by every router: the request's database session (or read-only
+connection) and settings."""
 
 from __future__ import annotations
 
@@ -6,15 +7,24 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fleet.db import session_scope
 from fleet.settings import Settings
 
 
+# Requests take their turn for a database connection at ``db_gate`` (first come, first served)
+# rather than at the pool, where a newcomer can take a connection just handed to a waiter and
+# send it back to the end of the line: under overload every request waits about as long.
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(request.app.state.sessionmaker):
-        yield session
+    async with request.app.state.db_gate:
+        async for session in session_scope(request.app.state.sessionmaker):
+            yield session
+
+
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with request.app.state.db_gate, request.app.state.read_engine.connect() as conn:
+        yield conn
 
 
 # Dependencies are coroutines even when they only read: FastAPI runs a plain function in a
@@ -31,5 +41,8 @@ async def _client_ip(request: Request) -> str | None:
 # scope="function": commit happens when the endpoint returns, before the answer is sent, so a
 # failed commit is reported to the client instead of being lost after a 200.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+# For endpoints that only read: a pooled connection outside any transaction (no BEGIN/COMMIT
+# round trips), no ORM session.
+ReadConnDep = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ClientIP = Annotated[str | None, Depends(_client_ip)]

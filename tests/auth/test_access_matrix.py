@@ -14,7 +14,8 @@ PUBLIC = {
     ("POST", "/api/v1/auth/login/qr"),
     ("POST", "/api/v1/auth/refresh"),
     # UI text bundles: the login page is translated before anyone signs in.
-    ("GET", "/api/v1/i18n"), ("GET", "/api/v1/i18n/{language}"),
+    ("GET", "/api/v1/i18n"),
+    ("GET", "/api/v1/i18n/{language}"),
 }
 
 # (method, path, module) for the foundation's protected endpoints; each module adds its own

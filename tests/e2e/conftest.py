@@ -16,8 +16,13 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -29,16 +34,23 @@ def _free_port() -> int:
 
 
 def _fleet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fleet.cli", *args], env=env, check=True,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fleet.cli", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="session")
 def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     data = tmp_path_factory.mktemp("e2e-data")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update({"FLEET_DATA_DIR": str(data), "FLEET_ENV": "development",
-                "FLEET_BCRYPT_ROUNDS": "4"})
+    env.update(
+        {"FLEET_DATA_DIR": str(data), "FLEET_ENV": "development", "FLEET_BCRYPT_ROUNDS": "4"}
+    )
     return env
 
 
@@ -50,7 +62,9 @@ def live_server(server_env: dict[str, str]) -> Iterator[str]:
     log = open(Path(server_env["FLEET_DATA_DIR"]) / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "fleet.cli", "serve", "--port", str(port)],
-        env=server_env, stdout=log, stderr=subprocess.STDOUT,
+        env=server_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -62,8 +76,7 @@ def live_server(server_env: dict[str, str]) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start: "
-                                   + Path(log.name).read_text()[-2000:])
+                raise RuntimeError("server did not start: " + Path(log.name).read_text()[-2000:])
             time.sleep(0.2)
         yield base
     finally:

@@ -45,17 +45,34 @@ def test_wrong_password_shows_an_error(page: Page, live_server: str) -> None:
 
 def test_qr_badge_typed_by_a_scanner(page: Page, live_server: str, server_env) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "fleet.cli", "user", "qr", "operator1", "--out",
-         f"{server_env['FLEET_DATA_DIR']}/badge.png"],
-        env=server_env, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "fleet.cli",
+            "user",
+            "qr",
+            "operator1",
+            "--out",
+            f"{server_env['FLEET_DATA_DIR']}/badge.png",
+        ],
+        env=server_env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert "badge for operator1" in out.stdout
-    tokens = httpx.post(f"{live_server}/api/v1/auth/login",
-                        json={"username": "maker1", "password": "pass"}).json()
-    users = httpx.get(f"{live_server}/api/v1/users", params={"q": "operator1"},
-                      headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
-    code = httpx.get(f"{live_server}/api/v1/users/{users[0]['id']}/qr-code",
-                     headers={"Authorization": f"Bearer {tokens['access_token']}"}).json()
+    tokens = httpx.post(
+        f"{live_server}/api/v1/auth/login", json={"username": "maker1", "password": "pass"}
+    ).json()
+    users = httpx.get(
+        f"{live_server}/api/v1/users",
+        params={"q": "operator1"},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    ).json()
+    code = httpx.get(
+        f"{live_server}/api/v1/users/{users[0]['id']}/qr-code",
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    ).json()
     page.goto(f"{live_server}/")
     page.click("#qr-code")
     page.keyboard.type(code["qr_code"], delay=5)

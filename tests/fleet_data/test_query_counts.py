@@ -67,3 +67,26 @@ async def test_statement_counts_are_constant(
     dashboard = await _count(app, client, manager, "/dashboard")
     await make_device(client, manager, "EXTRA", device_type="flow_meter", status="maintenance")
     assert await _count(app, client, manager, "/dashboard") == dashboard
+
+
+async def test_scenario_list_statements_do_not_grow_with_the_page(
+    app: Any, client: httpx.AsyncClient, role_headers: dict[str, dict[str, str]]
+) -> None:
+    from tests.scenarios.factories import create_scenario
+
+    headers = role_headers["superuser"]
+    for i in range(6):
+        await create_scenario(client, headers, name=f"Scenario {i}")
+
+    async def count(**params: Any) -> tuple[int, list[Any], str]:
+        with counting(app) as statements:
+            r = await client.get("/api/v1/scenarios", headers=headers, params=params)
+            assert r.status_code == 200, r.text
+        return len(statements), r.json(), r.headers["X-Total-Count"]
+
+    one, page1, total1 = await count(limit=1)
+    six, page6, total6 = await count(limit=6)
+    assert one == six
+    assert (len(page1), len(page6), total1, total6) == (1, 6, "6", "6")
+    assert [s["name"] for s in page6] == [f"Scenario {i}" for i in range(6)]
+    assert all(s["step_count"] == len(s["test_flow"]["steps"]) for s in page6)

@@ -272,7 +272,8 @@ async def test_duplicate_export_import(
 
 
 async def test_validate_without_saving(
-    client: httpx.AsyncClient, role_headers: dict[str, dict[str, str]],
+    client: httpx.AsyncClient,
+    role_headers: dict[str, dict[str, str]],
 ) -> None:
     h = role_headers["superuser"]
     f = flow()
@@ -280,9 +281,15 @@ async def test_validate_without_saving(
     r = await client.post(f"{BASE}/validate", headers=h, json={"test_flow": f})
     assert r.status_code == 200 and r.json()["valid"] is False
     assert r.json()["errors"][0]["path"] == "/steps/2/criteria/band"
-    r = await client.post(f"{BASE}/validate", headers=h,
-                          json={"test_flow": {"steps": [{"step": 1, "action": "test"}]}})
+    r = await client.post(
+        f"{BASE}/validate",
+        headers=h,
+        json={"test_flow": {"steps": [{"step": 1, "action": "test"}]}},
+    )
     assert r.json()["valid"] is True and r.json()["test_flow"]["steps"][0]["step_order"] == 1
-    assert (await client.post(f"{BASE}/validate", headers=role_headers["operator"],
-                              json={"test_flow": f})).status_code == 403
+    assert (
+        await client.post(
+            f"{BASE}/validate", headers=role_headers["operator"], json={"test_flow": f}
+        )
+    ).status_code == 403
     assert (await client.get(BASE, headers=h)).headers["X-Total-Count"] == "0"

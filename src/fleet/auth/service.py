@@ -297,9 +297,11 @@ async def switch_role(
     session: AsyncSession, ctx: AuthContext, principal: Principal, new_role: str
 ) -> TokenResponse:
     """Start a new login session with another of the user's roles active."""
-    user = principal.user
-    if new_role not in user.all_roles:
+    if new_role not in principal.user.all_roles:
         raise Forbidden(f"Role '{new_role}' is not one of your roles")
+    user = await session.get(User, principal.user_id)
+    if user is None:
+        raise Unauthorized("Invalid token")
     await revoke_session(session, principal.session_id, "switch_role")
     audit_log.record(
         session,

@@ -55,6 +55,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 import fleet.models  # noqa: F401  (registers every table on the metadata)
 from fleet.db import Base
+from fleet.memo import notify_all_sync
 from fleet.ops.metrics import BACKUP_SECONDS
 
 FORMAT = "fleet-db-dump"
@@ -461,6 +462,8 @@ def _restore(
         if not finished:
             raise DumpError("the backup file is truncated (no end marker)")
         reset_sequences(conn)
+    # Running servers drop what they remember of logins and totals (see fleet.memo).
+    notify_all_sync(engine)
     return summary
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleet.db import utcnow
@@ -38,6 +38,31 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _payloads(topic_list: list[str], message: dict[str, Any]) -> list[str]:
+    body = _dumps(message)
+    pieces = [body[i : i + PIECE] for i in range(0, len(body), PIECE)] or [""]
+    ident = uuid.uuid4().hex
+    return [
+        _dumps({"id": ident, "part": n, "of": len(pieces), "topics": topic_list}) + "\n" + piece
+        for n, piece in enumerate(pieces)
+    ]
+
+
+def _notify_sql(payloads: list[str]) -> tuple[str, dict[str, str]]:
+    params = {"channel": CHANNEL, **{f"p{n}": p for n, p in enumerate(payloads)}}
+    calls = ", ".join(f"pg_notify(:channel, :p{n})" for n in range(len(payloads)))
+    return f"SELECT {calls}", params
+
+
+def notify_sync(engine: Engine, topics: list[str], event: str, data: Any) -> None:
+    """Publish from a synchronous program (the CLI) to the servers' workers (PostgreSQL)."""
+    message = {"event": event, "data": data, "ts": utcnow().isoformat()}
+    sql, params = _notify_sql(_payloads(list(dict.fromkeys(topics)), message))
+    with engine.connect() as conn:
+        conn.execute(text(sql), params)
+        conn.commit()
+
+
 class FanoutBus(EventBus):
     """An ``EventBus`` whose publishes reach the subscribers of every worker process."""
 
@@ -49,6 +74,7 @@ class FanoutBus(EventBus):
         self._listening = asyncio.Event()
         self._closed = False
         self._partial: dict[str, list[str | None]] = {}
+        self.listen_count = 0  # connections the listener has made: a new one may have missed events
 
     # -- publishing -------------------------------------------------------------------------
     async def publish(self, topic: str, event: str, data: Any) -> dict[str, Any]:
@@ -63,20 +89,12 @@ class FanoutBus(EventBus):
             for topic in topic_list:
                 self.deliver(topic, message)
             return message
-        body = _dumps(message)
-        pieces = [body[i : i + PIECE] for i in range(0, len(body), PIECE)] or [""]
-        ident = uuid.uuid4().hex
-        payloads = [
-            _dumps({"id": ident, "part": n, "of": len(pieces), "topics": topic_list}) + "\n" + piece
-            for n, piece in enumerate(pieces)
-        ]
-        params = {"channel": CHANNEL, **{f"p{n}": p for n, p in enumerate(payloads)}}
-        calls = ", ".join(f"pg_notify(:channel, :p{n})" for n in range(len(payloads)))
+        sql, params = _notify_sql(_payloads(topic_list, message))
         try:
             async with self._engine.connect() as conn:
                 # Live events are ephemeral: their commit need not wait for the disk.
                 await conn.execute(text("SET LOCAL synchronous_commit TO off"))
-                await conn.execute(text(f"SELECT {calls}"), params)
+                await conn.execute(text(sql), params)
                 await conn.commit()
         except Exception:
             # Live events are best effort: a lost notification must not fail the request
@@ -98,6 +116,11 @@ class FanoutBus(EventBus):
             subs.discard(sub)
             if not subs:
                 del self._subs[topic]
+
+    @property
+    def listening(self) -> bool:
+        """Whether this worker is receiving the other workers' events right now."""
+        return self._listening.is_set() and self._listener is not None and not self._listener.done()
 
     async def ready(self) -> None:
         """Wait until this worker receives other workers' events (no-op on SQLite)."""
@@ -124,6 +147,7 @@ class FanoutBus(EventBus):
                     self._conninfo(), autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listen_count += 1
                     self._listening.set()
                     async for note in conn.notifies():
                         await self._on_notify(note.payload)

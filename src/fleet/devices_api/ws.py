@@ -56,10 +56,8 @@ class TopicRefused(Exception):
 
 
 async def _principal(websocket: WebSocket, token: str | None) -> Principal:
-    factory: async_sessionmaker[AsyncSession] = websocket.app.state.sessionmaker
-    async with factory() as session:
-        # get_principal reads only app state and the client address, which a WebSocket has too.
-        return await get_principal(cast(Request, websocket), session, token)
+    # get_principal reads only app state and the client address, which a WebSocket has too.
+    return await get_principal(cast(Request, websocket), token)
 
 
 async def authorize_topic(session: AsyncSession, principal: Principal, topic: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fleet.models import CacheGeneration
 
@@ -40,7 +40,7 @@ async def bump(session: AsyncSession) -> None:
     )
 
 
-async def generation(session: AsyncSession) -> int:
+async def generation(session: AsyncSession | AsyncConnection) -> int:
     """The shared generation now (read before computing, so a result is never newer-labelled)."""
     value = await session.scalar(select(CacheGeneration.value).where(CacheGeneration.name == NAME))
     return int(value or 0)

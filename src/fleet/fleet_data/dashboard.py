@@ -1,16 +1,18 @@
-"""Fleet dashboard: counts computed by SQL aggregates, a fixed number of queries."""
+"""Fleet dashboard: counts computed by SQL aggregates, in one statement."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, String, case, cast, func, literal, null, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fleet.db import utcnow
 from fleet.fleet_data.schemas import CountItem, Dashboard
 from fleet.fleet_data.service import DUE_SOON_DAYS
+from fleet.memo import Memo
 from fleet.models import Customer, Device, DeviceDueDate, TestReport
 
 TOP_CUSTOMERS = 10
@@ -24,30 +26,37 @@ def _items(counter: Counter[str | None], none_label: str) -> list[CountItem]:
     ]
 
 
-async def dashboard(session: AsyncSession) -> Dashboard:
-    """Answer totals by status, type and customer, due-date counts and recent test verdicts."""
+STATIC_TAGS = frozenset({"device", "customer", "tested", "customers"})
+
+
+async def dashboard(
+    conn: AsyncConnection | AsyncSession, memo: Memo[list[Any]] | None = None
+) -> Dashboard:
+    """Answer totals by status, type and customer, due-date counts and recent test verdicts.
+
+    One statement, one round trip: the parts are tagged rows of one ``UNION ALL``. The devices
+    are read once for status, type and "without customer" together (a few dozen groups).
+    The parts that depend only on devices, due dates and customers (not on the clock) may come
+    from ``memo``, which forgets them at once when any of those tables changes: the answer is
+    the one a full recomputation gives.
+    """
     now = utcnow()
     soon = now + timedelta(days=DUE_SOON_DAYS)
+    none = null()
 
-    # One small GROUP BY per indexed column: index-only scans, no hashing of wide rows.
-    by_status: Counter[str | None] = Counter()
-    for status, n in await session.execute(
-        select(Device.status, func.count()).group_by(Device.status)
-    ):
-        by_status[status] += n
-    by_type: Counter[str | None] = Counter()
-    for device_type, n in await session.execute(
-        select(Device.device_type, func.count()).group_by(Device.device_type)
-    ):
-        by_type[device_type] += n
-    without_customer = (
-        await session.scalar(
-            select(func.count()).select_from(Device).where(Device.customer_id.is_(None))
-        )
-        or 0
-    )
-    total_devices = sum(by_status.values())
+    def part(tag: str, key: Any, customer: Any, label: Any, n: Any) -> Any:
+        return [
+            literal(tag).label("tag"),
+            cast(key, String).label("key"),
+            cast(customer, Integer).label("customer_id"),
+            cast(label, String).label("label"),
+            n.label("n"),
+        ]
 
+    without_customer = case((Device.customer_id.is_(None), 1), else_=0)
+    devices = select(
+        *part("device", Device.status, without_customer, Device.device_type, func.count())
+    ).group_by(Device.status, Device.device_type, without_customer)
     per_customer = (
         select(Device.customer_id, func.count().label("n"))
         .where(Device.customer_id.is_not(None))
@@ -56,47 +65,69 @@ async def dashboard(session: AsyncSession) -> Dashboard:
         .limit(TOP_CUSTOMERS)
         .subquery()
     )
-    top = await session.execute(
-        select(per_customer.c.customer_id, Customer.name, per_customer.c.n)
-        .join(Customer, Customer.id == per_customer.c.customer_id)
-        .order_by(per_customer.c.n.desc(), per_customer.c.customer_id)
-    )
-    by_customer = [CountItem(key=str(cid), label=name, count=n) for cid, name, n in top]
-
+    top = select(
+        *part("customer", none, per_customer.c.customer_id, Customer.name, per_customer.c.n)
+    ).join(Customer, Customer.id == per_customer.c.customer_id)
     # Only rows due within 30 days are scanned (index range); totals come from cheap counts.
-    due = (
-        await session.execute(
-            select(
-                func.count().filter(DeviceDueDate.next_due_at < now),
-                func.count().filter(DeviceDueDate.next_due_at >= now),
-                select(func.count()).select_from(DeviceDueDate).scalar_subquery(),
-                select(func.count()).select_from(Customer).scalar_subquery(),
-            ).where(DeviceDueDate.next_due_at < soon)
-        )
-    ).one()
-    overdue, due_soon, tested, total_customers = (int(v or 0) for v in due)
-
+    overdue = select(*part("overdue", none, none, none, func.count())).where(
+        DeviceDueDate.next_due_at < now
+    )
+    due_soon = select(*part("due_soon", none, none, none, func.count())).where(
+        DeviceDueDate.next_due_at >= now, DeviceDueDate.next_due_at < soon
+    )
+    tested = select(*part("tested", none, none, none, func.count())).select_from(DeviceDueDate)
+    customers = select(*part("customers", none, none, none, func.count())).select_from(Customer)
     verdict = TestReport.results["verdict"].as_string()
-    recent = await session.execute(
-        select(verdict, func.count())
+    verdicts = (
+        select(*part("verdict", verdict, none, none, func.count()))
         .where(TestReport.start_time >= now - timedelta(days=RECENT_TEST_DAYS))
         .group_by(verdict)
     )
+    static = memo.get("dashboard") if memo is not None else None
+    if static is not None:
+        rows = [*static, *(await conn.execute(union_all(overdue, due_soon, verdicts)))]
+    else:
+        epoch = memo.epoch if memo is not None else 0
+        rows = list(
+            await conn.execute(
+                union_all(devices, top, overdue, due_soon, tested, customers, verdicts)
+            )
+        )
+        if memo is not None:
+            memo.put("dashboard", [tuple(r) for r in rows if r[0] in STATIC_TAGS], epoch)
+
+    by_status: Counter[str | None] = Counter()
+    by_type: Counter[str | None] = Counter()
     by_verdict: Counter[str | None] = Counter()
-    for value, n in recent:
-        by_verdict[value] += n
+    top_rows: list[tuple[int, int, str]] = []
+    totals: Counter[str] = Counter()
+    without = 0
+    for tag, key, customer_id, label, n in rows:
+        if tag == "device":
+            by_status[key] += n
+            by_type[label] += n
+            without += n if customer_id else 0
+        elif tag == "customer":
+            top_rows.append((-n, customer_id, label))
+        elif tag == "verdict":
+            by_verdict[key] += n
+        else:
+            totals[tag] += n
+    top_rows.sort(key=lambda r: (r[0], r[1]))
+    by_customer = [CountItem(key=str(cid), label=name, count=-n) for n, cid, name in top_rows]
+    total_devices = sum(by_status.values())
 
     return Dashboard(
         generated_at=now,
         total_devices=total_devices,
-        total_customers=total_customers,
+        total_customers=totals["customers"],
         by_status=_items(by_status, "no status"),
         by_device_type=_items(by_type, "no type"),
         by_customer=by_customer,
-        devices_without_customer=without_customer,
-        overdue=overdue,
-        due_next_30_days=due_soon,
-        never_tested=max(0, total_devices - tested),
+        devices_without_customer=without,
+        overdue=totals["overdue"],
+        due_next_30_days=totals["due_soon"],
+        never_tested=max(0, total_devices - totals["tested"]),
         tests_last_30_days=sum(by_verdict.values()),
         tests_by_verdict=_items(by_verdict, "no verdict"),
     )

@@ -14,13 +14,14 @@ from fastapi.responses import StreamingResponse
 
 from fleet.audit import service as audit_log
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
-from fleet.deps import SessionDep
+from fleet.deps import ReadConnDep, SessionDep
 from fleet.fleet_data import dashboard as dashboard_service
 from fleet.fleet_data import history as history_service
 from fleet.fleet_data import importexport, service
 from fleet.fleet_data.cache import DashboardCache
 from fleet.fleet_data.cache import generation as cache_generation
 from fleet.fleet_data.schemas import (
+    DEVICE_ROWS,
     IDENTIFIER,
     KNOWN_DEVICE_TYPES,
     MAX_ID,
@@ -37,6 +38,7 @@ from fleet.fleet_data.schemas import (
     ImportReport,
 )
 from fleet.pagination import PageDep, paginate
+from fleet.reads import json_page
 
 router = APIRouter(prefix="/fleet-data", tags=["fleet data"])
 ManagerDep = Annotated[Principal, Depends(require_module("FDM"))]
@@ -105,10 +107,10 @@ async def delete_customer(
 
 @router.get("/devices", response_model=list[DeviceRead])
 async def list_devices(
+    request: Request,
     _: CurrentPrincipal,
-    session: SessionDep,
+    conn: ReadConnDep,
     page: PageDep,
-    response: Response,
     device_type: Annotated[str | None, Query(max_length=100, pattern=IDENTIFIER)] = None,
     kind_of_device: Annotated[str | None, Query(max_length=100)] = None,
     status: DeviceStatus | None = None,
@@ -120,10 +122,10 @@ async def list_devices(
     overdue: Annotated[bool | None, Query(description="Next test due date has passed")] = None,
     never_tested: bool | None = None,
     sort: service.DeviceSort = "device_number",
-) -> list[DeviceRead]:
+) -> Response:
     """List devices with customer name and due dates, filtered and sorted, one page."""
     if customer_id is not None:
-        await service.ensure_customer_exists(session, customer_id)
+        await service.customer_exists(conn, customer_id)
     if due_before is not None and due_before.tzinfo is None:
         due_before = due_before.replace(tzinfo=UTC)
     filters = service.DeviceFilters(
@@ -136,9 +138,10 @@ async def list_devices(
         overdue=overdue,
         never_tested=never_tested,
     )
-    total, items = await service.list_devices(session, filters, sort, page.skip, page.limit)
-    response.headers["X-Total-Count"] = str(total)
-    return items
+    total, rows = await service.list_device_rows(
+        conn, filters, sort, page.skip, page.limit, request.app.state.device_totals
+    )
+    return json_page(DEVICE_ROWS, rows, total)
 
 
 @router.get("/device-types", response_model=DeviceTypes)
@@ -198,7 +201,7 @@ async def dashboard(
     request: Request,
     response: Response,
     _: ManagerDep,
-    session: SessionDep,
+    conn: ReadConnDep,
     fresh: Annotated[bool, Query(description="Recompute now instead of a recent answer")] = False,
 ) -> Dashboard:
     """Answer fleet totals, due-date counts and the last 30 days' test verdicts.
@@ -210,10 +213,10 @@ async def dashboard(
     if store is None:
         store = request.app.state.fleet_dashboard = DashboardCache()
     response.headers["Cache-Control"] = "no-store"
-    current = await cache_generation(session)
+    current = await cache_generation(conn)
     cached: Dashboard | None = None if fresh else store.get(current)
     if cached is None:
-        cached = await dashboard_service.dashboard(session)
+        cached = await dashboard_service.dashboard(conn, request.app.state.device_totals)
         store.put(cached, current)
     return cached
 

@@ -16,6 +16,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 DEVICE_STATUSES = ("active", "inactive", "maintenance", "decommissioned")
 # The seed's device types; others are allowed (new tester models) as long as they are identifiers.
@@ -179,6 +180,29 @@ class DeviceRead(BaseModel):
     next_due_at: datetime | None
     interval_months: int | None
     due_state: DueState
+
+
+class DeviceRow(TypedDict):
+    """``DeviceRead`` as a plain dict: what the device list serializes (same keys, same order)."""
+
+    id: int
+    device_number: str
+    device_type: str
+    kind_of_device: str | None
+    serial_number: str | None
+    status: str | None
+    customer_id: int | None
+    customer_name: str | None
+    configuration: dict[str, Any] | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    last_test_at: datetime | None
+    next_due_at: datetime | None
+    interval_months: int | None
+    due_state: DueState
+
+
+DEVICE_ROWS: TypeAdapter[list[DeviceRow]] = TypeAdapter(list[DeviceRow])
 
 
 class HistoryEntry(BaseModel):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Integer, Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleet.audit import service as audit_log
@@ -22,9 +23,11 @@ from fleet.fleet_data.schemas import (
     CustomerUpdate,
     DeviceCreate,
     DeviceRead,
+    DeviceRow,
     DeviceUpdate,
     DueState,
 )
+from fleet.memo import Memo, watch
 from fleet.models import (
     Customer,
     Device,
@@ -320,34 +323,175 @@ def _device_sort(sort: DeviceSort) -> list[Any]:
     return [column] if key in {"id", "device_number"} else [column, Device.id]
 
 
-async def list_devices(
-    session: AsyncSession, filters: DeviceFilters, sort: DeviceSort, skip: int, limit: int
-) -> tuple[int, list[DeviceRead]]:
-    """Answer the total count and one page of devices: two queries whatever the page size."""
-    now = utcnow()
-    where = _device_where(filters, now)
+# The device list's columns: plain values, no ORM objects (see fleet.reads).
+_ROW_COLUMNS = (
+    Device.id,
+    Device.device_number,
+    Device.device_type,
+    Device.kind_of_device,
+    Device.serial_number,
+    Device.status,
+    Device.customer_id,
+    Customer.name,
+    Device.configuration,
+    Device.created_at,
+    Device.updated_at,
+    DeviceDueDate.device_id,
+    DeviceDueDate.last_test_at,
+    DeviceDueDate.next_due_at,
+    DeviceDueDate.interval_months,
+)
+
+
+def _count_statement(filters: DeviceFilters) -> Select[Any]:
     if filters.only_tested and not filters.has_device_filters:
         # Each due-date row belongs to exactly one device (FK, cascade): count the index alone.
-        count_stmt = select(func.count()).select_from(DeviceDueDate)
-    elif filters.only_tested:
-        count_stmt = (
+        return select(func.count()).select_from(DeviceDueDate)
+    if filters.only_tested:
+        return (
             select(func.count())
             .select_from(Device)
             .join(DeviceDueDate, DeviceDueDate.device_id == Device.id)
         )
-    elif filters.needs_due_join:
-        count_stmt = (
+    if filters.needs_due_join:
+        return (
             select(func.count())
             .select_from(Device)
             .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
         )
-    else:
-        count_stmt = select(func.count()).select_from(Device)
-    total = await session.scalar(count_stmt.where(*where)) or 0
-    rows = await session.execute(
-        device_select().where(*where).order_by(*_device_sort(sort)).offset(skip).limit(limit)
+    return select(func.count()).select_from(Device)
+
+
+class PageStatements(NamedTuple):
+    with_total: Any  # the page and, in its last column, the total
+    without_total: Any  # the page alone, for a total remembered
+    total: Any
+
+
+def _build_page(filters: DeviceFilters, sort: DeviceSort, now: datetime) -> PageStatements:
+    where = _device_where(filters, now)
+    count = _count_statement(filters).where(*where)
+    page = (
+        select(*_ROW_COLUMNS)
+        .select_from(Device)
+        .outerjoin(Customer, Customer.id == Device.customer_id)
+        .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
+        .where(*where)
+        .order_by(*_device_sort(sort))
+        .offset(bindparam("page_offset", type_=Integer))
+        .limit(bindparam("page_limit", type_=Integer))
     )
-    return total, [to_read(d, name, due, now) for d, name, due in rows]
+    with_total = page.add_columns(count.correlate(None).scalar_subquery())
+    return PageStatements(with_total, page, count)
+
+
+@lru_cache(maxsize=512)
+def _cached_page(filters: DeviceFilters, sort: DeviceSort) -> PageStatements:
+    # Filters that do not depend on the clock give the same statement every time: built once,
+    # its SQL compiled once (SQLAlchemy's cache), the page's bounds are parameters.
+    return _build_page(filters, sort, utcnow())
+
+
+# Totals per filter (and the dashboard's fleet counts) are remembered for a moment and
+# forgotten at once when devices, due dates or customers change (any session, any worker:
+# see fleet.memo).
+TOTALS_TOPIC = "devices.changed"
+TOTALS_TTL_SECONDS = 10.0
+watch(TOTALS_TOPIC, frozenset({"devices", "device_due_dates", "customers"}))
+
+
+def new_totals_memo() -> Memo[Any]:
+    """Create an app's memory of device-list totals and fleet counts."""
+    return Memo(TOTALS_TOPIC, TOTALS_TTL_SECONDS)
+
+
+async def list_device_rows(
+    conn: AsyncConnection,
+    filters: DeviceFilters,
+    sort: DeviceSort,
+    skip: int,
+    limit: int,
+    totals: Memo[Any] | None = None,
+) -> tuple[int, list[DeviceRow]]:
+    """Answer the exact total and one page of devices as plain rows, in one statement.
+
+    The total rides along with the page as an uncorrelated subquery (computed once), or comes
+    from ``totals`` when remembered there; only a page past the end, which has no row to carry
+    it, costs a second statement.
+    """
+    now = utcnow()
+    soon = now + timedelta(days=DUE_SOON_DAYS)
+    clocked = filters.overdue is not None  # "overdue" compares with the current time
+    statements = _build_page(filters, sort, now) if clocked else _cached_page(filters, sort)
+    params = {"page_offset": skip, "page_limit": limit}
+    total = None if clocked or totals is None else totals.get(filters)
+    if total is not None:
+        rows = (await conn.execute(statements.without_total, params)).all()
+    else:
+        epoch = totals.epoch if totals is not None else 0
+        rows = (await conn.execute(statements.with_total, params)).all()
+        if not rows:
+            total = int(await conn.scalar(statements.total) or 0)
+        else:
+            total = int(rows[0][-1] or 0)
+        if totals is not None and not clocked:
+            totals.put(filters, total, epoch)
+    items: list[DeviceRow] = []
+    for row in rows:
+        (
+            id_,
+            number,
+            device_type,
+            kind,
+            serial,
+            status,
+            customer_id,
+            customer_name,
+            configuration,
+            created_at,
+            updated_at,
+            tested,
+            last_test_at,
+            next_due_at,
+            interval_months,
+        ) = row[:15]
+        items.append(
+            {
+                "id": id_,
+                "device_number": number,
+                "device_type": device_type,
+                "kind_of_device": kind,
+                "serial_number": serial,
+                "status": status,
+                "customer_id": customer_id,
+                "customer_name": customer_name,
+                "configuration": configuration,
+                "created_at": created_at,
+                "updated_at": updated_at,
+                "last_test_at": last_test_at,
+                "next_due_at": next_due_at,
+                "interval_months": interval_months,
+                "due_state": "never_tested"
+                if tested is None
+                else "overdue"
+                if next_due_at < now
+                else "due_soon"
+                if next_due_at < soon
+                else "ok",
+            }
+        )
+    return total, items
+
+
+async def customer_exists(conn: AsyncConnection, customer_id: int) -> None:
+    """Refuse (422) a customer id that does not exist (read-only variant for list filters)."""
+    if await conn.scalar(select(Customer.id).where(Customer.id == customer_id)) is None:
+        raise ValidationFailed(
+            {
+                "message": f"Customer {customer_id} does not exist",
+                "errors": [{"path": "/customer_id", "message": "unknown customer"}],
+            }
+        )
 
 
 def due_state(due: DeviceDueDate | None, now: datetime) -> DueState:

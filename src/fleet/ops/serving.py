@@ -78,6 +78,8 @@ def _serve(
 
         raise ConfigError("FLEET_METRICS=token needs FLEET_METRICS_TOKEN")
     migrate.upgrade(settings)
+    workers = workers or default_workers(settings)
+    fit_pool(settings, workers)
     if mode == "bind":
         start_metrics_listener(settings)
     serving.run(  # uvicorn.run's options, connections drained on shutdown (fleet.serving)
@@ -92,3 +94,35 @@ def _serve(
         access_log=False,  # fleet.access writes it, in the same format, with the route
         server_header=False,
     )
+
+
+def fit_pool(settings: Settings, workers: int) -> None:
+    """Cap every worker's connection pool so that all of them fit in PostgreSQL's limit."""
+    from sqlalchemy import create_engine, text
+
+    from fleet.overload import pool_sizes
+    from fleet.settings import get_settings, sync_database_url
+
+    url = sync_database_url(settings.resolved_database_url())
+    if not url.drivername.startswith("postgresql"):
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
+            reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar_one())
+    finally:
+        engine.dispose()
+    pool, overflow = pool_sizes(
+        limit, reserved, workers, settings.db_pool_size, settings.db_max_overflow
+    )
+    if (pool, overflow) != (settings.db_pool_size, settings.db_max_overflow):
+        print(
+            f"database pool per worker: {pool} + {overflow} burst "
+            f"({workers} worker(s), PostgreSQL max_connections={limit})"
+        )
+    # The workers read their settings from the environment.
+    os.environ["FLEET_DB_POOL_SIZE"] = str(pool)
+    os.environ["FLEET_DB_MAX_OVERFLOW"] = str(overflow)
+    get_settings.cache_clear()
+

@@ -148,14 +148,15 @@ def _normalise_step(step: Any) -> Any:
     }
 
 
-def normalise(flow: Any) -> Any:
+def normalise(flow: Any, *, in_place: bool = False) -> Any:
     """Return the flow in canonical form: short-form steps rewritten, defaults filled in.
 
-    Non-dict input is returned unchanged so that validation reports it.
+    Non-dict input is returned unchanged so that validation reports it. ``in_place`` rewrites
+    the given flow itself (for a flow freshly decoded from a row, that nothing else holds).
     """
     if not isinstance(flow, dict):
         return flow
-    out = copy.deepcopy(flow)
+    out = flow if in_place else copy.deepcopy(flow)
     steps = out.get("steps")
     if isinstance(steps, list):
         canon = []
@@ -238,6 +239,10 @@ def check(flow: Any) -> list[SchemaIssue]:
 
 def steps_of(flow: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Return the canonical steps of a stored flow (stored flows may still be in short form)."""
-    canon = normalise(flow or {})
+    return canonical_steps(normalise(flow or {}))
+
+
+def canonical_steps(canon: Any) -> list[dict[str, Any]]:
+    """Return the steps of a flow already in canonical form."""
     steps = canon.get("steps") if isinstance(canon, dict) else None
     return [s for s in steps or [] if isinstance(s, dict)]

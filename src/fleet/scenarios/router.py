@@ -7,11 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
-from fleet.deps import SessionDep
-from fleet.pagination import PageDep, paginate
+from fleet.deps import ReadConnDep, SessionDep
+from fleet.pagination import PageDep
+from fleet.reads import json_page
 from fleet.scenarios import flow as flowlib
 from fleet.scenarios import service
 from fleet.scenarios.schemas import (
+    SCENARIO_ROWS,
     FlowCheck,
     ScenarioCreate,
     ScenarioDuplicate,
@@ -69,18 +71,17 @@ async def flow_templates(_: AuthorDep, session: SessionDep) -> list[TemplateRead
 @router.get("", response_model=list[ScenarioRead])
 async def list_scenarios(
     _: CurrentPrincipal,
-    session: SessionDep,
+    conn: ReadConnDep,
     page: PageDep,
-    response: Response,
     device_type: Annotated[str | None, Query(max_length=100)] = None,
     is_active: bool | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-) -> list[ScenarioRead]:
+) -> Response:
     """List scenarios, filtered by device type, active flag and a search on name/description."""
-    rows = await paginate(
-        session, service.query_scenarios(device_type, is_active, q), page, response
+    total, rows = await service.list_scenario_rows(
+        conn, device_type, is_active, q, page.skip, page.limit
     )
-    return [service.to_read(s) for s in rows]
+    return json_page(SCENARIO_ROWS, rows, total)
 
 
 @router.post("", response_model=ScenarioRead, status_code=201)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 EXPORT_FORMAT = "fleet.scenario/1"
 
@@ -44,6 +45,27 @@ class ScenarioRead(BaseModel):
     created_at: datetime | None
     updated_at: datetime | None
     report_count: int | None = None
+
+
+class ScenarioRow(TypedDict):
+    """``ScenarioRead`` as a plain dict: what the scenario list serializes (same keys, order)."""
+
+    id: int
+    name: str
+    description: str | None
+    device_type: str | None
+    test_flow: dict[str, Any]
+    kind_of_test: str | None
+    interval_months: int | None
+    step_count: int
+    created_by: int | None
+    is_active: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+    report_count: int | None
+
+
+SCENARIO_ROWS: TypeAdapter[list[ScenarioRow]] = TypeAdapter(list[ScenarioRow])
 
 
 class ScenarioDuplicate(BaseModel):

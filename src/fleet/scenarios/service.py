@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, Select, bindparam, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fleet.audit.service import changes, record
 from fleet.auth.deps import Principal
@@ -18,6 +19,7 @@ from fleet.scenarios.schemas import (
     ScenarioCreate,
     ScenarioExport,
     ScenarioRead,
+    ScenarioRow,
     ScenarioUpdate,
     StepCreate,
     StepUpdate,
@@ -64,6 +66,76 @@ def to_read(s: TestScenario, report_count: int | None = None) -> ScenarioRead:
         updated_at=s.updated_at,
         report_count=report_count,
     )
+
+
+_ROW_COLUMNS = (
+    TestScenario.id,
+    TestScenario.name,
+    TestScenario.description,
+    TestScenario.device_type,
+    TestScenario.test_flow,
+    TestScenario.created_by,
+    TestScenario.is_active,
+    TestScenario.created_at,
+    TestScenario.updated_at,
+)
+
+
+@lru_cache(maxsize=256)
+def _page_statements(
+    device_type: str | None, is_active: bool | None, q: str | None
+) -> tuple[Any, Any]:
+    # The same filters give the same statements: built once, the page's bounds are parameters.
+    stmt = query_scenarios(device_type, is_active, q)
+    count = select(func.count()).select_from(stmt.order_by(None).subquery())
+    page = (
+        stmt.with_only_columns(*_ROW_COLUMNS, count.scalar_subquery())
+        .offset(bindparam("page_offset", type_=Integer))
+        .limit(bindparam("page_limit", type_=Integer))
+    )
+    return page, count
+
+
+async def list_scenario_rows(
+    conn: AsyncConnection,
+    device_type: str | None,
+    is_active: bool | None,
+    q: str | None,
+    skip: int,
+    limit: int,
+) -> tuple[int, list[ScenarioRow]]:
+    """Answer the exact total and one page of ``query_scenarios`` as plain rows (one statement;
+    a page past the end costs a second one for the total)."""
+    page, count = _page_statements(device_type, is_active, q)
+    rows = (await conn.execute(page, {"page_offset": skip, "page_limit": limit})).all()
+    if not rows:
+        return int(await conn.scalar(count) or 0), []
+    items: list[ScenarioRow] = []
+    for id_, name, description, device_type, flow, created_by, active, created, updated, _ in rows:
+        # The flow was just decoded from this row: canonical form in place, no copy.
+        canon = flowlib.normalise(flow or {"steps": []}, in_place=True)
+        if not isinstance(canon, dict):
+            canon = {"steps": []}
+        kind = canon.get("kind_of_test")
+        months = canon.get("interval_months")
+        items.append(
+            {
+                "id": id_,
+                "name": name,
+                "description": description,
+                "device_type": device_type,
+                "test_flow": canon,
+                "kind_of_test": kind if isinstance(kind, str) else None,
+                "interval_months": months if isinstance(months, int) else None,
+                "step_count": len(flowlib.canonical_steps(canon)),
+                "created_by": created_by,
+                "is_active": bool(active),
+                "created_at": created,
+                "updated_at": updated,
+                "report_count": None,
+            }
+        )
+    return int(rows[0][-1] or 0), items
 
 
 def query_scenarios(device_type: str | None, is_active: bool | None, q: str | None) -> Select[Any]:

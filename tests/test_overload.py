@@ -1,0 +1,60 @@
+"""Connection limits: pools that fit PostgreSQL's max_connections; refusals become 503."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from fleet.overload import MARGIN, pool_sizes
+
+
+def test_pools_of_all_workers_fit_the_server() -> None:
+    assert pool_sizes(100, 3, 2, 20, 20) == (20, 20)  # (100 - 3 - 10) // 2 - 1 = 42 >= 40
+    assert pool_sizes(100, 3, 4, 20, 20) == (20, 0)  # 20 per worker
+    assert pool_sizes(100, 3, 8, 20, 20) == (9, 0)
+    assert pool_sizes(30, 3, 64, 20, 20) == (1, 0)  # never below one connection
+    for limit in (20, 50, 100, 300):
+        for workers in (1, 2, 3, 8):
+            pool, overflow = pool_sizes(limit, 3, workers, 20, 20)
+            if pool > 1:
+                assert workers * (pool + overflow + 1) <= limit - 3 - MARGIN
+
+
+class _TooMany(Exception):
+    sqlstate = "53300"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PoolTimeout("QueuePool limit of size 20 overflow 20 reached"),
+        OperationalError("connect", {}, _TooMany("sorry, too many clients already")),
+    ],
+    ids=["pool-exhausted", "too-many-clients"],
+)
+async def test_refused_connection_is_503_with_retry_after(app: Any, error: Exception) -> None:
+    @app.get("/test-refused")
+    async def refused() -> None:
+        raise error
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/test-refused")
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "1"
+    assert "busy" in r.json()["detail"]
+
+
+async def test_other_database_errors_stay_errors(app: Any) -> None:
+    @app.get("/test-broken")
+    async def broken() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("syntax error"))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/test-broken")
+    assert r.status_code == 500
