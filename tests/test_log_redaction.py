@@ -42,6 +42,28 @@ def test_redact_rules() -> None:
     )
 
 
+def test_handlers_redact_child_loggers_too() -> None:
+    """A handler configured before the app is built also redacts what child loggers write."""
+    import io
+    import logging
+
+    from fleet import logredact
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        logredact.install()
+        child = logging.getLogger("fleet.some.module")
+        child.setLevel(logging.INFO)
+        child.info("GET %s", "/x?access_token=s3cret&y=1")
+    finally:
+        root.removeHandler(handler)
+    assert "s3cret" not in stream.getvalue()
+    assert "access_token=[redacted]&y=1" in stream.getvalue()
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> tuple[str, Path, subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}

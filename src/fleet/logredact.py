@@ -59,9 +59,19 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def _attach(target: logging.Filterer) -> None:
+    if not any(isinstance(f, RedactSecrets) for f in target.filters):
+        target.addFilter(RedactSecrets())
+
+
 def install() -> None:
-    """Attach the filter to the server's loggers (once, however many apps are built)."""
+    """Attach the filter to the server's loggers and to every handler configured so far
+    (a handler's filter also sees the records of child loggers, e.g. ``fleet.access``);
+    once, however many apps are built."""
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
+        _attach(logger)
+        for handler in logger.handlers:
+            _attach(handler)
+    for handler in logging.getLogger().handlers:
+        _attach(handler)
