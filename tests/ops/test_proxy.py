@@ -5,7 +5,9 @@ the client address comes from X-Forwarded-For only when the proxy is trusted."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
 import ssl
 from pathlib import Path
 
@@ -47,7 +49,7 @@ def _failed_logins(base: str, cert: Path, source: str, names: list[str]) -> list
 
 def test_behind_nginx(settings: Settings, tmp_path: Path) -> None:
     url = settings.resolved_database_url()
-    add_users(url, {"boss": "manager"})
+    add_users(url, {"boss": "manager", "mk": "maker"})
     device = add_devices(url, 1, "PRX")[0]
 
     async def installation() -> int:
@@ -100,6 +102,23 @@ def test_behind_nginx(settings: Settings, tmp_path: Path) -> None:
             assert download.startswith(f"{base}{ddi}/softwaremodules/")
             r = http.get(download.removeprefix(base), headers=target)
             assert r.status_code == 200 and len(r.content) == artifact["size"]
+
+            # A firmware artifact far beyond nginx's default body limit, streamed through.
+            maker = {"Authorization": "Bearer " + http.post(
+                "/api/v1/auth/login", json={"username": "mk", "password": PASSWORD}
+            ).json()["access_token"]}
+            sw = http.post("/api/v1/fleet-software/software", headers=maker, json={
+                "name": "Big FW", "category": "firmware", "vendor": "Acme", "platform": "arm"})
+            assert sw.status_code == 201, sw.text
+            ver = http.post(f"/api/v1/fleet-software/software/{sw.json()['id']}/versions",
+                            headers=maker, json={"version_number": "9.0.0"})
+            assert ver.status_code == 201, ver.text
+            image = os.urandom(24 * 1024 * 1024)
+            r = http.post(f"/api/v1/fleet-software/versions/{ver.json()['id']}/artifact",
+                          headers=maker,
+                          files={"file": ("big.swu", image, "application/octet-stream")})
+            assert r.status_code == 200, r.text[:300]
+            assert r.json()["checksum"] == hashlib.sha256(image).hexdigest()
 
         context = ssl.create_default_context(cafile=str(cert))
         with live_events(base, token, "fleet", context) as ws:
