@@ -8,11 +8,19 @@ import asyncio
 import socket
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from fleet.serving import DRAIN_SECONDS, DrainingHttpToolsProtocol, DrainingMultiprocess
+from fleet.serving import (
+    DRAIN_SECONDS,
+    KEEP_ALIVE_SECONDS,
+    PROTOCOL,
+    DrainingHttpToolsProtocol,
+    DrainingMultiprocess,
+    server_config,
+)
 
 REQUEST = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -89,3 +97,9 @@ def test_the_supervisor_stops_listening_before_it_stops_the_workers() -> None:
     supervisor.terminate_all()  # no worker started here; the socket was the last copy
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", config.port), timeout=2).close()
+
+
+def test_the_server_keeps_idle_connections_longer_than_its_clients() -> None:
+    config = server_config("fleet.app:create_app", factory=True, workers=2)
+    assert config.http == PROTOCOL and config.timeout_keep_alive == KEEP_ALIVE_SECONDS
+    assert KEEP_ALIVE_SECONDS > max(httpx.Limits().keepalive_expiry or 0, 60)

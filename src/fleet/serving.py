@@ -16,6 +16,11 @@ backlog, nobody accepts them, and they are reset when the supervisor exits — a
 clients sent a request. ``run`` uses a supervisor that closes its copy before it stops the
 workers, so the socket stops listening as soon as they do: a client trying to connect is then
 refused (and knows its request was never sent) instead of reset.
+
+Kept-alive connections idle longer than ``KEEP_ALIVE_SECONDS`` are closed by the server; that is
+longer than clients and proxies keep an idle connection (httpx 5 s, nginx's upstream
+``keepalive_timeout`` 60 s), so the client closes first and never sends on a connection the
+server is closing (uvicorn's 5 s equals httpx's: under load, some requests were reset so).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from uvicorn.supervisors import Multiprocess
 STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start
 
 DRAIN_SECONDS = 1.0
+KEEP_ALIVE_SECONDS = 75
 PROTOCOL = "fleet.serving:DrainingHttpToolsProtocol"  # uvicorn's ``http`` option
 
 
@@ -86,10 +92,16 @@ class DrainingMultiprocess(Multiprocess):
         super().terminate_all()
 
 
+def server_config(app: str, **kwargs: Any) -> uvicorn.Config:
+    """uvicorn's configuration with the draining protocol and the longer keep-alive."""
+    kwargs.setdefault("http", PROTOCOL)
+    kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE_SECONDS)
+    return uvicorn.Config(app, **kwargs)
+
+
 def run(app: str, **kwargs: Any) -> None:
     """Serve like ``uvicorn.run`` (same options), with the draining protocol and supervisor."""
-    kwargs.setdefault("http", PROTOCOL)
-    config = uvicorn.Config(app, **kwargs)
+    config = server_config(app, **kwargs)
     if config.workers > 1:
         DrainingMultiprocess(config, sockets=[config.bind_socket()]).run()
         return

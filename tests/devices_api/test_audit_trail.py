@@ -118,3 +118,37 @@ async def test_rollout_engine_changes_are_audited_in_their_causes_name(
         row.user_id is None and row.details["caused_by_device"] == installations[row.details["id"]]
         for row in statuses
     )
+
+
+async def test_a_pause_by_the_engine_is_audited_in_the_devices_name(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    role_headers: dict[str, dict[str, str]],
+) -> None:
+    maker = role_headers["maker"]
+    version = await make_version(sessionmaker, settings)
+    device = await make_device(sessionmaker, "MT-AP1")
+    headers = target(await issue_token(client, maker, device.id))
+    r = await client.post(
+        f"{API}/rollouts",
+        json={"version_id": version.id, "device_ids": [device.id], "error_threshold": 0},
+        headers=maker,
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert (await client.post(f"{API}/rollouts/{rid}/start", headers=maker)).status_code == 200
+    async with sessionmaker() as session:
+        action = await session.scalar(select(SoftwareInstallation.id))
+    failure = {"status": {"execution": "closed", "result": {"finished": "failure"}}}
+    r = await client.post(
+        ddi("MT-AP1", f"/deploymentBase/{action}/feedback"), headers=headers, json=failure
+    )
+    assert r.status_code == 200, r.text
+    pauses = await _logs(sessionmaker, "software.rollout.pause")
+    assert len(pauses) == 1
+    (pause,) = pauses
+    assert pause.user_id is None and pause.log_level == "WARNING"
+    assert pause.details["caused_by_device"] == device.id
+    assert pause.details["changes"] == {"status": {"old": "running", "new": "paused"}}
+    assert "error threshold" in pause.details["reason"]
