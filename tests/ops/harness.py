@@ -227,5 +227,5 @@ def live_events(
 
     The one place these tests say how a WebSocket client signs in.
     """
-    url = base.replace("http", "ws", 1) + f"/api/v1/ws?token={access_token}&topics={topics}"
-    return ws_connect(url, ssl=context)
+    url = base.replace("http", "ws", 1) + f"/api/v1/ws?topics={topics}"
+    return ws_connect(url, ssl=context, subprotocols=["fleet.v1", f"bearer.{access_token}"])  # type: ignore[list-item]
