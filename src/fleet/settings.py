@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=20, ge=0, le=200)
     tenant: str = "DEFAULT"
+    # Workshop reminders go through this SMTP server (none configured: reminders are refused).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "fleet-workshop@localhost"
+    smtp_timeout_seconds: float = Field(default=30, gt=0, le=600)
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, defaulting to a SQLite file in the data dir."""

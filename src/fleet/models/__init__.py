@@ -18,6 +18,21 @@ from fleet.models.runs import TestReportSeal, TestStepAttachment
 from fleet.models.software import DeviceSoftware, Software, SoftwareInstallation, SoftwareVersion
 from fleet.models.testing import TestReport, TestScenario, TestStep
 from fleet.models.users import AuthSession, LoginFailure, RefreshToken, User
+from fleet.models.workshop import (
+    WorkshopComponentClock,
+    WorkshopDue,
+    WorkshopIntervalRule,
+    WorkshopItem,
+    WorkshopPart,
+    WorkshopPartUsage,
+    WorkshopReminder,
+    WorkshopRepairOrder,
+    WorkshopStepOutcome,
+    WorkshopStockLot,
+    WorkshopStockReceipt,
+    WorkshopTestOutcome,
+    WorkshopUse,
+)
 
 SEED_TABLES = (
     "users",
@@ -69,4 +84,17 @@ __all__ = [
     "TestStepAttachment",
     "Translation",
     "User",
+    "WorkshopComponentClock",
+    "WorkshopDue",
+    "WorkshopIntervalRule",
+    "WorkshopItem",
+    "WorkshopPart",
+    "WorkshopPartUsage",
+    "WorkshopReminder",
+    "WorkshopRepairOrder",
+    "WorkshopStepOutcome",
+    "WorkshopStockLot",
+    "WorkshopStockReceipt",
+    "WorkshopTestOutcome",
+    "WorkshopUse",
 ]

@@ -1,0 +1,192 @@
+"""What the test engine tells the workshop: may this item be tested, and a test has finished.
+
+The run engine calls exactly these two functions; everything the workshop does about a test
+(the gate, the outcome row, a proposed repair order, the release test, new due dates) is here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fleet.audit.service import record
+from fleet.errors import Conflict
+from fleet.models import (
+    Device,
+    TestReport,
+    TestScenario,
+    WorkshopRepairOrder,
+    WorkshopStepOutcome,
+    WorkshopTestOutcome,
+)
+from fleet.workshop import records
+
+
+async def ensure_may_start(session: AsyncSession, device: Device) -> None:
+    """Refuse a test on a blocked item (409 naming the reason)."""
+    state = (await records.readiness_of(session, [device.id])).get(device.id)
+    if state is not None and state.readiness == "blocked":
+        raise Conflict(f"Device {device.device_number} is blocked: {state.blocked_reason}")
+
+
+def _steps(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in results.get("steps") or [] if isinstance(s, dict)]
+
+
+def _step_result(step: dict[str, Any]) -> str | None:
+    value = step.get("result", step.get("status"))
+    return value if isinstance(value, str) else None
+
+
+def failed_steps(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Answer the failed steps of a report's results: order, name and why."""
+    out = []
+    for step in _steps(results):
+        if _step_result(step) != "failed":
+            continue
+        evaluation = step.get("evaluation") if isinstance(step.get("evaluation"), dict) else {}
+        out.append(
+            {
+                "step_order": step.get("step_order"),
+                "step_name": step.get("step_name"),
+                "reason": (evaluation or {}).get("reason") or step.get("notes"),
+            }
+        )
+    return out
+
+
+async def record_outcome(
+    session: AsyncSession, report: TestReport, device: Device, kind_of_test: str | None
+) -> WorkshopTestOutcome | None:
+    """Flatten a finished report into an outcome row (and its steps); answers it."""
+    if report.status not in ("completed", "failed"):
+        return None
+    tested_at = report.end_time or report.start_time
+    failed = report.status == "failed"
+    gap = None
+    if failed:
+        previous = await session.scalar(
+            select(WorkshopTestOutcome.tested_at)
+            .where(
+                WorkshopTestOutcome.device_id == device.id,
+                WorkshopTestOutcome.failed.is_(True),
+                WorkshopTestOutcome.tested_at < tested_at,
+            )
+            .order_by(WorkshopTestOutcome.tested_at.desc())
+            .limit(1)
+        )
+        if previous is not None:
+            gap = (tested_at - previous).total_seconds() / 86400
+    outcome = WorkshopTestOutcome(
+        report_id=report.id,
+        device_id=device.id,
+        customer_id=report.customer_id,
+        device_type=device.device_type,
+        kind_of_device=device.kind_of_device,
+        kind_of_test=kind_of_test,
+        tested_at=tested_at,
+        failed=failed,
+        gap_days=gap,
+    )
+    session.add(outcome)
+    await session.flush()
+    results = report.results if isinstance(report.results, dict) else {}
+    for step in _steps(results):
+        result = _step_result(step)
+        if result is None or result == "skipped" or not step.get("step_name"):
+            continue
+        session.add(
+            WorkshopStepOutcome(
+                report_id=report.id,
+                step_name=str(step["step_name"])[:255],
+                tested_at=tested_at,
+                failed=result == "failed",
+            )
+        )
+    return outcome
+
+
+async def kind_of_test_of(session: AsyncSession, report: TestReport) -> str | None:
+    """The kind of test a report ran: its snapshot, else its scenario's flow."""
+    results = report.results if isinstance(report.results, dict) else {}
+    scenario = results.get("scenario")
+    if isinstance(scenario, dict) and isinstance(scenario.get("kind_of_test"), str):
+        return str(scenario["kind_of_test"])
+    if report.test_scenario_id is None:
+        return None
+    flow = await session.scalar(
+        select(TestScenario.test_flow).where(TestScenario.id == report.test_scenario_id)
+    )
+    kind = flow.get("kind_of_test") if isinstance(flow, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+async def test_finished(session: AsyncSession, report: TestReport, user_id: int | None) -> None:
+    """Take a finished test into the workshop: outcome, proposed order or release, due dates."""
+    if report.device_id is None:
+        return
+    device = await session.get(Device, report.device_id)
+    if device is None:
+        return
+    outcome = await record_outcome(session, report, device, await kind_of_test_of(session, report))
+    if outcome is None:
+        return
+    if outcome.failed:
+        await propose_order(session, report, device, user_id)
+    else:
+        await session.execute(
+            update(WorkshopRepairOrder)
+            .where(
+                WorkshopRepairOrder.device_id == device.id,
+                WorkshopRepairOrder.state == "done",
+                WorkshopRepairOrder.release_report_id.is_(None),
+                WorkshopRepairOrder.finished_at < outcome.tested_at,
+            )
+            .values(release_report_id=report.id)
+        )
+    await records.refresh_due(session, [device.id])
+
+
+async def propose_order(
+    session: AsyncSession, report: TestReport, device: Device, user_id: int | None
+) -> WorkshopRepairOrder | None:
+    """Propose a repair order from a failed test, unless the item already has one pending."""
+    pending = await session.scalar(
+        select(WorkshopRepairOrder.id).where(
+            WorkshopRepairOrder.device_id == device.id,
+            WorkshopRepairOrder.state.in_(records.PENDING_STATES),
+        )
+    )
+    if pending is not None:
+        return None
+    steps = failed_steps(report.results if isinstance(report.results, dict) else {})
+    order = WorkshopRepairOrder(
+        device_id=device.id,
+        state="proposed",
+        origin="failed_test",
+        trigger_report_id=report.id,
+        failed_steps=steps,
+        findings="; ".join(
+            f"step {s['step_order']} {s['step_name']} failed"
+            + (f": {s['reason']}" if s.get("reason") else "")
+            for s in steps
+        )
+        or None,
+        created_by=user_id,
+    )
+    session.add(order)
+    await session.flush()
+    record(
+        session,
+        "workshop.order.propose",
+        user_id=user_id,
+        details={
+            "entity": "repair_order",
+            "id": order.id,
+            "device_id": device.id,
+            "trigger_report_id": report.id,
+        },
+    )
+    return order
