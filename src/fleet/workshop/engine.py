@@ -109,7 +109,10 @@ def _interval(rule: Rule, facts: ItemFacts) -> DueEntry | None:
     if rule.trigger == "manufacture":
         base = facts.manufactured_on or facts.registered_at
         anchor = max(base, last) if last else base
-        counted = f"last {rule.kind_of_test} test" if last and last >= base else "manufacture"
+        if last and last >= base:
+            counted = "last passed test"
+        else:
+            counted = "manufacture" if facts.manufactured_on else "registration"
     elif rule.trigger == "use":
         after = [u for u in facts.uses if last is None or u > last]
         if not after:

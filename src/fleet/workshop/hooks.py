@@ -6,9 +6,10 @@ The run engine calls exactly these two functions; everything the workshop does a
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
@@ -57,28 +58,18 @@ def failed_steps(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-async def record_outcome(
-    session: AsyncSession, report: TestReport, device: Device, kind_of_test: str | None
-) -> WorkshopTestOutcome | None:
-    """Flatten a finished report into an outcome row (and its steps); answers it."""
-    if report.status not in ("completed", "failed"):
-        return None
+def outcome_rows(
+    report: TestReport,
+    device: Device,
+    kind_of_test: str | None,
+    previous_failure: datetime | None,
+) -> tuple[WorkshopTestOutcome, list[WorkshopStepOutcome]]:
+    """Flatten a finished report into its outcome row and step rows (not yet added)."""
     tested_at = report.end_time or report.start_time
     failed = report.status == "failed"
     gap = None
-    if failed:
-        previous = await session.scalar(
-            select(WorkshopTestOutcome.tested_at)
-            .where(
-                WorkshopTestOutcome.device_id == device.id,
-                WorkshopTestOutcome.failed.is_(True),
-                WorkshopTestOutcome.tested_at < tested_at,
-            )
-            .order_by(WorkshopTestOutcome.tested_at.desc())
-            .limit(1)
-        )
-        if previous is not None:
-            gap = (tested_at - previous).total_seconds() / 86400
+    if failed and previous_failure is not None:
+        gap = (tested_at - previous_failure).total_seconds() / 86400
     outcome = WorkshopTestOutcome(
         report_id=report.id,
         device_id=device.id,
@@ -90,14 +81,13 @@ async def record_outcome(
         failed=failed,
         gap_days=gap,
     )
-    session.add(outcome)
-    await session.flush()
+    steps = []
     results = report.results if isinstance(report.results, dict) else {}
     for step in _steps(results):
         result = _step_result(step)
         if result is None or result == "skipped" or not step.get("step_name"):
             continue
-        session.add(
+        steps.append(
             WorkshopStepOutcome(
                 report_id=report.id,
                 step_name=str(step["step_name"])[:255],
@@ -105,22 +95,59 @@ async def record_outcome(
                 failed=result == "failed",
             )
         )
+    return outcome, steps
+
+
+def previous_failure_query(device_id: int, before: datetime) -> Select[datetime]:
+    """The newest failed test of an item before a moment."""
+    return (
+        select(WorkshopTestOutcome.tested_at)
+        .where(
+            WorkshopTestOutcome.device_id == device_id,
+            WorkshopTestOutcome.failed.is_(True),
+            WorkshopTestOutcome.tested_at < before,
+        )
+        .order_by(WorkshopTestOutcome.tested_at.desc())
+        .limit(1)
+    )
+
+
+async def record_outcome(
+    session: AsyncSession, report: TestReport, device: Device, kind_of_test: str | None
+) -> WorkshopTestOutcome | None:
+    """Flatten a finished report into an outcome row (and its steps); answers it."""
+    if report.status not in ("completed", "failed"):
+        return None
+    previous = await session.scalar(
+        previous_failure_query(device.id, report.end_time or report.start_time)
+    )
+    outcome, steps = outcome_rows(report, device, kind_of_test, previous)
+    session.add(outcome)
+    await session.flush()
+    session.add_all(steps)
     return outcome
 
 
-async def kind_of_test_of(session: AsyncSession, report: TestReport) -> str | None:
+def kind_of_test(report: TestReport, flow: Any) -> str | None:
     """The kind of test a report ran: its snapshot, else its scenario's flow."""
     results = report.results if isinstance(report.results, dict) else {}
     scenario = results.get("scenario")
     if isinstance(scenario, dict) and isinstance(scenario.get("kind_of_test"), str):
         return str(scenario["kind_of_test"])
-    if report.test_scenario_id is None:
-        return None
-    flow = await session.scalar(
-        select(TestScenario.test_flow).where(TestScenario.id == report.test_scenario_id)
-    )
     kind = flow.get("kind_of_test") if isinstance(flow, dict) else None
     return kind if isinstance(kind, str) else None
+
+
+async def kind_of_test_of(session: AsyncSession, report: TestReport) -> str | None:
+    """The kind of test a report ran (reads its scenario only when the snapshot lacks it)."""
+    flow = None
+    if report.test_scenario_id is not None and not isinstance(
+        (report.results or {}).get("scenario"), dict
+    ):
+        flow = await session.scalar(
+            select(TestScenario.test_flow).where(TestScenario.id == report.test_scenario_id)
+        )
+    return kind_of_test(report, flow)
 
 
 async def test_finished(session: AsyncSession, report: TestReport, user_id: int | None) -> None:

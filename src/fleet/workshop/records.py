@@ -4,12 +4,13 @@ readiness of a set of items, each answered in a fixed number of queries for any 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Executable, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from fleet.db import utcnow
 from fleet.models import (
@@ -27,6 +28,7 @@ from fleet.workshop import engine
 ACTIVE_STATES = ("open", "in_progress")
 PENDING_STATES = ("proposed", "open", "in_progress")
 CHUNK = 500
+T = TypeVar("T")
 
 
 def to_rule(row: WorkshopIntervalRule) -> engine.Rule:
@@ -48,87 +50,142 @@ def to_rule(row: WorkshopIntervalRule) -> engine.Rule:
     )
 
 
-async def active_rules(session: AsyncSession) -> list[engine.Rule]:
-    """Answer every active rule."""
-    rows = await session.scalars(
+# The queries that feed the engine are written once, as plans: generators that yield a
+# statement (with its parameters) and receive its rows. The service drives them on its async
+# session, the demo seeder on a plain one.
+Step = tuple[Executable, list[dict[str, Any]] | None]
+Plan = Generator[Step, list[Any], T]
+
+
+def _rows(stmt: Executable, result: Any) -> list[Any]:
+    return [] if getattr(stmt, "is_dml", False) else list(result.all())
+
+
+async def run_plan(session: AsyncSession, plan: Plan[T]) -> T:
+    """Drive a plan on an async session."""
+    try:
+        stmt, params = next(plan)
+        while True:
+            result = await session.execute(stmt, params) if params else await session.execute(stmt)
+            stmt, params = plan.send(_rows(stmt, result))
+    except StopIteration as stop:
+        value: T = stop.value
+        return value
+
+
+def run_plan_sync(session: Session, plan: Plan[T]) -> T:
+    """Drive a plan on a plain session (the demo seeder)."""
+    try:
+        stmt, params = next(plan)
+        while True:
+            result = session.execute(stmt, params) if params else session.execute(stmt)
+            stmt, params = plan.send(_rows(stmt, result))
+    except StopIteration as stop:
+        value: T = stop.value
+        return value
+
+
+def rules_plan() -> Plan[list[engine.Rule]]:
+    """Every active rule."""
+    rows = yield (
         select(WorkshopIntervalRule)
         .where(WorkshopIntervalRule.is_active.is_(True))
-        .order_by(WorkshopIntervalRule.id)
+        .order_by(WorkshopIntervalRule.id),
+        None,
     )
-    return [to_rule(r) for r in rows]
+    return [to_rule(r[0]) for r in rows]
 
 
-async def item_facts(
-    session: AsyncSession, device_ids: Sequence[int]
-) -> dict[int, engine.ItemFacts]:
-    """Load the engine's facts for a set of items, one query per kind of record."""
+async def active_rules(session: AsyncSession) -> list[engine.Rule]:
+    """Answer every active rule."""
+    return await run_plan(session, rules_plan())
+
+
+def facts_plan(device_ids: Sequence[int]) -> Plan[dict[int, engine.ItemFacts]]:
+    """The engine's facts for a set of items, one query per kind of record."""
     ids = list(device_ids)
     facts: dict[int, engine.ItemFacts] = {}
-    for device_id, device_type, kind, created in await session.execute(
+    rows = yield (
         select(Device.id, Device.device_type, Device.kind_of_device, Device.created_at).where(
             Device.id.in_(ids)
-        )
-    ):
+        ),
+        None,
+    )
+    for device_id, device_type, kind, created in rows:
         facts[device_id] = engine.ItemFacts(
             device_type=device_type, kind_of_device=kind, registered_at=created or utcnow()
         )
-    for device_id, made in await session.execute(
+    rows = yield (
         select(WorkshopItem.device_id, WorkshopItem.manufactured_on).where(
             WorkshopItem.device_id.in_(ids)
-        )
-    ):
+        ),
+        None,
+    )
+    for device_id, made in rows:
         facts[device_id].manufactured_on = made
-    for device_id, used_at in await session.execute(
-        select(WorkshopUse.device_id, WorkshopUse.used_at).where(WorkshopUse.device_id.in_(ids))
-    ):
+    rows = yield (
+        select(WorkshopUse.device_id, WorkshopUse.used_at).where(WorkshopUse.device_id.in_(ids)),
+        None,
+    )
+    for device_id, used_at in rows:
         facts[device_id].uses.append(used_at)
-    for device_id, kind_of_test, tested_at in await session.execute(
+    rows = yield (
         select(
             WorkshopTestOutcome.device_id,
             WorkshopTestOutcome.kind_of_test,
             func.max(WorkshopTestOutcome.tested_at),
         )
         .where(WorkshopTestOutcome.device_id.in_(ids), WorkshopTestOutcome.failed.is_(False))
-        .group_by(WorkshopTestOutcome.device_id, WorkshopTestOutcome.kind_of_test)
-    ):
+        .group_by(WorkshopTestOutcome.device_id, WorkshopTestOutcome.kind_of_test),
+        None,
+    )
+    for device_id, kind_of_test, tested_at in rows:
         if kind_of_test:
             facts[device_id].last_passed[kind_of_test] = tested_at
-    for device_id, finished in await session.execute(
+    rows = yield (
         select(WorkshopRepairOrder.device_id, WorkshopRepairOrder.finished_at).where(
             WorkshopRepairOrder.device_id.in_(ids),
             WorkshopRepairOrder.state == "done",
             WorkshopRepairOrder.finished_at.is_not(None),
-        )
-    ):
-        if finished is not None:
-            facts[device_id].repairs_done.append(finished)
-    for device_id, component, fitted in await session.execute(
+        ),
+        None,
+    )
+    for device_id, finished in rows:
+        facts[device_id].repairs_done.append(finished)
+    rows = yield (
         select(
             WorkshopComponentClock.device_id,
             WorkshopComponentClock.component,
             WorkshopComponentClock.fitted_on,
         ).where(
             WorkshopComponentClock.device_id.in_(ids), WorkshopComponentClock.removed_at.is_(None)
-        )
-    ):
+        ),
+        None,
+    )
+    for device_id, component, fitted in rows:
         current = facts[device_id].components.get(component)
         if current is None or fitted > current:
             facts[device_id].components[component] = fitted
     return facts
 
 
-async def refresh_due(
-    session: AsyncSession, device_ids: Iterable[int], rules: list[engine.Rule] | None = None
-) -> None:
-    """Recompute and store what falls due on these items (after a test, use, repair, swap)."""
+async def item_facts(
+    session: AsyncSession, device_ids: Sequence[int]
+) -> dict[int, engine.ItemFacts]:
+    """Load the engine's facts for a set of items."""
+    return await run_plan(session, facts_plan(device_ids))
+
+
+def refresh_plan(device_ids: Iterable[int]) -> Plan[None]:
+    """Recompute and store what falls due on a set of items."""
     ids = sorted(set(device_ids))
     if not ids:
-        return
-    rules = rules if rules is not None else await active_rules(session)
+        return None
+    rules = yield from rules_plan()
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        facts = await item_facts(session, chunk)
-        await session.execute(delete(WorkshopDue).where(WorkshopDue.device_id.in_(chunk)))
+        facts = yield from facts_plan(chunk)
+        yield delete(WorkshopDue).where(WorkshopDue.device_id.in_(chunk)), None
         rows: list[dict[str, Any]] = [
             {
                 "device_id": device_id,
@@ -143,7 +200,14 @@ async def refresh_due(
             for e in engine.compute_due(rules, f)
         ]
         if rows:
-            await session.execute(insert(WorkshopDue), rows)
+            yield insert(WorkshopDue), rows
+    return None
+
+
+async def refresh_due(session: AsyncSession, device_ids: Iterable[int]) -> None:
+    """Recompute and store what falls due on these items (after a test, use, repair, swap)."""
+    await session.flush()
+    await run_plan(session, refresh_plan(device_ids))
     await session.flush()
 
 
