@@ -216,3 +216,9 @@ async def test_access(client: httpx.AsyncClient, shop: dict[str, Any]) -> None:
         },
     )
     assert r.status_code == 422 and "component" in r.text
+    r = await client.post(
+        f"{W}/interval-rules/check", headers=h["operator"], json={"name": "x", "trigger": "soon"}
+    )
+    assert r.status_code == 200 and any("trigger" in e for e in r.json()["errors"])
+    schema = (await client.get(f"{W}/interval-rules/schema", headers=h["operator"])).json()
+    assert schema["properties"]["trigger"]["enum"] == ["use", "repair", "fitting", "manufacture"]

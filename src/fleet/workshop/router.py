@@ -234,6 +234,12 @@ async def rule_schema(_: WorkshopDep) -> dict[str, Any]:
     return rules.rule_schema()
 
 
+@router.post("/interval-rules/check")
+async def check_rule(body: dict[str, Any], _: WorkshopDep) -> dict[str, list[str]]:
+    """Check a rule document against the rule's JSON Schema and rules; answers the problems."""
+    return {"errors": rules.check(body)}
+
+
 @router.post("/interval-rules", response_model=RuleRead, status_code=201)
 async def create_rule(body: RuleBody, actor: PlannerDep, session: SessionDep) -> RuleRead:
     """Add a rule; the due dates of the items it is for are recomputed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Select, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -210,6 +211,18 @@ RULE_SET: list[dict[str, Any]] = [
 def rule_schema() -> dict[str, Any]:
     """The JSON Schema of a rule body, for the page's tree editor."""
     return RuleBody.model_json_schema()
+
+
+def check(document: dict[str, Any]) -> list[str]:
+    """Answer what is wrong with a rule document (empty when it is a valid rule)."""
+    try:
+        RuleBody.model_validate(document)
+    except ValidationError as exc:
+        return [
+            (".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "") + e["msg"]
+            for e in exc.errors()
+        ]
+    return []
 
 
 def query_rules(
