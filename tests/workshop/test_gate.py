@@ -222,3 +222,41 @@ async def test_access(client: httpx.AsyncClient, shop: dict[str, Any]) -> None:
     assert r.status_code == 200 and any("trigger" in e for e in r.json()["errors"])
     schema = (await client.get(f"{W}/interval-rules/schema", headers=h["operator"])).json()
     assert schema["properties"]["trigger"]["enum"] == ["use", "repair", "fitting", "manufacture"]
+
+
+async def test_recompute_takes_in_tests_older_than_the_workshop(
+    client: httpx.AsyncClient,
+    shop: dict[str, Any],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    from fleet.models import TestReport
+
+    device = shop["device"]
+    async with sessionmaker() as session, session.begin():
+        for days, status in ((40, "failed"), (20, "failed")):
+            at = utcnow() - timedelta(days=days)
+            session.add(
+                TestReport(
+                    device_id=device,
+                    customer_id=shop["customer"],
+                    start_time=at,
+                    end_time=at,
+                    status=status,
+                    results={
+                        "steps": [{"step_order": 1, "step_name": "Leak test", "result": status}]
+                    },
+                )
+            )
+    assert await readiness(client, shop["op"], device) == "ready"  # not seen by the workshop yet
+    assert (await client.post(f"{W}/due/recompute", headers=shop["op"])).status_code == 403
+    r = await client.post(f"{W}/due/recompute", headers=shop["mgr"])
+    assert r.status_code == 200 and r.json()["outcomes"] == 2
+    assert await readiness(client, shop["op"], device) == "test_required"
+    r = await client.get(f"{W}/statistics", headers=shop["mgr"], params={"group_by": "step"})
+    assert [(x["label"], x["tests"], x["failures"]) for x in r.json()["rows"]] == [
+        ("Leak test", 2, 2)
+    ]
+    r = await client.get(f"{W}/statistics", headers=shop["mgr"], params={"group_by": "customer"})
+    assert r.json()["rows"][0]["mtbf_days"] == 20.0
+    r = await client.post(f"{W}/due/recompute", headers=shop["mgr"])
+    assert r.json()["outcomes"] == 0

@@ -26,7 +26,6 @@ from fleet.models import (
     WorkshopRepairOrder,
     WorkshopStockLot,
     WorkshopStockReceipt,
-    WorkshopTestOutcome,
 )
 from fleet.workshop import hooks, records
 from fleet.workshop.rules import rule_set_rows
@@ -161,40 +160,6 @@ def _seed_items(session: Session) -> int:
     return created
 
 
-def backfill_outcomes(session: Session) -> int:
-    """Write the outcome rows of finished tests that have none (tests from before the workshop);
-    answers how many."""
-    done = set(session.scalars(select(WorkshopTestOutcome.report_id)))
-    flows: dict[int, Any] = {
-        i: flow for i, flow in session.execute(select(TestScenario.id, TestScenario.test_flow))
-    }
-    created = 0
-    reports = session.scalars(
-        select(TestReport)
-        .where(TestReport.status.in_(("completed", "failed")), TestReport.device_id.is_not(None))
-        .order_by(TestReport.device_id, TestReport.start_time, TestReport.id)
-    ).all()
-    last_failure: dict[int, Any] = {}
-    for report in reports:
-        device = session.get(Device, report.device_id)
-        tested_at = report.end_time or report.start_time
-        if device is not None and report.id not in done:
-            outcome, steps = hooks.outcome_rows(
-                report,
-                device,
-                hooks.kind_of_test(report, flows.get(report.test_scenario_id or 0)),
-                last_failure.get(device.id),
-            )
-            session.add(outcome)
-            session.flush()
-            session.add_all(steps)
-            created += 1
-        if report.status == "failed" and report.device_id is not None:
-            last_failure[report.device_id] = tested_at
-    session.flush()
-    return created
-
-
 def _seed_orders(session: Session, parts: dict[str, WorkshopPart]) -> int:
     if session.scalar(select(WorkshopRepairOrder.id).limit(1)) is not None:
         return 0
@@ -323,7 +288,8 @@ def seed_workshop(session: Session) -> int:
     """Create the missing workshop demo data; answers how many rows were created."""
     created = _seed_rules(session)
     count, parts = _seed_parts(session)
-    created += count + _seed_items(session) + backfill_outcomes(session)
+    created += count + _seed_items(session)
+    created += records.run_plan_sync(session, hooks.backfill_plan())
     created += _seed_orders(session, parts)
     ids = list(session.scalars(select(Device.id)))
     records.run_plan_sync(session, records.refresh_plan(ids))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
@@ -110,6 +110,67 @@ def previous_failure_query(device_id: int, before: datetime) -> Select[datetime]
         .order_by(WorkshopTestOutcome.tested_at.desc())
         .limit(1)
     )
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    return {
+        c.key: getattr(obj, c.key) for c in obj.__table__.columns if getattr(obj, c.key) is not None
+    }
+
+
+def backfill_plan(batch: int = 2000) -> records.Plan[int]:
+    """Write the outcomes of finished tests that have none (tests older than the workshop, or
+    imported); answers how many were written."""
+    flows = {i: flow for i, flow in (yield select(TestScenario.id, TestScenario.test_flow), None)}
+    created = 0
+    while True:
+        rows = yield (
+            select(TestReport, Device)
+            .join(Device, Device.id == TestReport.device_id)
+            .outerjoin(WorkshopTestOutcome, WorkshopTestOutcome.report_id == TestReport.id)
+            .where(
+                WorkshopTestOutcome.report_id.is_(None),
+                TestReport.status.in_(("completed", "failed")),
+            )
+            .order_by(TestReport.id)
+            .limit(batch),
+            None,
+        )
+        if not rows:
+            return created
+        failures: dict[int, list[datetime]] = {}
+        for device_id, tested_at in (
+            yield (
+                select(WorkshopTestOutcome.device_id, WorkshopTestOutcome.tested_at).where(
+                    WorkshopTestOutcome.failed.is_(True),
+                    WorkshopTestOutcome.device_id.in_({d.id for _, d in rows}),
+                ),
+                None,
+            )
+        ):
+            failures.setdefault(device_id, []).append(tested_at)
+        for report, _device in rows:
+            if report.status == "failed" and report.device_id is not None:
+                failures.setdefault(report.device_id, []).append(
+                    report.end_time or report.start_time
+                )
+        outcomes: list[dict[str, Any]] = []
+        steps: list[dict[str, Any]] = []
+        for report, device in rows:
+            tested_at = report.end_time or report.start_time
+            earlier = [t for t in failures.get(device.id, []) if t < tested_at]
+            outcome, step_rows = outcome_rows(
+                report,
+                device,
+                kind_of_test(report, flows.get(report.test_scenario_id or 0)),
+                max(earlier) if earlier else None,
+            )
+            outcomes.append(_row(outcome))
+            steps.extend(_row(s) for s in step_rows)
+        yield insert(WorkshopTestOutcome), outcomes
+        if steps:
+            yield insert(WorkshopStepOutcome), steps
+        created += len(outcomes)
 
 
 async def record_outcome(

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import func, select
 
+from fleet.audit import service as audit
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
 from fleet.db import utcnow
 from fleet.deps import SessionDep
@@ -29,9 +30,9 @@ from fleet.models import (
 from fleet.pagination import PageDep, paginate
 from fleet.settings import Settings
 from fleet.workshop import due as due_service
+from fleet.workshop import hooks, records, rules
 from fleet.workshop import orders as orders_service
 from fleet.workshop import parts as parts_service
-from fleet.workshop import records, rules
 from fleet.workshop import statistics as stats_service
 from fleet.workshop.schemas import (
     ComponentFit,
@@ -436,9 +437,19 @@ async def due_pdf(
 
 
 @router.post("/due/recompute")
-async def recompute(_: PlannerDep, session: SessionDep) -> dict[str, int]:
-    """Recompute the due dates of every item (after an import or a change of device kinds)."""
-    return {"items": await records.refresh_all(session)}
+async def recompute(actor: PlannerDep, session: SessionDep) -> dict[str, int]:
+    """Write the outcomes of tests that have none (older than the workshop, or imported) and
+    recompute the due dates of every item (also after a change of device kinds)."""
+    outcomes = await records.run_plan(session, hooks.backfill_plan())
+    items = await records.refresh_all(session)
+    audit.record(
+        session,
+        "workshop.due.recompute",
+        user_id=actor.user_id,
+        ip_address=actor.ip,
+        details={"entity": "workshop_due", "outcomes": outcomes, "items": items},
+    )
+    return {"outcomes": outcomes, "items": items}
 
 
 @router.post("/reminders/send", response_model=ReminderResult)
