@@ -4,8 +4,10 @@ sends reminders through the SMTP server (once)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import login_ui
@@ -109,3 +111,34 @@ def test_due_list_sends_reminders(
     page.click("a.tab[data-tab=stats]")
     page.click("#stats-filter button[type=submit]")
     expect(page.locator("#stats-table tbody tr").first).to_be_visible()
+
+
+def test_bench_shows_readiness_and_refuses_a_blocked_item(page: Page, live_server: str) -> None:
+    token = httpx.post(
+        f"{live_server}/api/v1/auth/login", json={"username": "manager1", "password": "pass"}
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    devices = httpx.get(
+        f"{live_server}/api/v1/fleet-data/devices", headers=headers, params={"q": "FFM-1001"}
+    ).json()
+    made = (datetime.now(UTC) - timedelta(days=365 * 11)).isoformat()
+    r = httpx.put(
+        f"{live_server}/api/v1/workshop/items/{devices[0]['id']}",
+        headers=headers,
+        json={"manufactured_on": made},
+    )
+    assert r.status_code == 200 and r.json()["readiness"] == "blocked"
+
+    login_ui(page, live_server, "operator1")
+    page.goto(f"{live_server}/connect-plus-plus")
+    page.click('#cpp-choices [data-kind="full_face_mask"]')
+    page.click('#cpp-choices [data-type="mask_tester"]')
+    page.click('#cpp-choices [data-test="yearly"]')
+    page.click('#cpp-choices [data-scenario="Yearly full-face mask test"]')
+    page.fill("#cpp-device-q", "FFM-100")
+    page.click("#cpp-device-search button[type=submit]")
+    choice = page.locator('#cpp-choices [data-device="FFM-1001"]')
+    expect(choice.locator(".fwm-ready")).to_have_attribute("data-readiness", "blocked")
+    choice.click()
+    expect(page.locator("#flash")).to_contain_text("blocked")
+    expect(page.locator("#cpp-run")).to_be_hidden()
