@@ -13,11 +13,13 @@ from sqlalchemy import Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
+from fleet.db import utcnow
 from fleet.errors import Conflict
 from fleet.models import (
     Device,
     TestReport,
     TestScenario,
+    WorkshopDue,
     WorkshopRepairOrder,
     WorkshopStepOutcome,
     WorkshopTestOutcome,
@@ -26,10 +28,24 @@ from fleet.workshop import records
 
 
 async def ensure_may_start(session: AsyncSession, device: Device) -> None:
-    """Refuse a test on a blocked item (409 naming the reason)."""
-    state = (await records.readiness_of(session, [device.id])).get(device.id)
-    if state is not None and state.readiness == "blocked":
-        raise Conflict(f"Device {device.device_number} is blocked: {state.blocked_reason}")
+    """Refuse a test on a blocked item (409 naming the reason).
+
+    Blocked means an expired life limit or an overdue component, both stored due entries with
+    effect ``block``: one indexed query, the only cost a test start pays to the workshop."""
+    if device.status == "decommissioned":
+        return
+    block = await session.scalar(
+        select(WorkshopDue.reason)
+        .where(
+            WorkshopDue.device_id == device.id,
+            WorkshopDue.effect == "block",
+            WorkshopDue.due_at <= utcnow(),
+        )
+        .order_by(WorkshopDue.due_at)
+        .limit(1)
+    )
+    if block is not None:
+        raise Conflict(f"Device {device.device_number} is blocked: {block}")
 
 
 def _steps(results: dict[str, Any]) -> list[dict[str, Any]]:
