@@ -99,6 +99,27 @@ SEED_SQL = [
         SELECT o.report_id, s.name, o.tested_at, o.failed AND s.name = 'Leak test'
         FROM workshop_test_outcomes o
         CROSS JOIN (VALUES ('Visual inspection'), ('Leak test')) AS s(name)""",
+    # the daily and monthly statistics totals the finish hook keeps, for the same tests
+    """INSERT INTO workshop_stat_days (dimension, span, key, day, tests, failures, gap_sum,
+                                       gap_count)
+        SELECT dim, span, key, bucket, count(*), sum(failed::int), coalesce(sum(gap_days), 0),
+               count(gap_days)
+        FROM (SELECT o.*, (o.tested_at AT TIME ZONE 'UTC')::date AS day FROM
+              workshop_test_outcomes o) o
+        CROSS JOIN LATERAL (VALUES ('device_type', o.device_type),
+                                   ('kind_of_device', coalesce(o.kind_of_device, '')),
+                                   ('customer', coalesce(o.customer_id::text, ''))) AS k(dim, key)
+        CROSS JOIN LATERAL (VALUES ('d', o.day), ('m', date_trunc('month', o.day)::date))
+                           AS s(span, bucket)
+        GROUP BY dim, span, key, bucket""",
+    """INSERT INTO workshop_stat_days (dimension, span, key, day, tests, failures, gap_sum,
+                                       gap_count)
+        SELECT 'step', span, step_name, bucket, count(*), sum(failed::int), 0, 0
+        FROM (SELECT step_name, failed, (tested_at AT TIME ZONE 'UTC')::date AS day
+              FROM workshop_step_outcomes) o
+        CROSS JOIN LATERAL (VALUES ('d', o.day), ('m', date_trunc('month', o.day)::date))
+                           AS s(span, bucket)
+        GROUP BY 2, 3, 4""",
     # parts and their use on repair orders
     """INSERT INTO workshop_parts (part_number, name, fits, low_stock_threshold, is_active,
                                    created_at)

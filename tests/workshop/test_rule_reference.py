@@ -132,8 +132,10 @@ async def test_database_matches_the_table(sessionmaker: async_sessionmaker[Async
     mismatches = []
     for case in CASES:
         device_id = ids[case.number]
-        if stored[device_id] != _expected(case):
-            mismatches.append((case.number, "due", stored[device_id], _expected(case)))
+        # out of service: the engine stores nothing due for a decommissioned item
+        expected = {} if case.status == "decommissioned" else _expected(case)
+        if stored[device_id] != expected:
+            mismatches.append((case.number, "due", stored[device_id], expected))
         state = states[device_id]
         if state.readiness != case.readiness or case.reason_contains not in (state.reason or ""):
             mismatches.append((case.number, "readiness", state, case.readiness))

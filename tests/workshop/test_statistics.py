@@ -156,3 +156,25 @@ async def test_statistics_by_part_and_bad_input(
     assert r.status_code == 422
     r = await client.get(f"{W}/statistics", headers=role_headers["admin"])
     assert r.status_code == 403
+
+
+async def test_a_period_not_on_month_bounds(
+    client: httpx.AsyncClient, role_headers: dict[str, dict[str, str]], history: dict[str, Any]
+) -> None:
+    # 2026-01-11 up to and including 2026-05-09: whole months Feb-Apr from the monthly totals,
+    # 11-31 January and 1-9 May from the daily ones
+    params = {"from": "2026-01-11T00:00:00Z", "to": "2026-05-09T12:00:00Z"}
+    r = await client.get(
+        f"{W}/statistics",
+        headers=role_headers["manager"],
+        params={**params, "group_by": "kind_of_device"},
+    )
+    body = r.json()
+    assert (body["tests"], body["failures"]) == (6, 4)
+    assert body["date_from"].startswith("2026-01-11") and body["date_to"].startswith("2026-05-10")
+    got = [
+        (row["label"], row["tests"], row["failures"], row["failure_rate"], row["mtbf_days"])
+        for row in body["rows"]
+    ]
+    assert got == [("full_face_mask", 5, 3, 0.6, 59.5), ("scba_set", 1, 1, 1.0, 61.0)]
+    assert [(p["part_number"], p["quantity"]) for p in body["top_parts"]] == [("P2", 4), ("P1", 3)]

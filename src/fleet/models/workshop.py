@@ -3,12 +3,13 @@ clocks, the derived due dates, test outcomes for statistics and the reminders se
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -272,6 +273,26 @@ class WorkshopStepOutcome(Base):
     step_name: Mapped[str] = mapped_column(String(255), nullable=False)
     tested_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     failed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class WorkshopStatDay(Base):
+    """Tests and failures of one statistics dimension and key (device type, kind of device,
+    customer, step) per UTC day (span ``d``) and per month (span ``m``, day = the 1st):
+    statistics sum whole months plus the days at the edges, never the tests themselves."""
+
+    __tablename__ = "workshop_stat_days"
+    __table_args__ = (
+        Index("ix_workshop_stat_days_dimension_span_day", "dimension", "span", "day"),
+    )
+
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tests: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    gap_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0)
+    gap_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class WorkshopReminder(Base):

@@ -202,9 +202,14 @@ def _seed_orders(session: Session, parts: dict[str, WorkshopPart]) -> int:
         session.add(report)
         session.flush()
         outcome, steps = hooks.outcome_rows(report, mask, "yearly", None)
-        session.add(outcome)
-        session.flush()
-        session.add_all(steps)
+        records.run_plan_sync(
+            session,
+            hooks.write_outcomes_plan(
+                session.get_bind().dialect.name,
+                [hooks.outcome_dict(outcome)],
+                [hooks.outcome_dict(x) for x in steps],
+            ),
+        )
         session.add(
             WorkshopRepairOrder(
                 device_id=mask.id,
@@ -289,7 +294,7 @@ def seed_workshop(session: Session) -> int:
     created = _seed_rules(session)
     count, parts = _seed_parts(session)
     created += count + _seed_items(session)
-    created += records.run_plan_sync(session, hooks.backfill_plan())
+    created += records.run_plan_sync(session, hooks.backfill_plan(session.get_bind().dialect.name))
     created += _seed_orders(session, parts)
     ids = list(session.scalars(select(Device.id)))
     records.run_plan_sync(session, records.refresh_plan(ids))

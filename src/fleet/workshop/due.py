@@ -20,7 +20,7 @@ from email.utils import make_msgid
 from typing import Any
 
 from fpdf import FPDF
-from sqlalchemy import Select, func, or_, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
@@ -33,10 +33,8 @@ from fleet.workshop.schemas import DigestRead, DueRead, ReminderResult, Reminder
 
 
 def _filters(within_days: int, customer_id: int | None, now: datetime) -> list[Any]:
-    conditions: list[Any] = [
-        WorkshopDue.due_at <= now + timedelta(days=within_days),
-        or_(Device.status.is_(None), Device.status != "decommissioned"),
-    ]
+    # Decommissioned items have no due entries (the engine stores none for them).
+    conditions: list[Any] = [WorkshopDue.due_at <= now + timedelta(days=within_days)]
     if customer_id is not None:
         conditions.append(Device.customer_id == customer_id)
     return conditions
@@ -94,12 +92,10 @@ async def list_due(
     """Answer the total and one page of what falls due."""
     now = utcnow()
     stmt = due_query(within_days, customer_id, now)
-    total = await session.scalar(
-        select(func.count())
-        .select_from(WorkshopDue)
-        .join(Device, Device.id == WorkshopDue.device_id)
-        .where(*_filters(within_days, customer_id, now))
-    )
+    count = select(func.count()).select_from(WorkshopDue)
+    if customer_id is not None:
+        count = count.join(Device, Device.id == WorkshopDue.device_id)
+    total = await session.scalar(count.where(*_filters(within_days, customer_id, now)))
     page = stmt.offset(skip)
     if limit is not None:
         page = page.limit(limit)

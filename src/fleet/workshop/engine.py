@@ -58,6 +58,7 @@ class ItemFacts:
     device_type: str
     kind_of_device: str | None
     registered_at: datetime
+    status: str | None = None
     manufactured_on: datetime | None = None
     uses: list[datetime] = field(default_factory=list)
     # newest passed test per kind of test

@@ -6,10 +6,12 @@ The run engine calls exactly these two functions; everything the workshop does a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Executable, Select, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
@@ -21,6 +23,7 @@ from fleet.models import (
     TestScenario,
     WorkshopDue,
     WorkshopRepairOrder,
+    WorkshopStatDay,
     WorkshopStepOutcome,
     WorkshopTestOutcome,
 )
@@ -128,13 +131,78 @@ def previous_failure_query(device_id: int, before: datetime) -> Select[datetime]
     )
 
 
-def _row(obj: Any) -> dict[str, Any]:
-    return {
-        c.key: getattr(obj, c.key) for c in obj.__table__.columns if getattr(obj, c.key) is not None
-    }
+def outcome_dict(obj: Any) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns if c.key != "id"}
 
 
-def backfill_plan(batch: int = 2000) -> records.Plan[int]:
+def stat_rows(outcomes: list[dict[str, Any]], steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The daily statistics increments of some outcomes and their steps, one row per key."""
+    acc: dict[tuple[str, str, str, date], list[Any]] = {}
+
+    def add(dimension: str, key: str, at: datetime, failed: bool, gap: float | None) -> None:
+        day = at.astimezone(UTC).date()
+        for span, bucket in (("d", day), ("m", day.replace(day=1))):
+            row = acc.setdefault((dimension, span, key[:255], bucket), [0, 0, 0.0, 0])
+            row[0] += 1
+            row[1] += int(failed)
+            if gap is not None:
+                row[2] += gap
+                row[3] += 1
+
+    for o in outcomes:
+        customer = "" if o["customer_id"] is None else str(o["customer_id"])
+        for dimension, key in (
+            ("device_type", o["device_type"]),
+            ("kind_of_device", o["kind_of_device"] or ""),
+            ("customer", customer),
+        ):
+            add(dimension, key, o["tested_at"], o["failed"], o["gap_days"])
+    for step in steps:
+        add("step", step["step_name"], step["tested_at"], step["failed"], None)
+    return [
+        {
+            "dimension": d,
+            "span": span,
+            "key": k,
+            "day": day,
+            "tests": v[0],
+            "failures": v[1],
+            "gap_sum": v[2],
+            "gap_count": v[3],
+        }
+        for (d, span, k, day), v in acc.items()
+    ]
+
+
+def upsert_stats(dialect: str) -> Executable:
+    """Add daily increments onto the statistics rows (the one dialect-specific statement)."""
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(WorkshopStatDay)
+    return ins.on_conflict_do_update(
+        index_elements=["dimension", "span", "key", "day"],
+        set_={
+            "tests": WorkshopStatDay.tests + ins.excluded.tests,
+            "failures": WorkshopStatDay.failures + ins.excluded.failures,
+            "gap_sum": WorkshopStatDay.gap_sum + ins.excluded.gap_sum,
+            "gap_count": WorkshopStatDay.gap_count + ins.excluded.gap_count,
+        },
+    )
+
+
+def write_outcomes_plan(
+    dialect: str, outcomes: list[dict[str, Any]], steps: list[dict[str, Any]]
+) -> records.Plan[None]:
+    """Store outcomes, their steps and their statistics increments."""
+    if outcomes:
+        yield insert(WorkshopTestOutcome), outcomes
+    if steps:
+        yield insert(WorkshopStepOutcome), steps
+    stats = stat_rows(outcomes, steps)
+    if stats:
+        yield upsert_stats(dialect), stats
+    return None
+
+
+def backfill_plan(dialect: str, batch: int = 2000) -> records.Plan[int]:
     """Write the outcomes of finished tests that have none (tests older than the workshop, or
     imported); answers how many were written."""
     flows = {i: flow for i, flow in (yield select(TestScenario.id, TestScenario.test_flow), None)}
@@ -181,11 +249,9 @@ def backfill_plan(batch: int = 2000) -> records.Plan[int]:
                 kind_of_test(report, flows.get(report.test_scenario_id or 0)),
                 max(earlier) if earlier else None,
             )
-            outcomes.append(_row(outcome))
-            steps.extend(_row(s) for s in step_rows)
-        yield insert(WorkshopTestOutcome), outcomes
-        if steps:
-            yield insert(WorkshopStepOutcome), steps
+            outcomes.append(outcome_dict(outcome))
+            steps.extend(outcome_dict(s) for s in step_rows)
+        yield from write_outcomes_plan(dialect, outcomes, steps)
         created += len(outcomes)
 
 
@@ -199,10 +265,16 @@ async def record_outcome(
         previous_failure_query(device.id, report.end_time or report.start_time)
     )
     outcome, steps = outcome_rows(report, device, kind_of_test, previous)
-    session.add(outcome)
-    await session.flush()
-    session.add_all(steps)
+    plan = write_outcomes_plan(
+        dialect_of(session), [outcome_dict(outcome)], [outcome_dict(x) for x in steps]
+    )
+    await records.run_plan(session, plan)
     return outcome
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """The name of the session's database dialect."""
+    return session.get_bind().dialect.name
 
 
 def kind_of_test(report: TestReport, flow: Any) -> str | None:

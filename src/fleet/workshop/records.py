@@ -106,14 +106,17 @@ def facts_plan(device_ids: Sequence[int]) -> Plan[dict[int, engine.ItemFacts]]:
     ids = list(device_ids)
     facts: dict[int, engine.ItemFacts] = {}
     rows = yield (
-        select(Device.id, Device.device_type, Device.kind_of_device, Device.created_at).where(
-            Device.id.in_(ids)
-        ),
+        select(
+            Device.id, Device.device_type, Device.kind_of_device, Device.created_at, Device.status
+        ).where(Device.id.in_(ids)),
         None,
     )
-    for device_id, device_type, kind, created in rows:
+    for device_id, device_type, kind, created, status in rows:
         facts[device_id] = engine.ItemFacts(
-            device_type=device_type, kind_of_device=kind, registered_at=created or utcnow()
+            device_type=device_type,
+            kind_of_device=kind,
+            registered_at=created or utcnow(),
+            status=status,
         )
     rows = yield (
         select(WorkshopItem.device_id, WorkshopItem.manufactured_on).where(
@@ -197,6 +200,7 @@ def refresh_plan(device_ids: Iterable[int]) -> Plan[None]:
                 "reason": e.reason,
             }
             for device_id, f in facts.items()
+            if f.status != "decommissioned"  # out of service: nothing falls due any more
             for e in engine.compute_due(rules, f)
         ]
         if rows:

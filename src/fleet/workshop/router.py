@@ -440,7 +440,7 @@ async def due_pdf(
 async def recompute(actor: PlannerDep, session: SessionDep) -> dict[str, int]:
     """Write the outcomes of tests that have none (older than the workshop, or imported) and
     recompute the due dates of every item (also after a change of device kinds)."""
-    outcomes = await records.run_plan(session, hooks.backfill_plan())
+    outcomes = await records.run_plan(session, hooks.backfill_plan(hooks.dialect_of(session)))
     items = await records.refresh_all(session)
     audit.record(
         session,

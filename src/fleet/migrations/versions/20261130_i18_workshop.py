@@ -226,6 +226,25 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "workshop_stat_days",
+        sa.Column("dimension", sa.String(length=20), nullable=False),
+        sa.Column("span", sa.String(length=1), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("tests", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("gap_sum", sa.Float(), nullable=False),
+        sa.Column("gap_count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "dimension", "span", "key", "day", name=op.f("pk_workshop_stat_days")
+        ),
+    )
+    with op.batch_alter_table("workshop_stat_days", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_workshop_stat_days_dimension_span_day", ["dimension", "span", "day"], unique=False
+        )
+
+    op.create_table(
         "workshop_uses",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("device_id", sa.Integer(), nullable=False),
@@ -520,6 +539,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_workshop_uses_device_used")
 
     op.drop_table("workshop_uses")
+    with op.batch_alter_table("workshop_stat_days", schema=None) as batch_op:
+        batch_op.drop_index("ix_workshop_stat_days_dimension_span_day")
+
+    op.drop_table("workshop_stat_days")
     with op.batch_alter_table("workshop_stock_receipts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workshop_stock_receipts_received_by"))
         batch_op.drop_index(batch_op.f("ix_workshop_stock_receipts_lot_id"))
