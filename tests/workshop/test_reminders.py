@@ -3,10 +3,14 @@ right items, once; a second run sends nothing new; the due list as JSON, CSV and
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import email
 import io
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import Message
@@ -204,3 +208,41 @@ async def test_due_list_json_csv_pdf(client: httpx.AsyncClient, due_world: dict[
     assert r.status_code == 404
     r = await client.get(f"{W}/due", headers=mgr, params={"within_days": -1})
     assert r.status_code == 422
+
+
+def _fleet(settings: Any, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
+    env.update(
+        {
+            "FLEET_DATA_DIR": str(settings.data_dir),
+            "FLEET_ENV": "test",
+            "FLEET_DATABASE_URL": settings.resolved_database_url(),
+            "FLEET_SMTP_HOST": "127.0.0.1",
+            "FLEET_SMTP_PORT": str(port),
+            "FLEET_SMTP_TLS": "none",
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "fleet.cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_reminders_on_a_schedule_from_the_command_line(
+    settings: Any, due_world: dict[str, Any], smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    args = ("workshop", "send-reminders", "--within-days", "30")
+    dry = await asyncio.to_thread(_fleet, settings, port, *args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would send to safety@chem.example (Chem): CYL-B1 hydrostatic" in dry.stdout
+    assert "no e-mail address: Silent" in dry.stdout and inbox.messages == []
+    sent = await asyncio.to_thread(_fleet, settings, port, *args)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.count("sent to ") == 3 and len(inbox.messages) == 3
+    again = await asyncio.to_thread(_fleet, settings, port, *args)
+    assert "nothing new to send" in again.stdout and len(inbox.messages) == 3
