@@ -260,3 +260,27 @@ async def test_recompute_takes_in_tests_older_than_the_workshop(
     assert r.json()["rows"][0]["mtbf_days"] == 20.0
     r = await client.post(f"{W}/due/recompute", headers=shop["mgr"])
     assert r.json()["outcomes"] == 0
+
+
+async def test_a_fitted_parts_own_life_blocks_the_item(
+    client: httpx.AsyncClient, shop: dict[str, Any]
+) -> None:
+    mgr, op, device = shop["mgr"], shop["op"], shop["device"]
+    part = await make_part(
+        client, mgr, "FLT-1", fits=["full_face_mask"], component="filter_insert", life_months=1
+    )
+    r = await client.post(f"{W}/repair-orders", headers=mgr, json={"device_id": device})
+    oid = r.json()["id"]
+    fitted = (utcnow() - timedelta(days=45)).isoformat()
+    r = await client.post(
+        f"{W}/repair-orders/{oid}/parts",
+        headers=op,
+        json={"part_id": part["id"], "lot_id": part["lots"][0]["id"], "fitted_at": fitted},
+    )
+    assert r.status_code == 201
+    item = (await client.get(f"{W}/items/{device}", headers=op)).json()
+    assert item["readiness"] == "blocked"
+    assert "part FLT-1 life 1 months" in item["blocked_reason"]
+    assert [(d["component"], d["kind_of_test"], d["rule_id"]) for d in item["due"]] == [
+        ("filter_insert", "end_of_life", None)
+    ]

@@ -18,8 +18,9 @@ A test satisfies a rule when its kind of test is the rule's or one the rule acce
   it, fitting a new one does.
 
 Life limits count from manufacture (the item; not applied when the date is unknown) or from
-fitting (a component). An overdue item test makes the item ``test_required``; an overdue
-component or an expired life limit makes it ``blocked``.
+fitting (a component; a fitted part's own life in the parts catalog is a life limit too). An
+overdue item test makes the item ``test_required``; an overdue component or an expired life
+limit makes it ``blocked``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class ItemFacts:
     repairs_done: list[datetime] = field(default_factory=list)
     # current fitting date per component
     components: dict[str, datetime] = field(default_factory=dict)
+    # the fitted part's own life per component: (months, part number)
+    part_life: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class DueEntry:
     kind_of_test: str
     due_at: datetime
     effect: str  # "test" (the item needs a test) or "block" (it must not be used)
-    rule_id: int
+    rule_id: int | None  # None: the fitted part's own life from the parts catalog
     reason: str
 
 
@@ -180,6 +183,21 @@ def compute_due(rules: list[Rule], facts: ItemFacts) -> list[DueEntry]:
             key = (entry.component, entry.kind_of_test)
             if key not in best or entry.due_at < best[key].due_at:
                 best[key] = entry
+    for component, (months, part_number) in facts.part_life.items():
+        fitted = facts.components.get(component)
+        if fitted is None:
+            continue
+        entry = DueEntry(
+            component=component,
+            kind_of_test=END_OF_LIFE,
+            due_at=add_months(fitted, months),
+            effect="block",
+            rule_id=None,
+            reason=f"part {part_number} life {months} months from fitting {_day(fitted)}",
+        )
+        key = (component, END_OF_LIFE)
+        if key not in best or entry.due_at < best[key].due_at:
+            best[key] = entry
     return sorted(best.values(), key=lambda e: (e.due_at, e.component, e.kind_of_test))
 
 

@@ -19,6 +19,7 @@ from fleet.models import (
     WorkshopDue,
     WorkshopIntervalRule,
     WorkshopItem,
+    WorkshopPart,
     WorkshopRepairOrder,
     WorkshopTestOutcome,
     WorkshopUse,
@@ -160,15 +161,23 @@ def facts_plan(device_ids: Sequence[int]) -> Plan[dict[int, engine.ItemFacts]]:
             WorkshopComponentClock.device_id,
             WorkshopComponentClock.component,
             WorkshopComponentClock.fitted_on,
-        ).where(
+            WorkshopPart.life_months,
+            WorkshopPart.part_number,
+        )
+        .outerjoin(WorkshopPart, WorkshopPart.id == WorkshopComponentClock.part_id)
+        .where(
             WorkshopComponentClock.device_id.in_(ids), WorkshopComponentClock.removed_at.is_(None)
         ),
         None,
     )
-    for device_id, component, fitted in rows:
-        current = facts[device_id].components.get(component)
+    for device_id, component, fitted, life, part_number in rows:
+        item = facts[device_id]
+        current = item.components.get(component)
         if current is None or fitted > current:
-            facts[device_id].components[component] = fitted
+            item.components[component] = fitted
+            item.part_life.pop(component, None)
+            if life:
+                item.part_life[component] = (life, part_number)
     return facts
 
 
