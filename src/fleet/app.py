@@ -34,6 +34,7 @@ from fleet.settings import Settings, get_settings
 from fleet.software.router import router as software_router
 from fleet.users.router import router as users_router
 from fleet.web import pages
+from fleet.workshop.router import router as workshop_router
 
 API_ROUTERS: list[APIRouter] = [
     auth_router,
@@ -49,6 +50,7 @@ API_ROUTERS: list[APIRouter] = [
     scenarios_router,
     tests_router,
     reports_router,
+    workshop_router,
 ]
 
 _SECURITY_HEADERS = {

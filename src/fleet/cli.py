@@ -348,6 +348,29 @@ def backup_restore(file: Path, replace: bool) -> None:
     cli_backup.restore(get_settings(), file, replace)
 
 
+@main.group()
+def workshop() -> None:
+    """Fleet Workshop Manager tasks."""
+
+
+@workshop.command("send-reminders")
+@click.option("--within-days", type=click.IntRange(0, 3650), default=30, show_default=True)
+@click.option("--customer-id", type=click.IntRange(1), default=None)
+@click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
+@friendly_errors
+def workshop_send_reminders(within_days: int, customer_id: int | None, dry_run: bool) -> None:
+    """E-mail each customer contact what falls due and was not told yet (for cron)."""
+    from fleet.errors import DomainError
+    from fleet.workshop import cli_reminders
+
+    try:
+        lines = cli_reminders.send(get_settings(), within_days, customer_id, dry_run)
+    except DomainError as exc:
+        _fail(str(exc.detail))
+    for line in lines:
+        click.echo(line)
+
+
 @main.command()
 @click.option("--server", default="http://127.0.0.1:5000", show_default=True)
 @click.option(

@@ -14,6 +14,7 @@ from fleet.fleet_data.demo import seed_fleet_data, seed_fleet_history
 from fleet.models import User
 from fleet.scenarios.demo import seed_scenarios
 from fleet.software.demo import seed_software
+from fleet.workshop.demo import seed_workshop
 
 DEMO_PASSWORD = "pass"  # noqa: S105 - documented demo credential, never used in production
 
@@ -55,7 +56,8 @@ SEEDERS += [("fleet_data", seed_fleet_data)]  # first: others attach to its cust
 SEEDERS += [("software", seed_software)]  # after the fleet data: roll-outs use its devices
 SEEDERS += [("scenarios", seed_scenarios)]  # after the fleet data it may attach to
 SEEDERS += [("config", seed_config)]  # settings, templates, en/pl translations
-SEEDERS += [("fleet_history", seed_fleet_history)]  # last: its reports name scenarios
+SEEDERS += [("fleet_history", seed_fleet_history)]  # its reports name scenarios
+SEEDERS += [("workshop", seed_workshop)]  # last: reads the test history
 
 
 def run(session: Session, rounds: int) -> dict[str, int]:

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_bind: str = "127.0.0.1:9464"
     forwarded_allow_ips: str = "127.0.0.1"
+    # Workshop reminders go through this SMTP server (none configured: reminders are refused).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "ssl"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "fleet-workshop@localhost"
+    smtp_timeout_seconds: float = Field(default=30, gt=0, le=600)
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, defaulting to a SQLite file in the data dir."""

@@ -39,7 +39,7 @@ async def test_form_login_answers_contract_shape(client: httpx.AsyncClient, sess
     }
     me = await client.get("/api/v1/auth/me", headers=bearer(body))
     assert me.status_code == 200
-    assert me.json()["modules"] == ["CPP", "CM", "FDM", "FCM", "FSM", "ADMIN"]
+    assert me.json()["modules"] == ["CPP", "CM", "FDM", "FCM", "FSM", "FWM", "ADMIN"]
     [row] = await _logs(sessionmaker, "auth.login")
     assert row.ip_address == "10.1.2.3"
     assert row.details == {"method": "password", "active_role": "maker"}

@@ -9,9 +9,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -44,13 +46,38 @@ def _fleet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+class SmtpInbox:
+    """A real SMTP server on loopback that keeps what it receives (workshop reminders)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+        return "250 OK"
+
+
 @pytest.fixture(scope="session")
-def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def smtp_inbox() -> Iterator[tuple[SmtpInbox, int]]:
+    inbox = SmtpInbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def server_env(
+    tmp_path_factory: pytest.TempPathFactory, smtp_inbox: tuple[SmtpInbox, int]
+) -> dict[str, str]:
     data = tmp_path_factory.mktemp("e2e-data")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
     env.update(
         {"FLEET_DATA_DIR": str(data), "FLEET_ENV": "development", "FLEET_BCRYPT_ROUNDS": "4"}
     )
+    env.update({"FLEET_SMTP_HOST": "127.0.0.1", "FLEET_SMTP_PORT": str(smtp_inbox[1]),
+                "FLEET_SMTP_TLS": "none", "FLEET_SMTP_SENDER": "workshop@fleet.example"})
     return env
 
 

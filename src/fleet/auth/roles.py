@@ -13,6 +13,8 @@ MODULE_ROLES: Final[dict[str, frozenset[str]]] = {
     "FDM": frozenset({"manager", "admin", "superuser", "configurator", "maker"}),
     "FCM": frozenset({"configurator", "maker"}),
     "FSM": frozenset({"maker"}),
+    # Managers plan and approve repairs, operators execute them at the bench.
+    "FWM": frozenset({"operator", "manager", "superuser", "maker"}),
     "ADMIN": frozenset({"admin", "superuser", "maker"}),
 }
 

@@ -39,6 +39,7 @@ from fleet.models import (
 )
 from fleet.search import like_pattern
 from fleet.validation import template_for, validate_with_template
+from fleet.workshop import records as workshop_records
 
 DUE_SOON_DAYS = 30
 DEVICE_FIELDS = (
@@ -633,6 +634,7 @@ async def create_device(session: AsyncSession, actor: Principal, data: DeviceCre
         device.id,
         {"changed": audit_log.changes({}, _device_dict(device))},
     )
+    await workshop_records.refresh_due(session, [device.id])  # the workshop's rules for it
     return device
 
 
@@ -663,6 +665,8 @@ async def update_device(
         device.updated_at = utcnow()
         await _flush(session)
         await audit_device(session, actor, "device.update", device.id, {"changed": changed})
+        if changed.keys() & {"device_type", "kind_of_device", "status"}:
+            await workshop_records.refresh_due(session, [device.id])  # other rules may apply
     return device
 
 

@@ -19,6 +19,22 @@ from fleet.models.runs import TestReportSeal, TestStepAttachment
 from fleet.models.software import DeviceSoftware, Software, SoftwareInstallation, SoftwareVersion
 from fleet.models.testing import TestReport, TestScenario, TestStep
 from fleet.models.users import AuthSession, LoginFailure, RefreshToken, User
+from fleet.models.workshop import (
+    WorkshopComponentClock,
+    WorkshopDue,
+    WorkshopIntervalRule,
+    WorkshopItem,
+    WorkshopPart,
+    WorkshopPartUsage,
+    WorkshopReminder,
+    WorkshopRepairOrder,
+    WorkshopStatDay,
+    WorkshopStepOutcome,
+    WorkshopStockLot,
+    WorkshopStockReceipt,
+    WorkshopTestOutcome,
+    WorkshopUse,
+)
 
 SEED_TABLES = (
     "users",
@@ -71,4 +87,18 @@ __all__ = [
     "TestStepAttachment",
     "Translation",
     "User",
+    "WorkshopComponentClock",
+    "WorkshopDue",
+    "WorkshopIntervalRule",
+    "WorkshopItem",
+    "WorkshopPart",
+    "WorkshopPartUsage",
+    "WorkshopReminder",
+    "WorkshopRepairOrder",
+    "WorkshopStatDay",
+    "WorkshopStepOutcome",
+    "WorkshopStockLot",
+    "WorkshopStockReceipt",
+    "WorkshopTestOutcome",
+    "WorkshopUse",
 ]

@@ -35,6 +35,7 @@ from fleet.runs.samples import (
 )
 from fleet.runs.schemas import StepSubmit, TestStart
 from fleet.scenarios import flow as flowlib
+from fleet.workshop import hooks as workshop
 
 OPERATOR_RESULTS = ("passed", "failed", "warning", "skipped")
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
@@ -124,6 +125,7 @@ async def start_test(session: AsyncSession, actor: Principal, body: TestStart) -
         )
     if device.status == "inactive":
         raise Conflict(f"Device {device.device_number} is inactive")
+    await workshop.ensure_may_start(session, device)
     customer_id = body.customer_id if body.customer_id is not None else device.customer_id
     if customer_id is not None and await session.get(Customer, customer_id) is None:
         raise ValidationFailed("Customer not found")
@@ -366,6 +368,7 @@ async def finish(
         results["next_due_at"] = row.next_due_at.isoformat()
     _save(report, results)
     await session.flush()
+    await workshop.test_finished(session, report, actor.user_id)
     await reports.seal(session, report)
     record(
         session,

@@ -36,6 +36,7 @@ MODULE_PAGES: list[ModulePage] = [
     ModulePage("FDM", "/fleet-data-manager", "Fleet Data Manager", "fleet_data.html"),
     ModulePage("FCM", "/fleet-config-manager", "Fleet Config Manager", "config.html"),
     ModulePage("FSM", "/fleet-software-manager", "Fleet Software Manager", "software.html"),
+    ModulePage("FWM", "/fleet-workshop-manager", "Fleet Workshop Manager", "workshop.html"),
     ModulePage("ADMIN", "/admin", "Users & audit log", "admin.html"),
 ]
 

@@ -3,6 +3,7 @@
 // test → scenario → device, then run the steps with a live pressure chart, then the verdict
 // and the PDF. Live samples come from the WebSocket when it answers, else from polling.
 import { api, el, flash, fmtTime, tokens } from "./api.js";
+import { fillReadiness } from "./readiness.js";
 import { ready } from "./shell.js";
 
 const ROOT = document.getElementById("cpp");
@@ -122,6 +123,9 @@ async function searchDevices() {
       d.running_test_id ? `busy: test ${d.running_test_id}` : [d.customer_name, d.next_due_at ? `due ${new Date(d.next_due_at).toLocaleDateString()}` : null].filter(Boolean).join(" · "),
       () => start(d), { device: d.device_number },
     )) : [el("p", {}, "No device found.")]));
+    // the workshop's readiness of each item (a blocked one is refused at the start)
+    for (const [i, d] of devices.entries()) $("cpp-choices").children[i].append(el("span", { class: "cpp-choice-sub", dataset: { readinessFor: d.id } }));
+    fillReadiness($("cpp-choices"));
   } catch (e) { flash(e.message, "error"); }
 }
 

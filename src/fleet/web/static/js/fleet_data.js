@@ -1,4 +1,5 @@
 // /fleet-data-manager: dashboard, devices (with due dates and history), customers, import/export.
+import { fillReadiness } from "./readiness.js";
 import { api, el, flash, fmtTime, request, tokens } from "./api.js";
 import { ready } from "./shell.js";
 import { mountJsonEditor } from "./jsoneditor.js";
@@ -132,6 +133,7 @@ async function loadDevices(skip = state.deviceSkip) {
           el("td", {}, d.kind_of_device || ""),
           el("td", {}, d.serial_number || ""),
           el("td", {}, d.status || ""),
+          el("td", { class: "readiness", dataset: { readinessFor: d.id } }),
           el("td", {}, d.customer_name || "—"),
           el("td", {}, fmtDate(d.last_test_at)),
           dueCell(d),
@@ -144,6 +146,7 @@ async function loadDevices(skip = state.deviceSkip) {
       ),
     );
     pager(document.getElementById("devices-pager"), state.deviceSkip, total, loadDevices);
+    fillReadiness(document.getElementById("devices-table"));
   } catch (e) {
     flash(e.message, "error");
   }
@@ -253,6 +256,9 @@ async function openHistory(device) {
     const h = await api.get(`/fleet-data/devices/${device.id}/history`);
     const d = h.device;
     document.getElementById("history-device").textContent = d.device_number;
+    const ready = document.getElementById("history-readiness");
+    ready.dataset.readinessFor = d.id;
+    fillReadiness(ready.parentElement);
     const due = document.getElementById("history-due");
     due.className = `fdm-due-line fdm-${d.due_state}`;
     due.textContent = d.last_test_at

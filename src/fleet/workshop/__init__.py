@@ -1,0 +1,1 @@
+"""Fleet Workshop Manager: repairs, parts, rules, due dates, reminders, statistics."""
