@@ -25,6 +25,7 @@ from fleet.devices_api.ws import router as live_events_router
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
 from fleet.fleet_data.router import router as fleet_data_router
+from fleet.runs import lifecycle as test_lifecycle
 from fleet.runs.router import reports_router, tests_router
 from fleet.scenarios.router import router as scenarios_router
 from fleet.settings import Settings, get_settings
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with devices_runtime.running(_app):
+        async with devices_runtime.running(_app), test_lifecycle.sweeping(_app):
             yield
         await engine.dispose()
 

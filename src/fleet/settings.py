@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=20, ge=0, le=200)
     tenant: str = "DEFAULT"
+    # A test untouched this long is closed as aborted (abandoned) and frees its device; the
+    # sweep looks every test_sweep_seconds (and whenever a test starts or the list is read).
+    test_idle_timeout_minutes: int = Field(default=120, ge=1)
+    test_sweep_seconds: int = Field(default=60, ge=1, le=3600)
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, defaulting to a SQLite file in the data dir."""

@@ -76,7 +76,8 @@ async def dashboard(session: AsyncSession) -> Dashboard:
     ).one()
     overdue, due_soon, tested, total_customers = (int(v or 0) for v in due)
 
-    verdict = TestReport.results["verdict"].as_string()
+    # a test without a verdict counts by its status: aborted (abandoned too), in_progress
+    verdict = func.coalesce(TestReport.results["verdict"].as_string(), TestReport.status)
     recent = await session.execute(
         select(verdict, func.count())
         .where(TestReport.start_time >= now - timedelta(days=RECENT_TEST_DAYS))

@@ -25,7 +25,7 @@ from fleet.models import (
     User,
 )
 from fleet.pagination import PageDep
-from fleet.runs import bench, pdf, reports, service
+from fleet.runs import bench, lifecycle, pdf, reports, service
 from fleet.runs.live import runner_for
 from fleet.runs.samples import append_samples, current_step, step_block
 from fleet.runs.schemas import (
@@ -34,6 +34,7 @@ from fleet.runs.schemas import (
     BenchStart,
     ReportRead,
     ReportSummary,
+    RunningTest,
     SamplesPost,
     StepAnswer,
     StepSubmit,
@@ -184,12 +185,26 @@ async def find_devices(
 # ------------------------------------------------------------------ running a test
 
 
+@tests_router.get("/running", response_model=list[RunningTest])
+async def running_tests(_: OperatorDep, session: SessionDep, settings: SettingsDep) -> Any:
+    """The tests in progress on every device (idle ones are closed as abandoned first), so any
+    operator can resume or abort one from any browser."""
+    await lifecycle.sweep_idle(session, settings.test_idle_timeout_minutes)
+    return await lifecycle.running_tests(session)
+
+
 @tests_router.post("/start", response_model=TestStateRead, status_code=201)
 async def start_test(
-    body: TestStart, actor: OperatorDep, session: SessionDep, request: Request
+    body: TestStart,
+    actor: OperatorDep,
+    session: SessionDep,
+    request: Request,
+    settings: SettingsDep,
 ) -> TestStateRead:
     """Start a scenario on a device: a report ``in_progress`` (409 when the device is busy)."""
-    report = await service.start_test(session, actor, body)
+    report = await service.start_test(
+        session, actor, body, idle_minutes=settings.test_idle_timeout_minutes
+    )
     await _publish(request, report)
     return await _state(request, session, report)
 
@@ -244,6 +259,7 @@ async def post_samples(
         device_id=body.device_id,
         source="operator",
     )
+    await lifecycle.touch(session, report.id)
     await request.app.state.events.publish(
         f"test:{report.id}",
         "sensor.reading",
@@ -338,6 +354,17 @@ async def attach_photo(
     )
     attachment.notes = notes
     return AttachmentRead.model_validate(attachment)
+
+
+@tests_router.post("/{test_id}/resume", response_model=TestStateRead)
+async def resume_test(
+    test_id: int, actor: OperatorDep, session: SessionDep, request: Request
+) -> TestStateRead:
+    """Resume a running test from this browser; another operator's test is taken over."""
+    report = await service.get_report(session, test_id, lock=True)
+    await lifecycle.resume(session, actor, report)
+    await _publish(request, report)
+    return await _state(request, session, report)
 
 
 @tests_router.post("/{test_id}/complete", response_model=TestStateRead)
