@@ -16,14 +16,10 @@ from fleet.db import utcnow
 from fleet.models import SystemLog, TestReport, TestReportActivity, TestReportSeal
 from fleet.runs import lifecycle
 from tests.conftest import add_user, bearer, login
-from tests.runs.test_runs_api import (  # noqa: F401 (setup is a fixture)
-    R,
-    T,
-    run_yearly,
-    setup,
-    start,
-    step,
-)
+from tests.runs import test_runs_api
+from tests.runs.test_runs_api import R, T, run_yearly, start, step
+
+setup = test_runs_api.setup  # the fixture: a customer, a device, the yearly scenario
 
 
 async def _age(factory: async_sessionmaker[AsyncSession], report_id: int, minutes: int) -> None:
@@ -117,7 +113,7 @@ async def test_idle_sweep_abandons_once_and_frees_the_device(
 
     # several workers sweeping at the same moment close the test exactly once
     results = await asyncio.gather(sweep(), sweep(), sweep())
-    assert sorted(sum(results, [])) == [tid]
+    assert sorted(i for ids in results for i in ids) == [tid]
     async with sessionmaker() as session, session.begin():
         assert await lifecycle.sweep_idle(session, 120) == []
         report = await session.get(TestReport, tid)
@@ -135,7 +131,8 @@ async def test_idle_sweep_abandons_once_and_frees_the_device(
     pdf = await client.get(f"{R}/{tid}/pdf", headers=setup["op"])
     assert pdf.status_code == 200
     assert (await start(client, setup))["id"] != tid
-    dash = (await client.get("/api/v1/fleet-data/dashboard?fresh=true", headers=setup["h"]["manager"])).json()
+    manager = setup["h"]["manager"]
+    dash = (await client.get("/api/v1/fleet-data/dashboard?fresh=true", headers=manager)).json()
     counted = {item["label"]: item["count"] for item in dash["tests_by_verdict"]}
     assert counted.get("aborted") == 1 and counted.get("in_progress") == 1
 

@@ -68,6 +68,12 @@ async def _read(session: SessionDep, report: TestReport) -> ReportRead:
         verdict=results.get("verdict"),
         scenario_name=(results.get("scenario") or {}).get("name"),
         device_number=(results.get("device") or {}).get("device_number"),
+        operator_name=(results.get("operator") or {}).get("username"),
+        customer_name=(
+            customer.name
+            if report.customer_id and (customer := await session.get(Customer, report.customer_id))
+            else None
+        ),
         results=report.results,
         pressure_data=report.pressure_data,
         sha256=seal.sha256 if seal else None,
@@ -414,6 +420,7 @@ async def _filters(
     status: Annotated[
         Literal["in_progress", "completed", "failed", "aborted", "pending"] | None, Query()
     ] = None,
+    verdict: Annotated[Literal["passed", "warning", "failed"] | None, Query()] = None,
 ) -> ReportFilters:
     return {
         "since": from_,
@@ -423,6 +430,7 @@ async def _filters(
         "customer_id": customer_id,
         "scenario_id": scenario_id,
         "status": status,
+        "verdict": verdict,
     }
 
 
@@ -451,6 +459,30 @@ async def list_reports(
     if capped:
         response.headers["X-Total-Count-Capped"] = "true"
     return items
+
+
+@reports_router.get("/names/{kind}")
+async def report_names(
+    kind: Literal["operators", "customers"],
+    actor: OperatorDep,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> list[dict[str, Any]]:
+    """Names for the report filters' pickers: operators (an operator sees only himself) and
+    customers, matched by the start of any word of the name."""
+    column = User.username if kind == "operators" else Customer.name
+    model = User if kind == "operators" else Customer
+    stmt = select(model.id, column).order_by(column).limit(limit)
+    if q and q.strip():
+        needle = q.strip().lower()
+        stmt = stmt.where(
+            or_(func.lower(column).like(f"{needle}%"), func.lower(column).like(f"% {needle}%"))
+        )
+    if kind == "operators" and actor.active_role == "operator":
+        stmt = stmt.where(User.id == actor.user_id)
+    rows = (await session.execute(stmt)).all()
+    return [{"id": row[0], "name": row[1]} for row in rows]
 
 
 @reports_router.get("/export")

@@ -95,6 +95,8 @@ class ReportSummary(BaseModel):
     verdict: str | None
     scenario_name: str | None
     device_number: str | None
+    operator_name: str | None = None
+    customer_name: str | None = None
 
 
 class ReportRead(ReportSummary):

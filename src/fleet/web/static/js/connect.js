@@ -2,8 +2,11 @@
 // (#cpp[data-layout] = "full" | "display"): choose kind of device → device type → kind of
 // test → scenario → device, then run the steps with a live pressure chart, then the verdict
 // and the PDF. Live samples come from the WebSocket when it answers, else from polling.
-import { api, el, flash, fmtTime, tokens } from "./api.js";
+import { api, el, flash, tokens } from "./api.js";
 import { ready } from "./shell.js";
+import { t } from "./i18n.js";
+import { ask, download, fmtDate, fmtDateTime, pill, tabs } from "./ui.js";
+import { mountReports } from "./reports.js";
 
 const ROOT = document.getElementById("cpp");
 const DISPLAY = ROOT.dataset.layout === "display";
@@ -21,6 +24,7 @@ let offset = 0;
 let polling = null;
 let socket = null;
 let busy = false;
+let me = null;
 
 // ---------------------------------------------------------------- text helpers
 
@@ -84,6 +88,8 @@ function unique(values) {
 
 function renderPick() {
   crumbs();
+  if (pick.kind === undefined) loadRunning();
+  else $("cpp-running").hidden = true;
   const box = $("cpp-choices");
   $("cpp-device-search").hidden = true;
   if (pick.kind === undefined) {
@@ -123,6 +129,42 @@ async function searchDevices() {
       () => start(d), { device: d.device_number },
     )) : [el("p", {}, "No device found.")]));
   } catch (e) { flash(e.message, "error"); }
+}
+
+// ---------------------------------------------------------------- tests in progress
+
+async function loadRunning() {
+  const box = $("cpp-running");
+  let running = [];
+  try { running = await api.get("/tests/running"); } catch (e) { flash(e.message, "error"); }
+  box.hidden = !running.length;
+  $("cpp-running-list").replaceChildren(...running.map((r) => el("div", { class: "card cpp-running-item", dataset: { test: String(r.id), device: r.device_number || "" } },
+    el("div", { class: "cpp-running-text" },
+      el("strong", {}, `${r.device_number || ""} · ${r.scenario_name || ""}`),
+      el("span", { class: "hint" }, `${t("cpp.running_by", "by")} ${r.operator || "—"} · ${t("cpp.step", "step")} ${r.current_step ?? "—"} / ${r.steps_total} · ${t("cpp.last_activity", "last activity")} ${fmtDateTime(r.last_activity_at)}`)),
+    el("button", { class: "btn cpp-resume", type: "button", onclick: () => resume(r.id) }, r.operator_id === me.id ? t("cpp.resume", "Resume") : t("cpp.take_over", "Take over")),
+    el("button", { class: "btn btn-ghost cpp-running-abort", type: "button", onclick: () => abortRunning(r) }, t("cpp.abort", "Abort")),
+  )));
+}
+
+async function resume(id) {
+  if (busy) return;
+  busy = true;
+  try {
+    const state = await api.post(`/tests/${id}/resume`);
+    sessionStorage.setItem(STORE, String(state.id));
+    show(state);
+  } catch (e) { flash(e.message, "error"); loadRunning(); } finally { busy = false; }
+}
+
+async function abortRunning(r) {
+  const reason = await ask(`${t("cpp.abort_title", "Abort this test?")} ${r.device_number || ""}`, t("cpp.reason", "Reason"), { okText: t("cpp.abort", "Abort"), danger: true });
+  if (!reason) return;
+  try {
+    await api.post(`/tests/${r.id}/abort`, { reason });
+    flash(t("cpp.aborted_flash", "Test aborted"));
+  } catch (e) { flash(e.message, "error"); }
+  loadRunning();
 }
 
 // Camera scanning with the vendored jsQR; a USB scanner simply types into the search field.
@@ -416,23 +458,15 @@ function renderDone() {
   $("cpp-verdict").replaceChildren(el("span", {}, "Verdict: "), badge(verdict));
   const due = test.results.next_due_at ? `Next test due ${new Date(test.results.next_due_at).toLocaleDateString()}.` : "Due date unchanged.";
   const abort = test.results.abort ? ` Aborted: ${test.results.abort.reason}.` : "";
-  $("cpp-done-info").textContent = `${test.scenario_name} · ${test.device_number} · ${fmtTime(test.start_time)} – ${fmtTime(test.end_time)}. ${due}${abort}`;
+  $("cpp-done-info").textContent = `${test.scenario_name} · ${test.device_number} · ${fmtDateTime(test.start_time)} – ${fmtDateTime(test.end_time)}. ${due}${abort}`;
   document.querySelector("#cpp-summary tbody").replaceChildren(...test.results.steps.map((s) => el("tr", { dataset: { order: String(s.step_order) } },
     el("td", {}, String(s.step_order)), el("td", {}, s.step_name), el("td", {}, limitsText(s.criteria)),
     el("td", {}, measuredText(s.evaluation)), el("td", {}, badge(s.result)))));
   $("cpp-sha").textContent = test.sha256 || "";
 }
 
-async function downloadPdf() {
-  try {
-    const blob = await api.get(`/reports/${test.id}/pdf`);
-    const url = URL.createObjectURL(blob);
-    const a = el("a", { href: url, download: `report-${test.id}.pdf` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 5000);
-  } catch (e) { flash(e.message, "error"); }
+function downloadPdf() {
+  return download(`/reports/${test.id}/pdf`, `report-${test.id}.pdf`);
 }
 
 function newTest() {
@@ -448,8 +482,13 @@ function newTest() {
   renderPick();
 }
 
-ready.then(async (me) => {
-  if (!me) return;
+ready.then(async (who) => {
+  if (!who) return;
+  me = who;
+  if (!DISPLAY) {
+    const reports = mountReports({ operatorScope: me.active_role === "operator" });
+    tabs(["test", "reports"], (name) => { if (name === "reports") reports.load(0); })();
+  }
   $("cpp-device-search").addEventListener("submit", (ev) => { ev.preventDefault(); searchDevices(); });
   $("cpp-scan").onclick = scan;
   $("cpp-scan-stop").onclick = stopScan;
@@ -470,11 +509,11 @@ ready.then(async (me) => {
   try {
     catalog = await api.get("/tests/catalog");
   } catch (e) { flash(e.message, "error"); return; }
-  const resume = sessionStorage.getItem(STORE);
-  if (resume) {
+  const saved = sessionStorage.getItem(STORE);
+  if (saved) {
     try {
-      const state = await api.get(`/tests/${resume}`);
-      if (state.status === "in_progress") { show(state); return; }
+      const state = await api.get(`/tests/${saved}`);
+      if (state.status === "in_progress" && state.operator_id === me.id) { show(state); return; }
     } catch { /* the test is gone or not ours: start fresh */ }
     sessionStorage.removeItem(STORE);
   }

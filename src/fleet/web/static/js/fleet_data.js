@@ -2,6 +2,7 @@
 import { api, el, flash, fmtTime, request, tokens } from "./api.js";
 import { ready } from "./shell.js";
 import { mountJsonEditor } from "./jsoneditor.js";
+import { mountReports } from "./reports.js";
 
 const PAGE = 25;
 const CONTACT_KEYS = ["phone", "email", "address", "company", "notes"];
@@ -12,13 +13,19 @@ let contactEditor = null;
 
 function showTab() {
   const tab = (location.hash || "#dashboard").slice(1).split("?")[0];
-  const known = ["dashboard", "devices", "customers", "transfer"].includes(tab) ? tab : "dashboard";
+  const known = ["dashboard", "devices", "customers", "reports", "transfer"].includes(tab) ? tab : "dashboard";
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
   for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${known}`;
   for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.tab === known);
   if (known === "dashboard") loadDashboard();
   else if (known === "devices") loadDevices();
   else if (known === "customers") loadCustomers();
+  else if (known === "reports") {
+    const reports = mountReports();
+    reports.load(0);
+    const open = new URLSearchParams((location.hash.split("?")[1]) || "").get("report");
+    if (open) reports.openReport(Number(open));
+  }
 }
 
 function pager(box, skip, total, go) {
@@ -263,7 +270,9 @@ async function openHistory(device) {
         el("li", { class: `fdm-event fdm-event-${entry.kind}`, dataset: { kind: entry.kind } },
           el("time", {}, fmtTime(entry.at)),
           el("span", { class: "fdm-badge" }, entry.kind),
-          el("strong", {}, entry.title),
+          entry.kind === "test" && entry.ref_id
+            ? el("a", { href: `#reports?report=${entry.ref_id}`, class: "fdm-report-link", dataset: { report: String(entry.ref_id) } }, entry.title)
+            : el("strong", {}, entry.title),
           el("span", {}, entry.summary),
           entry.user ? el("span", { class: "hint" }, `by ${entry.user}`) : null,
         ),
