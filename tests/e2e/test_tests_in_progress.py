@@ -112,7 +112,7 @@ def test_closed_browser_take_over_abort_and_idle_timeout(
     page.click("#cpp-passed")
     _recorded(page, 7)
     page.click("#cpp-complete")
-    expect(page.locator("#cpp-verdict")).to_contain_text("passed")
+    expect(page.locator("#cpp-verdict")).to_contain_text("Passed")
     report = httpx.get(
         f"{base}/api/v1/reports", headers=manager, params={"device_id": device}
     ).json()[0]

@@ -1,5 +1,5 @@
 // /fleet-data-manager: dashboard, devices (with due dates and history), customers, import/export.
-import { api, el, flash, fmtTime, request, tokens } from "./api.js";
+import { api, el, flash, fmtTime, pageLocale, request, tokens } from "./api.js";
 import { ready } from "./shell.js";
 import { mountJsonEditor } from "./jsoneditor.js";
 import { mountReports } from "./reports.js";
@@ -41,7 +41,7 @@ function pager(box, skip, total, go) {
 function fmtDate(value) {
   if (!value) return "";
   const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleDateString();
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleDateString(pageLocale());
 }
 
 // Turn an API error into readable lines: 422 bodies carry {message, errors: [{path, message}]}

@@ -3,6 +3,7 @@
 import { api, ApiError, el, flash, fmtTime, request, tokens } from "./api.js";
 import { mountJsonEditor } from "./jsoneditor.js";
 import { ready } from "./shell.js";
+import { t } from "./i18n.js";
 
 const SW = "/fleet-software";
 const PAGE = 25;
@@ -54,7 +55,7 @@ function badge(status) {
 }
 
 function bar(parts, total) {
-  const box = el("span", { class: "fsm-bar", title: parts.map(([k, n]) => `${k}: ${n}`).join(", ") });
+  const box = el("span", { class: "fsm-bar", title: parts.map(([k, n]) => `${t(`status.l_${k}`, k)}: ${n}`).join(", ") });
   for (const [key, n] of parts) {
     if (!n || !total) continue;
     box.append(el("span", { class: `fsm-seg fsm-${key}`, style: `width:${(n * 100) / total}%` }));
@@ -335,7 +336,7 @@ async function loadInstallations(skip = state.instSkip, quiet = false) {
         el("td", {}, String(i.id)),
         el("td", {}, i.device_number || String(i.device_id)),
         el("td", {}, i.software_name || ""),
-        el("td", {}, i.action + (i.rollout_id ? ` (roll-out ${i.rollout_id})` : "")),
+        el("td", {}, t(`fsm.act_${i.action}`, i.action) + (i.rollout_id ? ` (${t("fsm.roll_out", "roll-out")} ${i.rollout_id})` : "")),
         el("td", {}, `${i.previous_version || "—"} → ${i.new_version || "—"}`),
         el("td", { class: "inst-status" }, badge(i.status), i.error_message ? el("div", { class: "error" }, i.error_message) : null),
         el("td", {}, fmtTime(i.started_at)),

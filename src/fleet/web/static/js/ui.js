@@ -1,16 +1,12 @@
 // The shared page kit: pager, hash tabs, list tables with loading / empty / error states,
 // form <-> query, downloads, dialogs, the name picker, status pills, and dates and numbers in
 // the user's language. Page scripts use these instead of their own copies.
-import { api, el, flash } from "./api.js";
-import { currentLanguage, t } from "./i18n.js";
+import { api, el, flash, pageLocale } from "./api.js";
+import { t } from "./i18n.js";
 
 export const PAGE = 25;
 
-const LOCALES = { en: "en-GB", pl: "pl-PL", de: "de-DE", fr: "fr-FR", cs: "cs-CZ", uk: "uk-UA" };
-
-export function locale() {
-  return LOCALES[currentLanguage()] || currentLanguage() || "en-GB";
-}
+export const locale = pageLocale;
 
 function asDate(value) {
   if (!value) return null;
