@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 
 from fleet.audit.service import record
 from fleet.auth.deps import Principal, require_module
+from fleet.config import translations
 from fleet.db import utcnow
 from fleet.deps import SessionDep, SettingsDep
 from fleet.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -547,8 +548,15 @@ async def get_report(report_id: int, actor: OperatorDep, session: SessionDep) ->
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) -> Response:
-    """Render the one-page protocol of a finished report."""
+async def report_pdf(
+    report_id: int,
+    actor: OperatorDep,
+    session: SessionDep,
+    request: Request,
+    lang: Annotated[str | None, Query(max_length=10, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = None,
+) -> Response:
+    """Render the one-page protocol of a finished report in the user's language (``lang``,
+    else the browser's Accept-Language, else English)."""
     report = await service.get_report(session, report_id)
     service.check_may_read(actor, report)
     if report.status in ("in_progress", "pending"):
@@ -567,7 +575,8 @@ async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) ->
     customer = await session.get(Customer, report.customer_id) if report.customer_id else None
     operator = await session.get(User, report.operator_id) if report.operator_id else None
     results = service.results_of(report)
-    next_due = results.get("next_due_at")
+    due = await _due_of(session, report, results)
+    language = await _language(session, lang, request.headers.get("accept-language"))
     scenario = (
         await session.get(TestScenario, report.test_scenario_id)
         if report.test_scenario_id
@@ -594,8 +603,10 @@ async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) ->
             "operator": operator.username if operator else None,
             "scenario": scenario.name if scenario else None,
             "sha256": seal.sha256,
-            "next_due_at": next_due,
+            "due": due,
             "printed_at": utcnow(),
+            "language": language,
+            "texts": await translations.bundle(session, language),
         }
     )
     return Response(
@@ -607,6 +618,49 @@ async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) ->
             "Cache-Control": "no-store",
         },
     )
+
+
+async def _language(session: SessionDep, lang: str | None, accept: str | None) -> str:
+    """The protocol's language: the asked one, else the first known of Accept-Language."""
+    known = set(await translations.languages(session))
+    wanted = [lang] if lang else []
+    for part in (accept or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code:
+            wanted.append(code)
+    return next((code for code in wanted if code in known), translations.FALLBACK)
+
+
+async def _due_of(
+    session: SessionDep, report: TestReport, results: dict[str, Any]
+) -> dict[str, Any]:
+    """Why the protocol prints the next due date it prints (or none)."""
+    kind_of_test = (results.get("scenario") or {}).get("kind_of_test")
+    if report.status == "aborted":
+        return {"kind": "aborted"}
+    if report.status == "failed" or results.get("verdict") == "failed":
+        return {"kind": "failed"}
+    if report.device_id is None:
+        return {"kind": "no_device"}
+    months = (results.get("scenario") or {}).get("interval_months")
+    if results.get("next_due_at"):
+        return {
+            "kind": "set",
+            "at": results["next_due_at"],
+            "months": months,
+            "kind_of_test": kind_of_test,
+        }
+    row = await session.get(DeviceDueDate, report.device_id)
+    if row is None:
+        return {"kind": "unknown"}
+    if row.report_id == report.id:
+        return {
+            "kind": "set",
+            "at": row.next_due_at,
+            "months": row.interval_months,
+            "kind_of_test": kind_of_test,
+        }
+    return {"kind": "superseded", "at": row.next_due_at, "report_id": row.report_id}
 
 
 @reports_router.get(

@@ -4,7 +4,7 @@
 // and the PDF. Live samples come from the WebSocket when it answers, else from polling.
 import { api, el, flash, tokens } from "./api.js";
 import { ready } from "./shell.js";
-import { t } from "./i18n.js";
+import { currentLanguage, t } from "./i18n.js";
 import { ask, download, fmtDate, fmtDateTime, fmtNumber, pill, tabs } from "./ui.js";
 import { mountReports } from "./reports.js";
 import { UNITS, evaluationSentence, limitsText, measuredText, signalName } from "./evaluation.js";
@@ -505,7 +505,7 @@ function renderDone() {
 }
 
 function downloadPdf() {
-  return download(`/reports/${test.id}/pdf`, `report-${test.id}.pdf`);
+  return download(`/reports/${test.id}/pdf?lang=${currentLanguage()}`, `report-${test.id}.pdf`);
 }
 
 function newTest() {

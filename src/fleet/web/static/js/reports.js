@@ -3,7 +3,7 @@
 // in words and its trace chart; the PDF; checksum verification. Markup: the Jinja macro
 // report_browser() in _kit.html.
 import { api, el, flash } from "./api.js";
-import { t } from "./i18n.js";
+import { currentLanguage, t } from "./i18n.js";
 import { UNITS, evaluationSentence, limitsText, signalName } from "./evaluation.js";
 import { PAGE, download, fmtDateTime, formQuery, listRows, namePicker, pager, pill } from "./ui.js";
 
@@ -135,7 +135,7 @@ export function mountReports({ operatorScope = false } = {}) {
   form.addEventListener("submit", (ev) => { ev.preventDefault(); load(0); });
   form.addEventListener("reset", () => setTimeout(() => { for (const p of form.querySelectorAll(".picker")) p.clear(); load(0); }));
   $("rb-close").onclick = () => $("rb-detail").close();
-  $("rb-pdf").onclick = () => current && download(`/reports/${current.id}/pdf`, `report-${current.id}.pdf`);
+  $("rb-pdf").onclick = () => current && download(`/reports/${current.id}/pdf?lang=${currentLanguage()}`, `report-${current.id}.pdf`);
   $("rb-verify-this").onclick = () => current && current.sha256 && verify(current.sha256, $("rb-verify-result"));
   $("rb-verify").addEventListener("submit", async (ev) => {
     ev.preventDefault();
