@@ -12,21 +12,26 @@
     /\b[0-9a-f]{12,}\b/gi,                       // checksums, tokens
   ];
   const DATA = [
+    /\b[a-z_]+(\.[a-z_]+)+\b/g,                 // dotted codes: audit actions
     /\b\d{1,4}[-./]\d{1,2}[-./]\d{1,4}(,? \d{1,2}:\d{2}(:\d{2})?)?/g, // dates and times
     /\b\d{1,2}:\d{2}(:\d{2})?\b/g,               // times
     /\bv?\d+(\.\d+)+(-[\w.]+)?\b/g,              // versions
     /\b[\w-]*[\d_][\w-]*\b/g,                    // identifiers with digits or underscores
     /\b[A-Z]{2,}(-[A-Z0-9]+)*\b/g,               // codes: SHA-256, PDF, CSV, JSON, QR, ID
-    /\b[a-z_]+(\.[a-z_]+)+\b/g,                 // dotted codes: audit actions
     /\b(mbar|bar|l\/min|min|ms|s|MB|kB|KiB|MiB|px|h)\b/g, // units
   ];
-  const left = (raw) => {
+  // Data first, then the bundle, then the patterns; or the bundle first: either clean is fine.
+  const strip = (raw, first, second) => {
     let s = " " + raw + " ";
     for (const re of FIRST) s = s.replace(re, " ");
-    for (const re of dataRes) s = s.replace(re, "$1 ");
-    for (const re of bundleRes) s = s.replace(re, "$1 ");
+    for (const re of first) s = s.replace(re, "$1 ");
+    for (const re of second) s = s.replace(re, "$1 ");
     for (const re of DATA) s = s.replace(re, " ");
     return s.replace(/[\s\d.,:;/()\-–—+±×%·‹›«»#*|<>=≤≥"'’!?…°\[\]−∞✔✘✓✗⚠▶■●◎→]+/g, " ").trim();
+  };
+  const left = (raw) => {
+    const a = strip(raw, dataRes, bundleRes);
+    return a ? strip(raw, bundleRes, dataRes) : a;
   };
   const bad = [];
   const visible = (node) => node && node.checkVisibility && node.checkVisibility();
