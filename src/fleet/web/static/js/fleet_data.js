@@ -1,48 +1,27 @@
 // /fleet-data-manager: dashboard, devices (with due dates and history), customers, import/export.
-import { api, el, flash, fmtTime, pageLocale, request, tokens } from "./api.js";
+import { api, el, flash, fmtTime, request, tokens } from "./api.js";
 import { ready } from "./shell.js";
 import { mountJsonEditor } from "./jsoneditor.js";
 import { mountReports } from "./reports.js";
+import { PAGE, download, fmtDate, pager, tabs } from "./ui.js";
 
-const PAGE = 25;
 const CONTACT_KEYS = ["phone", "email", "address", "company", "notes"];
 const DUE_LABELS = { overdue: "overdue", due_soon: "due soon", ok: "", never_tested: "never tested" };
 const state = { deviceSkip: 0, customerSkip: 0, editingDevice: null, editingCustomer: null };
 let configEditor = null;
 let contactEditor = null;
 
-function showTab() {
-  const tab = (location.hash || "#dashboard").slice(1).split("?")[0];
-  const known = ["dashboard", "devices", "customers", "reports", "transfer"].includes(tab) ? tab : "dashboard";
-  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
-  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${known}`;
-  for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.tab === known);
+window.addEventListener("hashchange", applyHashQuery); // before the tabs show the list
+const showTab = tabs(["dashboard", "devices", "customers", "reports", "transfer"], (known, params) => {
   if (known === "dashboard") loadDashboard();
   else if (known === "devices") loadDevices();
   else if (known === "customers") loadCustomers();
   else if (known === "reports") {
     const reports = mountReports();
     reports.load(0);
-    const open = new URLSearchParams((location.hash.split("?")[1]) || "").get("report");
-    if (open) reports.openReport(Number(open));
+    if (params.get("report")) reports.openReport(Number(params.get("report")));
   }
-}
-
-function pager(box, skip, total, go) {
-  const last = Math.max(0, Math.ceil(total / PAGE) - 1);
-  const page = Math.floor(skip / PAGE);
-  box.replaceChildren(
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => go(skip - PAGE) }, "‹ Prev"),
-    el("span", {}, ` ${total ? page + 1 : 0} / ${last + 1} (${total}) `),
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page >= last, onclick: () => go(skip + PAGE) }, "Next ›"),
-  );
-}
-
-function fmtDate(value) {
-  if (!value) return "";
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleDateString(pageLocale());
-}
+});
 
 // Turn an API error into readable lines: 422 bodies carry {message, errors: [{path, message}]}
 // or FastAPI's [{loc, msg}] list.
@@ -383,12 +362,7 @@ async function exportData(ev) {
     const response = await request("GET", "/fleet-data/export", { query: { entity, format }, raw: true });
     const blob = await response.blob();
     const name = (/filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "") || [])[1] || `${entity}.${format}`;
-    const url = URL.createObjectURL(blob);
-    const link = el("a", { href: url, download: name });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    await download(blob, name);
   } catch (e) {
     flash(e.message, "error");
   }
@@ -454,7 +428,6 @@ ready.then(async (me) => {
   document.getElementById("dash-refresh").addEventListener("click", () => loadDashboard(true));
   document.getElementById("export-form").addEventListener("submit", exportData);
   document.getElementById("import-form").addEventListener("submit", importData);
-  window.addEventListener("hashchange", () => { applyHashQuery(); showTab(); });
   await Promise.all([fillCustomerSelects(), fillDeviceTypes()]);
   applyHashQuery();
   showTab();
