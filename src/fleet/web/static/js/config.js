@@ -4,7 +4,7 @@ import { api, el, flash, fmtTime } from "./api.js";
 import { ready } from "./shell.js";
 import { t } from "./i18n.js";
 import { mountJsonEditor } from "./jsoneditor.js";
-import { PAGE, download, formQuery, pager, tabs } from "./ui.js";
+import { PAGE, download, formQuery, namePicker, pager, sources, tabs } from "./ui.js";
 
 const API = "/fleet-config";
 const COMPONENTS = ["", "CPP", "CM", "FDM", "FCM", "FSM"];
@@ -513,6 +513,7 @@ for (const [id, loader] of [["sys-filter", loadSystem], ["dev-filter", loadDevic
   });
 }
 document.getElementById("sys-new").addEventListener("click", () => editSystem(null));
+document.getElementById("apply-customer").replaceWith(namePicker({ name: "customer_id", source: sources.customers, label: t("fcm.customer", "Customer") }));
 document.getElementById("tpl-new").addEventListener("click", () => editTemplate(null));
 
 ready.then((who) => {

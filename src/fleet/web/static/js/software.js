@@ -4,6 +4,7 @@ import { api, ApiError, el, flash, fmtTime, request, tokens } from "./api.js";
 import { mountJsonEditor } from "./jsoneditor.js";
 import { ready } from "./shell.js";
 import { t } from "./i18n.js";
+import { namePicker, sources } from "./ui.js";
 
 const SW = "/fleet-software";
 const PAGE = 25;
@@ -532,7 +533,6 @@ async function createRollout(event) {
   };
   const ids = f.device_ids.value.split(/[\s,;]+/).filter(Boolean);
   if (ids.length) {
-    if (ids.some((x) => !/^\d+$/.test(x))) { showError("ro-form-error", "Device ids are numbers separated by commas"); return; }
     body.device_ids = ids.map(Number);
   } else {
     body.filter = {};
@@ -641,6 +641,10 @@ ready.then((me) => {
   $("inst-form").addEventListener("submit", createInstallation);
   $("inst-form").elements.software_id.addEventListener("change", () => fillVersionSelect($("inst-form")));
   $("inst-form").elements.device_search.addEventListener("input", (e) => searchDevices(e.target.value.trim()).catch(() => {}));
+  // pickers by name where ids were typed: the hidden inputs keep the names the code reads
+  $("inst-device").replaceWith(namePicker({ name: "device_id", source: sources.devices, label: t("fsm.col_device", "Device") }));
+  $("ro-devices").replaceWith(namePicker({ name: "device_ids", source: sources.devices, multiple: true, label: t("fsm.devices", "Devices") }));
+  $("ro-customer").replaceWith(namePicker({ name: "customer_id", source: sources.customers, label: t("fsm.customer", "Customer") }));
   $("ro-form").addEventListener("submit", createRollout);
   $("ro-form").elements.software_id.addEventListener("change", () => fillVersionSelect($("ro-form")));
   $("dev-filter").addEventListener("submit", (e) => { e.preventDefault(); loadDevices(); });
