@@ -2,7 +2,7 @@
 import { api, el, flash, fmtTime } from "./api.js";
 import { ready } from "./shell.js";
 import { t } from "./i18n.js";
-import { namePicker, sources } from "./ui.js";
+import { download, namePicker, sources } from "./ui.js";
 
 const ROLES = ["operator", "admin", "superuser", "manager", "configurator", "maker"];
 const PAGE = 25;
@@ -143,9 +143,11 @@ async function showBadgeImage() {
     link.download = `badge-${badgeUser.username}.png`;
     img.hidden = false;
     link.hidden = false;
+    document.getElementById("badge-pdf").hidden = false;
   } catch (e) {
     img.hidden = true;
     link.hidden = true;
+    document.getElementById("badge-pdf").hidden = true;
     if (e.status !== 404) flash(e.message, "error");
   }
 }
@@ -212,6 +214,7 @@ ready.then((me) => {
   document.getElementById("user-cancel").addEventListener("click", () => document.getElementById("user-dialog").close());
   document.getElementById("badge-close").addEventListener("click", () => document.getElementById("badge-dialog").close());
   document.getElementById("badge-regenerate").addEventListener("click", regenerateBadge);
+  document.getElementById("badge-pdf").addEventListener("click", () => badgeUser && download(`/users/${badgeUser.id}/badge?format=pdf`, `badge-${badgeUser.username}.pdf`));
   window.addEventListener("hashchange", showTab);
   showTab();
 });
