@@ -1,15 +1,15 @@
 // /fleet-data-manager: dashboard, devices (with due dates and history), customers, import/export.
 import { api, el, flash, fmtTime, request, tokens } from "./api.js";
 import { ready } from "./shell.js";
-import { mountJsonEditor } from "./jsoneditor.js";
+import { fieldProblems, mountSchemaForm } from "./schemaform.js";
 import { mountReports } from "./reports.js";
 import { PAGE, download, fmtDate, pager, tabs } from "./ui.js";
 
-const CONTACT_KEYS = ["phone", "email", "address", "company", "notes"];
 const DUE_LABELS = { overdue: "overdue", due_soon: "due soon", ok: "", never_tested: "never tested" };
 const state = { deviceSkip: 0, customerSkip: 0, editingDevice: null, editingCustomer: null };
 let configEditor = null;
 let contactEditor = null;
+let contactSchema = null;
 
 window.addEventListener("hashchange", applyHashQuery); // before the tabs show the list
 const showTab = tabs(["dashboard", "devices", "customers", "reports", "transfer"], (known, params) => {
@@ -173,10 +173,20 @@ async function openDevice(device) {
   form.status.value = device ? device.status || "active" : "active";
   form.customer_id.value = device && device.customer_id ? String(device.customer_id) : "";
   const box = document.getElementById("device-config-editor");
-  if (!configEditor) configEditor = mountJsonEditor(box, { value: {} });
-  configEditor.set(device && device.configuration ? device.configuration : {});
+  if (!configEditor) configEditor = mountSchemaForm(box, { value: {} });
+  configEditor.clear();
+  await loadConfigSchema(form.device_type.value, device && device.configuration ? device.configuration : null);
   document.getElementById("device-form-error").hidden = true;
   document.getElementById("device-dialog").showModal();
+}
+
+// The configuration form follows the device type's template (schema and defaults).
+async function loadConfigSchema(type, value) {
+  let answer = { schema: null, default_values: null };
+  if (type) {
+    try { answer = await api.get(`/fleet-data/device-types/${encodeURIComponent(type)}/config-schema`); } catch { /* no form */ }
+  }
+  configEditor.set(value || answer.default_values || {}, answer.schema);
 }
 
 async function saveDevice(ev) {
@@ -190,6 +200,7 @@ async function saveDevice(ev) {
     showProblems(errors, { message: `configuration: ${e.message}` });
     return;
   }
+  configEditor.clear();
   const body = {
     device_number: form.device_number.value.trim(),
     device_type: form.device_type.value.trim(),
@@ -210,7 +221,10 @@ async function saveDevice(ev) {
     fillDeviceTypes();
     loadDevices();
   } catch (e) {
-    showProblems(errors, e);
+    const isConfig = e.detail && e.detail.message && /configuration/.test(e.detail.message);
+    const rest = isConfig ? configEditor.showErrors(fieldProblems(e, "configuration")) : null;
+    if (rest && !rest.length) errors.hidden = true;
+    else showProblems(errors, rest ? { message: rest.map((p) => `${p.field ? `${p.field}: ` : ""}${p.message}`).join("; ") } : e);
   }
 }
 
@@ -294,18 +308,18 @@ async function loadCustomers(skip = state.customerSkip) {
   }
 }
 
-function openCustomer(customer) {
+async function openCustomer(customer) {
   state.editingCustomer = customer;
   const form = document.getElementById("customer-form");
   form.reset();
   document.getElementById("customer-form-title").textContent = customer ? `Edit ${customer.name}` : "New customer";
   form.name.value = customer ? customer.name : "";
-  const value = customer && customer.contact_info
-    ? customer.contact_info
-    : Object.fromEntries(CONTACT_KEYS.map((k) => [k, ""]));
+  const value = customer && customer.contact_info ? customer.contact_info : {};
   const box = document.getElementById("customer-contact-editor");
-  if (!contactEditor) contactEditor = mountJsonEditor(box, { value });
-  else contactEditor.set(value);
+  if (!contactEditor) contactEditor = mountSchemaForm(box, { value });
+  contactEditor.clear();
+  if (!contactSchema) contactSchema = await api.get("/fleet-data/customers/contact-schema").catch(() => null);
+  contactEditor.set(value, contactSchema);
   document.getElementById("customer-form-error").hidden = true;
   document.getElementById("customer-dialog").showModal();
 }
@@ -325,6 +339,7 @@ async function saveCustomer(ev) {
     showProblems(errors, { message: "contact info must be an object" });
     return;
   }
+  contactEditor.clear();
   const cleaned = contact ? Object.fromEntries(Object.entries(contact).filter(([, v]) => v !== "")) : null;
   const body = { name: form.name.value, contact_info: cleaned && Object.keys(cleaned).length ? cleaned : null };
   const editing = state.editingCustomer;
@@ -337,7 +352,9 @@ async function saveCustomer(ev) {
     loadCustomers();
     fillCustomerSelects();
   } catch (e) {
-    showProblems(errors, e);
+    const rest = contactEditor.showErrors(fieldProblems(e, "contact_info"));
+    if (!rest.length) errors.hidden = true;
+    else showProblems(errors, { message: rest.map((p) => `${p.field ? `${p.field}: ` : ""}${p.message}`).join("; ") });
   }
 }
 
@@ -421,6 +438,11 @@ ready.then(async (me) => {
   document.getElementById("device-new").addEventListener("click", () => openDevice(null));
   document.getElementById("customer-new").addEventListener("click", () => openCustomer(null));
   document.getElementById("device-form").addEventListener("submit", saveDevice);
+  const typeField = document.getElementById("device-form").device_type;
+  typeField.addEventListener("change", () => {
+    const value = configEditor ? configEditor.get() : {};
+    loadConfigSchema(typeField.value.trim(), value && Object.keys(value).length ? value : null);
+  });
   document.getElementById("customer-form").addEventListener("submit", saveCustomer);
   document.getElementById("device-cancel").addEventListener("click", () => document.getElementById("device-dialog").close());
   document.getElementById("customer-cancel").addEventListener("click", () => document.getElementById("customer-dialog").close());
