@@ -34,6 +34,17 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v ope
   fi
 fi
 
+# The protocol PDF prints Polish letters with DejaVu Sans (tests/runs/test_pdf.py checks them).
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian's fonts-dejavu-core for the protocol PDF"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
+  else
+    echo "error: the PDF tests need fonts-dejavu-core (apt-get install -y fonts-dejavu-core)" >&2
+    exit 1
+  fi
+fi
+
 created_db=""
 if [ -z "${FLEET_TEST_DATABASE_URL:-}" ] && command -v psql >/dev/null \
    && psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then

@@ -28,6 +28,7 @@ from fleet.events import EventBus
 from fleet.fleet_data.router import router as fleet_data_router
 from fleet.fleet_data.service import new_totals_memo as new_device_totals
 from fleet.ops import web as ops_web
+from fleet.runs import lifecycle as test_lifecycle
 from fleet.runs.router import reports_router, tests_router
 from fleet.scenarios.router import router as scenarios_router
 from fleet.settings import Settings, get_settings
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with devices_runtime.running(_app):
+        async with devices_runtime.running(_app), test_lifecycle.sweeping(_app):
             memos = (_app.state.principal_cache, _app.state.device_totals)
             for memo in memos:
                 await memo.start(_app.state.events)

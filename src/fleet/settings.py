@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_sender: str = "fleet-workshop@localhost"
     smtp_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    # A test untouched this long is closed as aborted (abandoned) and frees its device; the
+    # sweep looks every test_sweep_seconds (and whenever a test starts or the list is read).
+    test_idle_timeout_minutes: int = Field(default=120, ge=1)
+    test_sweep_seconds: int = Field(default=60, ge=1, le=3600)
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, defaulting to a SQLite file in the data dir."""

@@ -40,6 +40,11 @@ async def test_list_filters_and_client_events(client: httpx.AsyncClient, session
         await client.get("/api/v1/logs", headers=h, params={"action": "auth.login_failed"})
     ).json()
     assert len(failed) == 1 and failed[0]["log_level"] == "WARNING"
+    # the action filter is a prefix, and each row names its user
+    auth = (await client.get("/api/v1/logs", headers=h, params={"action": "auth."})).json()
+    assert {row["action"] for row in auth} == {"auth.login", "auth.login_failed"}
+    assert {row["username"] for row in auth if row["action"] == "auth.login"} == {"boss", "op"}
+    assert (await client.get("/api/v1/logs", headers=h, params={"action": "auth%"})).json() == []
     me = (await client.get("/api/v1/auth/me", headers=op)).json()
     mine = (await client.get("/api/v1/logs", headers=h, params={"user_id": me["id"]})).json()
     assert {row["action"] for row in mine} == {"auth.login", "auth.login_failed", "client.help"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -128,3 +129,36 @@ async def test_bulk_upsert_refuses_duplicates_and_audits_once(
             )
         ).all()
     assert len(logs) == 1 and logs[0].details["count"] == 2
+
+
+async def test_only_missing_finds_a_key_a_shipped_bundle_lacks(
+    client: httpx.AsyncClient, cfg: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleet.config import translations
+
+    shipped = {
+        "en": {"page.only_en": "Only English", "page.both": "Both"},
+        "pl": {"page.both": "Oba"},
+    }
+    monkeypatch.setattr(translations, "static_bundle", lambda lang: shipped.get(lang, {}))
+    r = await client.get(
+        f"{URL}/grid", params={"languages": "en,pl", "only_missing": "true"}, headers=cfg
+    )
+    assert r.json() == [
+        {
+            "key": "page.only_en",
+            "component": None,
+            "values": {"en": "Only English"},
+            "missing": ["pl"],
+        }
+    ]
+    # a stored Polish text fills the gap
+    await client.put(
+        URL, json={"key": "page.only_en", "language": "pl", "value": "Tylko"}, headers=cfg
+    )
+    r = await client.get(
+        f"{URL}/grid", params={"languages": "en,pl", "only_missing": "true"}, headers=cfg
+    )
+    assert r.json() == [] and r.headers["X-Total-Count"] == "0"
+    r = await client.get(f"{URL}/grid", params={"languages": "en,pl", "q": "oba"}, headers=cfg)
+    assert [row["key"] for row in r.json()] == ["page.both"]

@@ -59,12 +59,14 @@ def test_operator_runs_the_yearly_test_and_downloads_the_pdf(
         if order == 4:  # the 60 s hold streams in while the operator watches
             page.wait_for_function(f"() => {chart}[0].data.length > 50", timeout=20_000)
         _recorded(page, order)
-    expect(page.locator("#cpp-eval")).to_contain_text("flow")
+    expect(page.locator("#cpp-eval")).to_contain_text("Flow")
     page.click("#cpp-passed")
     _recorded(page, 7)
     page.click("#cpp-complete")
-    expect(page.locator("#cpp-verdict")).to_contain_text("passed")
-    expect(page.locator('#cpp-summary tr[data-order="4"]')).to_contain_text("loss_percent")
+    expect(page.locator("#cpp-verdict")).to_contain_text("Passed")
+    # each step's measurement in words, not raw keys
+    expect(page.locator('#cpp-summary tr[data-order="4"]')).to_contain_text("loss")
+    expect(page.locator('#cpp-summary tr[data-order="4"]')).not_to_contain_text("loss_percent")
     sha = page.locator("#cpp-sha").inner_text()
     assert len(sha) == 64
     with page.expect_download() as info:

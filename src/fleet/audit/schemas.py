@@ -22,6 +22,7 @@ class LogRead(BaseModel):
     id: int
     log_level: str | None
     user_id: int | None
+    username: str | None = None
     action: str | None
     details: dict[str, Any] | None
     ip_address: str | None

@@ -67,8 +67,8 @@ def query_logs(
         stmt = stmt.where(SystemLog.log_level == level)
     if user_id is not None:
         stmt = stmt.where(SystemLog.user_id == user_id)
-    if action:
-        stmt = stmt.where(SystemLog.action == action)
+    if action:  # a prefix: "auth." finds every auth event, "auth.login" also "auth.login_failed"
+        stmt = stmt.where(SystemLog.action.startswith(action, autoescape=True))
     if since:
         stmt = stmt.where(SystemLog.timestamp >= since)
     if until:

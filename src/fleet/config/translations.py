@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, distinct, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
@@ -277,42 +277,53 @@ async def grid(
     skip: int,
     limit: int,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Answer one page of keys with their text in each language and the languages missing."""
-    keys = select(Translation.key, func.max(Translation.component).label("component"))
-    if q:
-        keys = keys.where(
-            icontains(Translation.key, q) | icontains(Translation.value, q)
-        )
-    if component:
-        keys = keys.where(Translation.component == component)
-    keys = keys.group_by(Translation.key)
-    if only_missing and langs:
-        keys = keys.having(
-            func.count(distinct(Translation.language)).filter(Translation.language.in_(langs))
-            < len(langs)
-        )
-    total = await session.scalar(select(func.count()).select_from(keys.subquery())) or 0
-    page = (await session.execute(keys.order_by(Translation.key).offset(skip).limit(limit))).all()
-    wanted = [k for k, _ in page]
-    values: dict[str, dict[str, str]] = {k: {} for k in wanted}
-    if wanted:
-        rows = await session.execute(
-            select(Translation.key, Translation.language, Translation.value).where(
-                and_(Translation.key.in_(wanted), Translation.language.in_(langs))
-            )
-        )
-        for key, lang, value in rows:
+    """Answer one page of keys with their text in each language and the languages missing.
+
+    The keys are those stored and those the shipped bundles carry (the texts the pages show);
+    a language has a key when a stored or shipped text of it is not blank, so "only missing"
+    finds a key the English bundle has and the Polish one lacks.
+    """
+    stmt = select(Translation.key, Translation.language, Translation.value, Translation.component)
+    rows = (await session.execute(stmt)).all()
+    values: dict[str, dict[str, str]] = {}
+    components: dict[str, str | None] = {}
+    shipped_langs = sorted({*langs, FALLBACK})
+    for lang in shipped_langs:
+        for key, text in static_bundle(lang).items():
+            values.setdefault(key, {})
+            if lang in langs:
+                values[key][lang] = text
+            components.setdefault(key, None)
+    for key, lang, value, comp in rows:
+        values.setdefault(key, {})
+        if comp:
+            components[key] = max(filter(None, (components.get(key), comp)))
+        else:
+            components.setdefault(key, None)
+        if lang in langs and value and value.strip():
             values[key][lang] = value
+    needle = q.lower() if q else None
+    keys = []
+    for key in sorted(values):
+        if component and components.get(key) != component:
+            continue
+        if needle and needle not in key.lower() and not any(
+            needle in text.lower() for text in values[key].values()
+        ):
+            continue
+        if only_missing and langs and all(lang in values[key] for lang in langs):
+            continue
+        keys.append(key)
     out = [
         {
             "key": k,
-            "component": comp,
+            "component": components.get(k),
             "values": values[k],
             "missing": [lang for lang in langs if lang not in values[k]],
         }
-        for k, comp in page
+        for k in keys[skip : skip + limit]
     ]
-    return total, out
+    return len(keys), out
 
 
 async def bundle(session: AsyncSession, language: str) -> dict[str, str]:

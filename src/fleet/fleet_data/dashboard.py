@@ -77,7 +77,8 @@ async def dashboard(
     )
     tested = select(*part("tested", none, none, none, func.count())).select_from(DeviceDueDate)
     customers = select(*part("customers", none, none, none, func.count())).select_from(Customer)
-    verdict = TestReport.results["verdict"].as_string()
+    # a test without a verdict counts by its status: aborted (abandoned too), in_progress
+    verdict = func.coalesce(TestReport.results["verdict"].as_string(), TestReport.status)
     verdicts = (
         select(*part("verdict", verdict, none, none, func.count()))
         .where(TestReport.start_time >= now - timedelta(days=RECENT_TEST_DAYS))

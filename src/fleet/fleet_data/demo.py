@@ -22,9 +22,11 @@ from fleet.models import (
     DeviceLogEntry,
     SystemLog,
     TestReport,
+    TestReportSeal,
     TestScenario,
     User,
 )
+from fleet.runs import reports, simulated
 
 CUSTOMERS: list[tuple[str, dict[str, Any]]] = [
     (
@@ -170,39 +172,58 @@ def seed_fleet_history(session: Session) -> int:
         if session.scalar(select(TestReport.id).where(TestReport.device_id == device.id)):
             continue
         scenario = session.scalar(
-            select(TestScenario.id)
+            select(TestScenario)
             .where(TestScenario.device_type == device.device_type, TestScenario.is_active.is_(True))
             .order_by(TestScenario.id)
             .limit(1)
         )
+        operator_name = session.scalar(select(User.username).where(User.id == operator))
         newest: TestReport | None = None
         for days_ago, verdict in sorted(tests, reverse=True):
             start = now - timedelta(days=days_ago, hours=2)
+            flow = (scenario.test_flow if scenario else None) or {}
+            header = {
+                "scenario": {
+                    "id": scenario.id if scenario else None,
+                    "name": scenario.name if scenario else None,
+                    "device_type": device.device_type,
+                    "kind_of_test": flow.get("kind_of_test"),
+                    "interval_months": 12,
+                },
+                "device": {
+                    "id": device.id,
+                    "device_number": device.device_number,
+                    "device_type": device.device_type,
+                    "kind_of_device": device.kind_of_device,
+                    "serial_number": device.serial_number,
+                },
+                "operator": {"id": operator, "username": operator_name},
+            }
+            # the bench's profile for the intended outcome; the verdict is what it measured
+            profile = {"passed": "good", "warning": "marginal"}.get(verdict, "bad")
+            results, pressure, end = simulated.run(
+                flow,
+                header,
+                operator_id=operator,
+                started=start,
+                profile=profile,
+                seed=device.id * 1000 + days_ago,
+            )
             report = TestReport(
-                test_scenario_id=scenario,
+                test_scenario_id=scenario.id if scenario else None,
                 device_id=device.id,
                 operator_id=operator,
                 customer_id=device.customer_id,
                 start_time=start,
-                end_time=start + timedelta(minutes=7),
-                status="failed" if verdict == "failed" else "completed",
-                results={
-                    "verdict": verdict,
-                    "steps": [
-                        {"step_order": 1, "step_name": "Visual inspection", "status": "passed"},
-                        {
-                            "step_order": 2,
-                            "step_name": "Leak test",
-                            "status": verdict,
-                            "measurements": {
-                                "pressure_loss_percent": 3.2 if verdict == "passed" else 12.5
-                            },
-                        },
-                    ],
-                },
+                end_time=end,
+                status="failed" if results["verdict"] == "failed" else "completed",
+                results=results,
+                pressure_data=pressure,
             )
+            verdict = results["verdict"]
             session.add(report)
             session.flush()
+            session.add(TestReportSeal(report_id=report.id, sha256=reports.fingerprint(report)))
             created += 1
             if verdict != "failed":
                 newest = report

@@ -7,7 +7,7 @@ changes, the dashboard and import/export need an active role that reaches FDM.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -21,6 +21,7 @@ from fleet.fleet_data import importexport, service
 from fleet.fleet_data.cache import DashboardCache
 from fleet.fleet_data.cache import generation as cache_generation
 from fleet.fleet_data.schemas import (
+    CONTACT_SCHEMA,
     DEVICE_ROWS,
     IDENTIFIER,
     KNOWN_DEVICE_TYPES,
@@ -39,6 +40,7 @@ from fleet.fleet_data.schemas import (
 )
 from fleet.pagination import PageDep, paginate
 from fleet.reads import json_page
+from fleet.validation import template_for
 
 router = APIRouter(prefix="/fleet-data", tags=["fleet data"])
 ManagerDep = Annotated[Principal, Depends(require_module("FDM"))]
@@ -71,6 +73,12 @@ async def create_customer(
     """Create a customer (names are unique, ignoring case)."""
     customer = await service.create_customer(session, actor, body)
     return (await service.customer_reads(session, [customer]))[0]
+
+
+@router.get("/customers/contact-schema")
+async def contact_schema(_: CurrentPrincipal) -> dict[str, Any]:
+    """The JSON Schema of the contact fields the server checks, for the contact form."""
+    return CONTACT_SCHEMA
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerRead)
@@ -149,6 +157,18 @@ async def device_types(_: CurrentPrincipal, session: SessionDep) -> DeviceTypes:
     """Answer the known device types and the types and kinds in use, for pick lists."""
     in_use, kinds = await service.device_types(session)
     return DeviceTypes(known=list(KNOWN_DEVICE_TYPES), in_use=in_use, kinds_in_use=kinds)
+
+
+@router.get("/device-types/{device_type}/config-schema")
+async def device_config_schema(
+    device_type: Annotated[str, Path(max_length=100)], _: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    """The JSON Schema and defaults of a device type's configuration (its ``device_config``
+    template), for the configuration form; ``schema`` is null when the type has none."""
+    template = await template_for(session, "device_config", device_type)
+    if template is None:
+        return {"schema": None, "default_values": None}
+    return {"schema": template.schema_, "default_values": template.default_values}
 
 
 @router.post("/devices", response_model=DeviceRead, status_code=201)

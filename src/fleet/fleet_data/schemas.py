@@ -51,6 +51,19 @@ _CONTACT_FIELDS: dict[str, TypeAdapter[Any]] = {
 }
 
 
+# The same fields as a JSON Schema, for the contact form (the server checks with the above).
+CONTACT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "phone": {"type": "string", "maxLength": 50, "pattern": r"^\+?[0-9 ()./-]{3,50}$"},
+        "email": {"type": "string", "format": "email", "maxLength": 255},
+        "address": {"type": "string", "maxLength": 500},
+        "company": {"type": "string", "maxLength": 255},
+        "notes": {"type": "string", "maxLength": 2000},
+    },
+}
+
+
 def _json_size(value: Any, limit: int, what: str) -> None:
     if len(json.dumps(value, separators=(",", ":"))) > limit:
         raise ValueError(f"{what} must be at most {limit} bytes of JSON")

@@ -15,7 +15,7 @@ from fleet.models.fleet_data import Customer, Device, DeviceDueDate
 from fleet.models.logs import SystemLog
 from fleet.models.ops import CacheGeneration
 from fleet.models.rollouts import Rollout, RolloutGroup, RolloutTarget
-from fleet.models.runs import TestReportSeal, TestStepAttachment
+from fleet.models.runs import TestReportActivity, TestReportSeal, TestStepAttachment
 from fleet.models.software import DeviceSoftware, Software, SoftwareInstallation, SoftwareVersion
 from fleet.models.testing import TestReport, TestScenario, TestStep
 from fleet.models.users import AuthSession, LoginFailure, RefreshToken, User
@@ -81,6 +81,7 @@ __all__ = [
     "SystemLog",
     "TelemetrySample",
     "TestReport",
+    "TestReportActivity",
     "TestReportSeal",
     "TestScenario",
     "TestStep",

@@ -42,3 +42,18 @@ class TestStepAttachment(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class TestReportActivity(Base):
+    """When a running test was last touched (start, a step, samples, a photo, a resume); the
+    idle sweep closes a test untouched for longer than ``FLEET_TEST_IDLE_TIMEOUT_MINUTES``."""
+
+    __tablename__ = "test_report_activity"
+    __test__ = False
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("test_reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_activity_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, index=True
+    )

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fleet.db import lock_row
 from fleet.errors import DomainError
 from fleet.models import TestReport
-from fleet.runs import bench
+from fleet.runs import bench, lifecycle
 from fleet.runs.samples import append_samples
 
 TICK_S = 0.2
@@ -92,6 +92,7 @@ class BenchRunner:
                     info = await append_samples(
                         session, report, chunk, step_order=run.step_order, source="bench"
                     )
+                    await lifecycle.touch(session, run.report_id)
                 run.sent = due
                 await self.app.state.events.publish(
                     f"test:{run.report_id}",

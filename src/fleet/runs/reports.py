@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet import csvsafe
-from fleet.models import TestReport, TestReportSeal
+from fleet.models import Customer, TestReport, TestReportSeal, User
 from fleet.runs.schemas import ReportSummary
 
 MAX_COUNT = 1_000  # the list counts at most this many rows (X-Total-Count-Capped tells)
@@ -99,6 +99,7 @@ def query_reports(
     customer_id: int | None = None,
     scenario_id: int | None = None,
     status: str | None = None,
+    verdict: str | None = None,
     columns: tuple[Any, ...] = SUMMARY_COLUMNS,
 ) -> Select[Any]:
     """Build the filtered, newest-first report query (each filter has a (column, time) index)."""
@@ -117,6 +118,8 @@ def query_reports(
         stmt = stmt.where(TestReport.test_scenario_id == scenario_id)
     if status:
         stmt = stmt.where(TestReport.status == status)
+    if verdict:
+        stmt = stmt.where(VERDICT == verdict)
     return stmt.order_by(TestReport.start_time.desc(), TestReport.id.desc())
 
 
@@ -126,7 +129,12 @@ async def list_page(
     """Answer one page, the total (counted up to MAX_COUNT) and whether the count was capped."""
     bounded = stmt.with_only_columns(TestReport.id).order_by(None).limit(MAX_COUNT + 1)
     total = int(await session.scalar(select(func.count()).select_from(bounded.subquery())) or 0)
-    rows = (await session.execute(stmt.offset(skip).limit(limit))).all()
+    named = (
+        stmt.add_columns(User.username.label("operator_name"), Customer.name.label("customer_name"))
+        .outerjoin(User, User.id == TestReport.operator_id)
+        .outerjoin(Customer, Customer.id == TestReport.customer_id)
+    )
+    rows = (await session.execute(named.offset(skip).limit(limit))).all()
     return [ReportSummary(**row._mapping) for row in rows], min(total, MAX_COUNT), total > MAX_COUNT
 
 

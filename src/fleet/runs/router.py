@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 
 from fleet.audit.service import record
 from fleet.auth.deps import Principal, require_module
+from fleet.config import translations
 from fleet.db import utcnow
 from fleet.deps import SessionDep, SettingsDep
 from fleet.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -25,7 +26,7 @@ from fleet.models import (
     User,
 )
 from fleet.pagination import PageDep
-from fleet.runs import bench, pdf, reports, service
+from fleet.runs import bench, lifecycle, pdf, reports, service
 from fleet.runs.live import runner_for
 from fleet.runs.samples import append_samples, current_step, step_block
 from fleet.runs.schemas import (
@@ -34,6 +35,7 @@ from fleet.runs.schemas import (
     BenchStart,
     ReportRead,
     ReportSummary,
+    RunningTest,
     SamplesPost,
     StepAnswer,
     StepSubmit,
@@ -68,6 +70,12 @@ async def _read(session: SessionDep, report: TestReport) -> ReportRead:
         verdict=results.get("verdict"),
         scenario_name=(results.get("scenario") or {}).get("name"),
         device_number=(results.get("device") or {}).get("device_number"),
+        operator_name=(results.get("operator") or {}).get("username"),
+        customer_name=(
+            customer.name
+            if report.customer_id and (customer := await session.get(Customer, report.customer_id))
+            else None
+        ),
         results=report.results,
         pressure_data=report.pressure_data,
         sha256=seal.sha256 if seal else None,
@@ -181,12 +189,26 @@ async def find_devices(
 # ------------------------------------------------------------------ running a test
 
 
+@tests_router.get("/running", response_model=list[RunningTest])
+async def running_tests(_: OperatorDep, session: SessionDep, settings: SettingsDep) -> Any:
+    """The tests in progress on every device (idle ones are closed as abandoned first), so any
+    operator can resume or abort one from any browser."""
+    await lifecycle.sweep_idle(session, settings.test_idle_timeout_minutes)
+    return await lifecycle.running_tests(session)
+
+
 @tests_router.post("/start", response_model=TestStateRead, status_code=201)
 async def start_test(
-    body: TestStart, actor: OperatorDep, session: SessionDep, request: Request
+    body: TestStart,
+    actor: OperatorDep,
+    session: SessionDep,
+    request: Request,
+    settings: SettingsDep,
 ) -> TestStateRead:
     """Start a scenario on a device: a report ``in_progress`` (409 when the device is busy)."""
-    report = await service.start_test(session, actor, body)
+    report = await service.start_test(
+        session, actor, body, idle_minutes=settings.test_idle_timeout_minutes
+    )
     await _publish(request, report)
     return await _state(request, session, report)
 
@@ -241,6 +263,7 @@ async def post_samples(
         device_id=body.device_id,
         source="operator",
     )
+    await lifecycle.touch(session, report.id)
     await request.app.state.events.publish(
         f"test:{report.id}",
         "sensor.reading",
@@ -337,6 +360,17 @@ async def attach_photo(
     return AttachmentRead.model_validate(attachment)
 
 
+@tests_router.post("/{test_id}/resume", response_model=TestStateRead)
+async def resume_test(
+    test_id: int, actor: OperatorDep, session: SessionDep, request: Request
+) -> TestStateRead:
+    """Resume a running test from this browser; another operator's test is taken over."""
+    report = await service.get_report(session, test_id, lock=True)
+    await lifecycle.resume(session, actor, report)
+    await _publish(request, report)
+    return await _state(request, session, report)
+
+
 @tests_router.post("/{test_id}/complete", response_model=TestStateRead)
 async def complete_test(
     test_id: int, actor: OperatorDep, session: SessionDep, request: Request
@@ -384,6 +418,7 @@ async def _filters(
     status: Annotated[
         Literal["in_progress", "completed", "failed", "aborted", "pending"] | None, Query()
     ] = None,
+    verdict: Annotated[Literal["passed", "warning", "failed"] | None, Query()] = None,
 ) -> ReportFilters:
     return {
         "since": from_,
@@ -393,6 +428,7 @@ async def _filters(
         "customer_id": customer_id,
         "scenario_id": scenario_id,
         "status": status,
+        "verdict": verdict,
     }
 
 
@@ -421,6 +457,30 @@ async def list_reports(
     if capped:
         response.headers["X-Total-Count-Capped"] = "true"
     return items
+
+
+@reports_router.get("/names/{kind}")
+async def report_names(
+    kind: Literal["operators", "customers"],
+    actor: OperatorDep,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> list[dict[str, Any]]:
+    """Names for the report filters' pickers: operators (an operator sees only himself) and
+    customers, matched by the start of any word of the name."""
+    column = User.username if kind == "operators" else Customer.name
+    model = User if kind == "operators" else Customer
+    stmt = select(model.id, column).order_by(column).limit(limit)
+    if q and q.strip():
+        needle = q.strip().lower()
+        stmt = stmt.where(
+            or_(func.lower(column).like(f"{needle}%"), func.lower(column).like(f"% {needle}%"))
+        )
+    if kind == "operators" and actor.active_role == "operator":
+        stmt = stmt.where(User.id == actor.user_id)
+    rows = (await session.execute(stmt)).all()
+    return [{"id": row[0], "name": row[1]} for row in rows]
 
 
 @reports_router.get("/export")
@@ -485,8 +545,15 @@ async def get_report(report_id: int, actor: OperatorDep, session: SessionDep) ->
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) -> Response:
-    """Render the one-page protocol of a finished report."""
+async def report_pdf(
+    report_id: int,
+    actor: OperatorDep,
+    session: SessionDep,
+    request: Request,
+    lang: Annotated[str | None, Query(max_length=10, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = None,
+) -> Response:
+    """Render the one-page protocol of a finished report in the user's language (``lang``,
+    else the browser's Accept-Language, else English)."""
     report = await service.get_report(session, report_id)
     service.check_may_read(actor, report)
     if report.status in ("in_progress", "pending"):
@@ -505,7 +572,8 @@ async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) ->
     customer = await session.get(Customer, report.customer_id) if report.customer_id else None
     operator = await session.get(User, report.operator_id) if report.operator_id else None
     results = service.results_of(report)
-    next_due = results.get("next_due_at")
+    due = await _due_of(session, report, results)
+    language = await _language(session, lang, request.headers.get("accept-language"))
     scenario = (
         await session.get(TestScenario, report.test_scenario_id)
         if report.test_scenario_id
@@ -532,8 +600,10 @@ async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) ->
             "operator": operator.username if operator else None,
             "scenario": scenario.name if scenario else None,
             "sha256": seal.sha256,
-            "next_due_at": next_due,
+            "due": due,
             "printed_at": utcnow(),
+            "language": language,
+            "texts": await translations.bundle(session, language),
         }
     )
     return Response(
@@ -545,6 +615,49 @@ async def report_pdf(report_id: int, actor: OperatorDep, session: SessionDep) ->
             "Cache-Control": "no-store",
         },
     )
+
+
+async def _language(session: SessionDep, lang: str | None, accept: str | None) -> str:
+    """The protocol's language: the asked one, else the first known of Accept-Language."""
+    known = set(await translations.languages(session))
+    wanted = [lang] if lang else []
+    for part in (accept or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code:
+            wanted.append(code)
+    return next((code for code in wanted if code in known), translations.FALLBACK)
+
+
+async def _due_of(
+    session: SessionDep, report: TestReport, results: dict[str, Any]
+) -> dict[str, Any]:
+    """Why the protocol prints the next due date it prints (or none)."""
+    kind_of_test = (results.get("scenario") or {}).get("kind_of_test")
+    if report.status == "aborted":
+        return {"kind": "aborted"}
+    if report.status == "failed" or results.get("verdict") == "failed":
+        return {"kind": "failed"}
+    if report.device_id is None:
+        return {"kind": "no_device"}
+    months = (results.get("scenario") or {}).get("interval_months")
+    if results.get("next_due_at"):
+        return {
+            "kind": "set",
+            "at": results["next_due_at"],
+            "months": months,
+            "kind_of_test": kind_of_test,
+        }
+    row = await session.get(DeviceDueDate, report.device_id)
+    if row is None:
+        return {"kind": "unknown"}
+    if row.report_id == report.id:
+        return {
+            "kind": "set",
+            "at": row.next_due_at,
+            "months": row.interval_months,
+            "kind_of_test": kind_of_test,
+        }
+    return {"kind": "superseded", "at": row.next_due_at, "report_id": row.report_id}
 
 
 @reports_router.get(

@@ -63,6 +63,24 @@ class AbortBody(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class RunningTest(BaseModel):
+    """A test in progress, as Connect++ lists them for resuming or aborting."""
+
+    __test__ = False
+    id: int
+    device_id: int | None
+    device_number: str | None
+    scenario_name: str | None
+    operator_id: int | None
+    operator: str | None
+    customer_name: str | None
+    start_time: datetime
+    last_activity_at: datetime | None
+    current_step: int | None
+    steps_done: int
+    steps_total: int
+
+
 class ReportSummary(BaseModel):
     """A report in a list: no samples, no per-step details."""
 
@@ -77,6 +95,8 @@ class ReportSummary(BaseModel):
     verdict: str | None
     scenario_name: str | None
     device_number: str | None
+    operator_name: str | None = None
+    customer_name: str | None = None
 
 
 class ReportRead(ReportSummary):

@@ -25,7 +25,7 @@ from fleet.models import (
     TestStepAttachment,
 )
 from fleet.ops.metrics import TEST_VERDICTS
-from fleet.runs import bench, criteria, reports
+from fleet.runs import bench, criteria, lifecycle, reports
 from fleet.runs.samples import (
     append_samples,
     current_step,
@@ -76,15 +76,19 @@ async def get_report(session: AsyncSession, report_id: int, *, lock: bool = Fals
 
 
 def check_may_read(actor: Principal, report: TestReport) -> None:
-    """Operators read their own tests only; every other role reads all."""
+    """Operators read their own tests, and any test still running (to resume or abort it);
+    every other role reads all."""
+    if report.status == "in_progress":
+        return
     if actor.active_role == "operator" and report.operator_id != actor.user_id:
         raise Forbidden("This test belongs to another operator")
 
 
 def check_may_run(actor: Principal, report: TestReport) -> None:
-    """Only the operator who started a test (or a supervising role) records its steps."""
+    """Only the test's operator (or a supervising role) records its steps; another operator
+    takes the test over first (``POST /tests/{id}/resume``)."""
     if report.operator_id != actor.user_id and actor.active_role == "operator":
-        raise Forbidden("This test belongs to another operator")
+        raise Forbidden("This test belongs to another operator; resume it to take it over")
 
 
 def _step_state(step: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +110,9 @@ def _step_state(step: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def start_test(session: AsyncSession, actor: Principal, body: TestStart) -> TestReport:
+async def start_test(
+    session: AsyncSession, actor: Principal, body: TestStart, idle_minutes: int | None = None
+) -> TestReport:
     """Open a report ``in_progress`` for one device; a device runs one test at a time (409)."""
     scenario = await session.get(TestScenario, body.scenario_id)
     if scenario is None:
@@ -125,6 +131,8 @@ async def start_test(session: AsyncSession, actor: Principal, body: TestStart) -
         )
     if device.status == "inactive":
         raise Conflict(f"Device {device.device_number} is inactive")
+    if idle_minutes is not None:  # a test left idle on this device no longer blocks it
+        await lifecycle.sweep_idle(session, idle_minutes)
     await workshop.ensure_may_start(session, device)
     customer_id = body.customer_id if body.customer_id is not None else device.customer_id
     if customer_id is not None and await session.get(Customer, customer_id) is None:
@@ -177,6 +185,7 @@ async def start_test(session: AsyncSession, actor: Principal, body: TestStart) -
         await session.flush()
     except IntegrityError as exc:  # another start won the race for this device
         raise Conflict(f"Device {number} is already running a test") from exc
+    await lifecycle.touch(session, report.id)
     record(
         session,
         "test.start",
@@ -306,6 +315,7 @@ async def submit_step(
     index = orders.index(step_order)
     results["current_step"] = orders[index + 1] if index + 1 < len(orders) else None
     _save(report, results)
+    await lifecycle.touch(session, report.id)
     stop = (
         evaluation["result"] == "failed"
         and state["required"]
@@ -400,8 +410,8 @@ async def complete_test(session: AsyncSession, actor: Principal, report: TestRep
 async def abort_test(
     session: AsyncSession, actor: Principal, report: TestReport, reason: str
 ) -> TestReport:
-    """Abort a running test, keeping the reason; no verdict and no due date."""
-    check_may_run(actor, report)
+    """Abort a running test, keeping the reason; no verdict and no due date. Any operator may
+    abort any running test (one left behind by a colleague, say)."""
     if report.status != "in_progress":
         raise Conflict(f"Test {report.id} is already {report.status}")
     results = copy.deepcopy(results_of(report))
@@ -473,6 +483,7 @@ async def attach_photo(
             )
     _save(report, results)
     await session.flush()
+    await lifecycle.touch(session, report.id)
     record(
         session,
         "test.attachment",

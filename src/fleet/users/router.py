@@ -11,6 +11,7 @@ from fleet.deps import SessionDep, SettingsDep
 from fleet.errors import NotFound
 from fleet.pagination import PageDep, paginate
 from fleet.users import service
+from fleet.users.badge import badge_pdf
 from fleet.users.schemas import GrantableRoles, QRCodeRead, UserCreate, UserRead, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -97,18 +98,28 @@ async def get_qr_code(user_id: int, actor: AdminPrincipal, session: SessionDep) 
 @router.get(
     "/{user_id}/badge",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}, "application/pdf": {}}}},
 )
 async def badge(
     user_id: int,
     actor: AdminPrincipal,
     session: SessionDep,
-    format: Literal["png", "svg"] = "png",
+    format: Literal["png", "svg", "pdf"] = "png",
 ) -> Response:
-    """Render the user's QR login badge as PNG or SVG (same rule as changing him)."""
+    """Render the user's QR login badge as PNG or SVG, or as a printable card (PDF) with the
+    user's name and roles (same rule as changing him)."""
     user = await service.get_user(session, user_id)
     service.guard_manage(actor, user)
     if not user.qr_code:
         raise NotFound("User has no QR code; regenerate one")
+    if format == "pdf":
+        return Response(
+            content=badge_pdf(user),
+            media_type="application/pdf",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Disposition": f'inline; filename="badge-{user.username}.pdf"',
+            },
+        )
     data, media_type = service.badge_image(user.qr_code, format)
     return Response(content=data, media_type=media_type, headers={"Cache-Control": "no-store"})

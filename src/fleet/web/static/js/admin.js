@@ -1,6 +1,8 @@
 // /admin: users (list, create, edit, deactivate, QR badges) and the audit log.
 import { api, el, flash, fmtTime } from "./api.js";
 import { ready } from "./shell.js";
+import { t } from "./i18n.js";
+import { download, namePicker, sources } from "./ui.js";
 
 const ROLES = ["operator", "admin", "superuser", "manager", "configurator", "maker"];
 const PAGE = 25;
@@ -154,9 +156,11 @@ async function showBadgeImage() {
     link.download = `badge-${badgeUser.username}.png`;
     img.hidden = false;
     link.hidden = false;
+    document.getElementById("badge-pdf").hidden = false;
   } catch (e) {
     img.hidden = true;
     link.hidden = true;
+    document.getElementById("badge-pdf").hidden = true;
     if (e.status !== 404) flash(e.message, "error");
   }
 }
@@ -179,6 +183,14 @@ async function regenerateBadge() {
   }
 }
 
+// An audit row's details as "key: value" lines instead of raw JSON.
+function detailsList(details) {
+  const entries = Object.entries(details || {});
+  if (!entries.length) return "";
+  const text = (v) => (v !== null && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k} ${text(x)}`).join(", ") : String(v));
+  return el("dl", { class: "log-details", translate: "no" }, ...entries.flatMap(([k, v]) => [el("dt", {}, k.replaceAll("_", " ")), el("dd", {}, text(v))]));
+}
+
 async function loadLogs(skip = logSkip) {
   logSkip = Math.max(0, skip);
   const raw = formQuery(document.getElementById("log-filter"));
@@ -190,9 +202,9 @@ async function loadLogs(skip = logSkip) {
         el("tr", { class: `level-${(r.log_level || "").toLowerCase()}` },
           el("td", {}, fmtTime(r.timestamp)),
           el("td", {}, r.log_level || ""),
-          el("td", {}, r.user_id ?? ""),
+          el("td", {}, r.username || (r.user_id ?? "")),
           el("td", {}, r.action || ""),
-          el("td", {}, el("code", {}, JSON.stringify(r.details || {}))),
+          el("td", {}, detailsList(r.details)),
           el("td", {}, r.ip_address || ""),
         ),
       ),
@@ -215,11 +227,13 @@ ready.then(async (me) => {
   roleFilter.append(...ROLES.map((r) => el("option", { value: r }, r)));
   document.getElementById("user-filter").addEventListener("submit", (e) => { e.preventDefault(); loadUsers(0); });
   document.getElementById("log-filter").addEventListener("submit", (e) => { e.preventDefault(); loadLogs(0); });
+  document.getElementById("log-user").replaceWith(namePicker({ name: "user_id", source: sources.users, label: t("admin.col_user", "User") }));
   document.getElementById("user-new").addEventListener("click", () => openUser(null));
   document.getElementById("user-form").addEventListener("submit", saveUser);
   document.getElementById("user-cancel").addEventListener("click", () => document.getElementById("user-dialog").close());
   document.getElementById("badge-close").addEventListener("click", () => document.getElementById("badge-dialog").close());
   document.getElementById("badge-regenerate").addEventListener("click", regenerateBadge);
+  document.getElementById("badge-pdf").addEventListener("click", () => badgeUser && download(`/users/${badgeUser.id}/badge?format=pdf`, `badge-${badgeUser.username}.pdf`));
   window.addEventListener("hashchange", showTab);
   showTab();
 });

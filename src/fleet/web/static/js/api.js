@@ -182,8 +182,15 @@ export function flash(message, kind = "info") {
   flash.timer = setTimeout(() => { box.hidden = true; }, 5000);
 }
 
+// Dates in the page's language (never the browser's US default): en-GB, pl-PL, ...
+const LOCALES = { en: "en-GB", pl: "pl-PL", de: "de-DE", fr: "fr-FR", cs: "cs-CZ", uk: "uk-UA" };
+export function pageLocale() {
+  const lang = document.documentElement.lang || "en";
+  return LOCALES[lang] || lang;
+}
+
 export function fmtTime(value) {
   if (!value) return "";
   const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString(pageLocale());
 }

@@ -4,9 +4,9 @@ import { api, el, flash, fmtTime } from "./api.js";
 import { ready } from "./shell.js";
 import { t } from "./i18n.js";
 import { mountJsonEditor } from "./jsoneditor.js";
+import { PAGE, download, formQuery, namePicker, pager, sources, tabs } from "./ui.js";
 
 const API = "/fleet-config";
-const PAGE = 25;
 const COMPONENTS = ["", "CPP", "CM", "FDM", "FCM", "FSM"];
 const skips = { system: 0, devices: 0, templates: 0, translations: 0, backups: 0 };
 let me = null;
@@ -20,30 +20,6 @@ function btn(label, onclick, kind = "") {
 function short(value, max = 90) {
   const text = JSON.stringify(value);
   return text && text.length > max ? `${text.slice(0, max)}…` : text;
-}
-
-function pager(box, skip, total, go) {
-  const last = Math.max(0, Math.ceil(total / PAGE) - 1);
-  const page = Math.floor(skip / PAGE);
-  box.replaceChildren(
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => go(skip - PAGE) }, "‹"),
-    el("span", {}, ` ${total ? page + 1 : 0} / ${last + 1} (${total}) `),
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page >= last, onclick: () => go(skip + PAGE) }, "›"),
-  );
-}
-
-function formQuery(form) {
-  const out = {};
-  for (const [k, v] of new FormData(form).entries()) if (v !== "") out[k] = v;
-  return out;
-}
-
-function download(name, blob) {
-  const a = el("a", { href: URL.createObjectURL(blob), download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
 function jsonBlob(data) {
@@ -394,7 +370,7 @@ document.getElementById("tr-export").addEventListener("click", async () => {
   const lang = prompt(t("fcm.language_prompt", "Language code"), trLanguages().at(-1));
   if (!lang) return;
   try {
-    download(`translations-${lang}.json`, jsonBlob(await api.get(`${API}/translations/export/${encodeURIComponent(lang)}`)));
+    download(jsonBlob(await api.get(`${API}/translations/export/${encodeURIComponent(lang)}`)), `translations-${lang}.json`);
   } catch (e) {
     flash(e.message, "error");
   }
@@ -440,7 +416,7 @@ async function loadBackups(skip = skips.backups) {
 }
 
 async function downloadBackup(b) {
-  download(`config-backup-${b.id}.json`, jsonBlob(await api.get(`${API}/backups/${b.id}`)));
+  download(jsonBlob(await api.get(`${API}/backups/${b.id}`)), `config-backup-${b.id}.json`);
 }
 
 async function removeBackup(b) {
@@ -518,7 +494,7 @@ document.getElementById("bk-file").addEventListener("change", async (ev) => {
 document.getElementById("db-export").addEventListener("click", async () => {
   try {
     const blob = await api.get(`${API}/export`);
-    download(`fleet-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "")}.fleetdump.gz`, blob);
+    download(blob, `fleet-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "")}.fleetdump.gz`);
   } catch (e) {
     flash(e.message, "error");
   }
@@ -528,13 +504,7 @@ document.getElementById("db-export").addEventListener("click", async () => {
 
 const LOADERS = { system: loadSystem, devices: loadDevices, templates: loadTemplates, translations: loadTranslations, backups: loadBackups };
 
-function showTab() {
-  let tab = (location.hash || "#system").slice(1);
-  if (!LOADERS[tab]) tab = "system";
-  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${tab}`;
-  for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.tab === tab);
-  LOADERS[tab]().catch((e) => flash(e.message, "error"));
-}
+const showTab = tabs(Object.keys(LOADERS), (tab) => LOADERS[tab]().catch((e) => flash(e.message, "error")));
 
 for (const [id, loader] of [["sys-filter", loadSystem], ["dev-filter", loadDevices], ["tpl-filter", loadTemplates], ["tr-filter", loadTranslations]]) {
   document.getElementById(id).addEventListener("submit", (ev) => {
@@ -543,12 +513,12 @@ for (const [id, loader] of [["sys-filter", loadSystem], ["dev-filter", loadDevic
   });
 }
 document.getElementById("sys-new").addEventListener("click", () => editSystem(null));
+document.getElementById("apply-customer").replaceWith(namePicker({ name: "customer_id", source: sources.customers, label: t("fcm.customer", "Customer") }));
 document.getElementById("tpl-new").addEventListener("click", () => editTemplate(null));
 
 ready.then((who) => {
   if (!who) return;
   me = who;
   document.getElementById("db-export").hidden = !me.modules.includes("ADMIN");
-  window.addEventListener("hashchange", showTab);
   showTab();
 });

@@ -2,8 +2,7 @@
 import { api, el, flash } from "./api.js";
 import { ready } from "./shell.js";
 import { mountJsonEditor } from "./jsoneditor.js";
-
-const PAGE = 25;
+import { PAGE, download as saveFile, formQuery, listRows, pager, pill } from "./ui.js";
 const SIGNALS = ["pressure_low", "pressure_high", "flow"];
 // The fields of each criteria type (the published schema's $defs): [name, kind, required].
 const CRITERIA = {
@@ -22,25 +21,20 @@ let jsonEditor = null;
 let syncing = false;
 
 function query() {
-  return Object.fromEntries(new FormData(document.getElementById("cm-filter")).entries());
+  return formQuery(document.getElementById("cm-filter"));
 }
 
 async function load(to = skip) {
   skip = Math.max(0, to);
-  try {
-    const { items, total } = await api.list("/scenarios", { ...query(), skip, limit: PAGE });
-    document.querySelector("#cm-table tbody").replaceChildren(...items.map(row));
-    const box = document.getElementById("cm-pager");
-    const last = Math.max(0, Math.ceil(total / PAGE) - 1);
-    const page = Math.floor(skip / PAGE);
-    box.replaceChildren(
-      el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => load(skip - PAGE) }, "‹ Prev"),
-      el("span", {}, ` ${total ? page + 1 : 0} / ${last + 1} (${total}) `),
-      el("button", { class: "btn btn-ghost", type: "button", disabled: page >= last, onclick: () => load(skip + PAGE) }, "Next ›"),
-    );
-  } catch (e) {
-    flash(e.message, "error");
-  }
+  let total = 0;
+  const tbody = document.querySelector("#cm-table tbody");
+  const columns = document.querySelectorAll("#cm-table thead th").length || 6;
+  await listRows(tbody, columns, async () => {
+    const answer = await api.list("/scenarios", { ...query(), skip, limit: PAGE });
+    total = answer.total;
+    return answer.items;
+  }, row);
+  pager(document.getElementById("cm-pager"), skip, total, load);
 }
 
 function row(s) {
@@ -49,7 +43,7 @@ function row(s) {
     el("td", {}, s.device_type || "—"),
     el("td", {}, s.kind_of_test || "—"),
     el("td", {}, String(s.step_count)),
-    el("td", {}, s.is_active ? "yes" : "no"),
+    el("td", {}, pill(s.is_active ? "active" : "inactive")),
     el("td", { class: "actions" },
       el("button", { class: "btn btn-small", type: "button", onclick: () => open(s.id) }, "Edit"),
       el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => duplicate(s) }, "Duplicate"),
@@ -68,12 +62,7 @@ async function duplicate(s) {
 }
 
 function download(name, data) {
-  const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
-  const a = el("a", { href: url, download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  return saveFile(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }), name);
 }
 
 async function exportOne(s) {

@@ -2,41 +2,27 @@
 import { fillReadiness } from "./readiness.js";
 import { api, el, flash, fmtTime, request, tokens } from "./api.js";
 import { ready } from "./shell.js";
-import { mountJsonEditor } from "./jsoneditor.js";
+import { fieldProblems, mountSchemaForm } from "./schemaform.js";
+import { mountReports } from "./reports.js";
+import { PAGE, download, fmtDate, pager, tabs } from "./ui.js";
 
-const PAGE = 25;
-const CONTACT_KEYS = ["phone", "email", "address", "company", "notes"];
 const DUE_LABELS = { overdue: "overdue", due_soon: "due soon", ok: "", never_tested: "never tested" };
 const state = { deviceSkip: 0, customerSkip: 0, editingDevice: null, editingCustomer: null };
 let configEditor = null;
 let contactEditor = null;
+let contactSchema = null;
 
-function showTab() {
-  const tab = (location.hash || "#dashboard").slice(1).split("?")[0];
-  const known = ["dashboard", "devices", "customers", "transfer"].includes(tab) ? tab : "dashboard";
-  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
-  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${known}`;
-  for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.tab === known);
+window.addEventListener("hashchange", applyHashQuery); // before the tabs show the list
+const showTab = tabs(["dashboard", "devices", "customers", "reports", "transfer"], (known, params) => {
   if (known === "dashboard") loadDashboard();
   else if (known === "devices") loadDevices();
   else if (known === "customers") loadCustomers();
-}
-
-function pager(box, skip, total, go) {
-  const last = Math.max(0, Math.ceil(total / PAGE) - 1);
-  const page = Math.floor(skip / PAGE);
-  box.replaceChildren(
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => go(skip - PAGE) }, "‹ Prev"),
-    el("span", {}, ` ${total ? page + 1 : 0} / ${last + 1} (${total}) `),
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page >= last, onclick: () => go(skip + PAGE) }, "Next ›"),
-  );
-}
-
-function fmtDate(value) {
-  if (!value) return "";
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleDateString();
-}
+  else if (known === "reports") {
+    const reports = mountReports();
+    reports.load(0);
+    if (params.get("report")) reports.openReport(Number(params.get("report")));
+  }
+});
 
 // Turn an API error into readable lines: 422 bodies carry {message, errors: [{path, message}]}
 // or FastAPI's [{loc, msg}] list.
@@ -190,10 +176,20 @@ async function openDevice(device) {
   form.status.value = device ? device.status || "active" : "active";
   form.customer_id.value = device && device.customer_id ? String(device.customer_id) : "";
   const box = document.getElementById("device-config-editor");
-  if (!configEditor) configEditor = mountJsonEditor(box, { value: {} });
-  configEditor.set(device && device.configuration ? device.configuration : {});
+  if (!configEditor) configEditor = mountSchemaForm(box, { value: {} });
+  configEditor.clear();
+  await loadConfigSchema(form.device_type.value, device && device.configuration ? device.configuration : null);
   document.getElementById("device-form-error").hidden = true;
   document.getElementById("device-dialog").showModal();
+}
+
+// The configuration form follows the device type's template (schema and defaults).
+async function loadConfigSchema(type, value) {
+  let answer = { schema: null, default_values: null };
+  if (type) {
+    try { answer = await api.get(`/fleet-data/device-types/${encodeURIComponent(type)}/config-schema`); } catch { /* no form */ }
+  }
+  configEditor.set(value || answer.default_values || {}, answer.schema);
 }
 
 async function saveDevice(ev) {
@@ -207,6 +203,7 @@ async function saveDevice(ev) {
     showProblems(errors, { message: `configuration: ${e.message}` });
     return;
   }
+  configEditor.clear();
   const body = {
     device_number: form.device_number.value.trim(),
     device_type: form.device_type.value.trim(),
@@ -227,7 +224,10 @@ async function saveDevice(ev) {
     fillDeviceTypes();
     loadDevices();
   } catch (e) {
-    showProblems(errors, e);
+    const isConfig = e.detail && e.detail.message && /configuration/.test(e.detail.message);
+    const rest = isConfig ? configEditor.showErrors(fieldProblems(e, "configuration")) : null;
+    if (rest && !rest.length) errors.hidden = true;
+    else showProblems(errors, rest ? { message: rest.map((p) => `${p.field ? `${p.field}: ` : ""}${p.message}`).join("; ") } : e);
   }
 }
 
@@ -269,7 +269,9 @@ async function openHistory(device) {
         el("li", { class: `fdm-event fdm-event-${entry.kind}`, dataset: { kind: entry.kind } },
           el("time", {}, fmtTime(entry.at)),
           el("span", { class: "fdm-badge" }, entry.kind),
-          el("strong", {}, entry.title),
+          entry.kind === "test" && entry.ref_id
+            ? el("a", { href: `#reports?report=${entry.ref_id}`, class: "fdm-report-link", dataset: { report: String(entry.ref_id) } }, entry.title)
+            : el("strong", {}, entry.title),
           el("span", {}, entry.summary),
           entry.user ? el("span", { class: "hint" }, `by ${entry.user}`) : null,
         ),
@@ -312,18 +314,18 @@ async function loadCustomers(skip = state.customerSkip) {
   }
 }
 
-function openCustomer(customer) {
+async function openCustomer(customer) {
   state.editingCustomer = customer;
   const form = document.getElementById("customer-form");
   form.reset();
   document.getElementById("customer-form-title").textContent = customer ? `Edit ${customer.name}` : "New customer";
   form.name.value = customer ? customer.name : "";
-  const value = customer && customer.contact_info
-    ? customer.contact_info
-    : Object.fromEntries(CONTACT_KEYS.map((k) => [k, ""]));
+  const value = customer && customer.contact_info ? customer.contact_info : {};
   const box = document.getElementById("customer-contact-editor");
-  if (!contactEditor) contactEditor = mountJsonEditor(box, { value });
-  else contactEditor.set(value);
+  if (!contactEditor) contactEditor = mountSchemaForm(box, { value });
+  contactEditor.clear();
+  if (!contactSchema) contactSchema = await api.get("/fleet-data/customers/contact-schema").catch(() => null);
+  contactEditor.set(value, contactSchema);
   document.getElementById("customer-form-error").hidden = true;
   document.getElementById("customer-dialog").showModal();
 }
@@ -343,6 +345,7 @@ async function saveCustomer(ev) {
     showProblems(errors, { message: "contact info must be an object" });
     return;
   }
+  contactEditor.clear();
   const cleaned = contact ? Object.fromEntries(Object.entries(contact).filter(([, v]) => v !== "")) : null;
   const body = { name: form.name.value, contact_info: cleaned && Object.keys(cleaned).length ? cleaned : null };
   const editing = state.editingCustomer;
@@ -355,7 +358,9 @@ async function saveCustomer(ev) {
     loadCustomers();
     fillCustomerSelects();
   } catch (e) {
-    showProblems(errors, e);
+    const rest = contactEditor.showErrors(fieldProblems(e, "contact_info"));
+    if (!rest.length) errors.hidden = true;
+    else showProblems(errors, { message: rest.map((p) => `${p.field ? `${p.field}: ` : ""}${p.message}`).join("; ") });
   }
 }
 
@@ -380,12 +385,7 @@ async function exportData(ev) {
     const response = await request("GET", "/fleet-data/export", { query: { entity, format }, raw: true });
     const blob = await response.blob();
     const name = (/filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "") || [])[1] || `${entity}.${format}`;
-    const url = URL.createObjectURL(blob);
-    const link = el("a", { href: url, download: name });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    await download(blob, name);
   } catch (e) {
     flash(e.message, "error");
   }
@@ -444,6 +444,11 @@ ready.then(async (me) => {
   document.getElementById("device-new").addEventListener("click", () => openDevice(null));
   document.getElementById("customer-new").addEventListener("click", () => openCustomer(null));
   document.getElementById("device-form").addEventListener("submit", saveDevice);
+  const typeField = document.getElementById("device-form").device_type;
+  typeField.addEventListener("change", () => {
+    const value = configEditor ? configEditor.get() : {};
+    loadConfigSchema(typeField.value.trim(), value && Object.keys(value).length ? value : null);
+  });
   document.getElementById("customer-form").addEventListener("submit", saveCustomer);
   document.getElementById("device-cancel").addEventListener("click", () => document.getElementById("device-dialog").close());
   document.getElementById("customer-cancel").addEventListener("click", () => document.getElementById("customer-dialog").close());
@@ -451,7 +456,6 @@ ready.then(async (me) => {
   document.getElementById("dash-refresh").addEventListener("click", () => loadDashboard(true));
   document.getElementById("export-form").addEventListener("submit", exportData);
   document.getElementById("import-form").addEventListener("submit", importData);
-  window.addEventListener("hashchange", () => { applyHashQuery(); showTab(); });
   await Promise.all([fillCustomerSelects(), fillDeviceTypes()]);
   applyHashQuery();
   showTab();

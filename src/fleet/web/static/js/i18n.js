@@ -77,9 +77,65 @@ function translateOne(node) {
   }
 }
 
+// Texts a page script writes in English without a key (a button label, a table header) are
+// found by their English wording in the bundle and shown in the chosen language; their English
+// is kept so switching back restores it. Data never matches: [translate=no] and code are skipped.
+const SOURCE = new WeakMap();
+const SOURCE_ATTR = new WeakMap();
+const SKIP_TEXT = "script,style,code,pre,textarea,[translate=no],.json-editor";
+let byEnglish = new Map();
+
+function englishIndex() {
+  byEnglish = new Map();
+  for (const [key, text] of Object.entries(shipped)) if (!byEnglish.has(text.trim())) byEnglish.set(text.trim(), key);
+}
+
+function swapText(node) {
+  const parent = node.parentElement;
+  if (!parent || parent.hasAttribute("data-i18n") || parent.closest(SKIP_TEXT)) return;
+  const english = SOURCE.has(node) ? SOURCE.get(node) : node.data.trim();
+  if (!english) return;
+  const key = byEnglish.get(english);
+  if (!key) return;
+  const value = language === "en" ? english : pick(key, english);
+  if (node.data.trim() === value) return;
+  // an option without a value attribute is worth its text: keep the English as its value
+  if (parent.tagName === "OPTION" && !parent.hasAttribute("value")) parent.setAttribute("value", english);
+  SOURCE.set(node, english);
+  const lead = node.data.match(/^\s*/)[0];
+  const tail = node.data.match(/\s*$/)[0];
+  node.data = `${lead}${value}${tail}`;
+}
+
+function swapAttrs(node) {
+  if (node.closest(SKIP_TEXT)) return;
+  for (const attr of ["placeholder", "title", "aria-label"]) {
+    if (!node.hasAttribute(attr)) continue;
+    const keep = SOURCE_ATTR.get(node) || {};
+    const english = keep[attr] ?? node.getAttribute(attr).trim();
+    const key = byEnglish.get(english);
+    if (!key) continue;
+    keep[attr] = english;
+    SOURCE_ATTR.set(node, keep);
+    const value = language === "en" ? english : pick(key, english);
+    if (node.getAttribute(attr) !== value) node.setAttribute(attr, value);
+  }
+}
+
+function translateLoose(root) {
+  if (!byEnglish.size) return;
+  if (root.nodeType === Node.TEXT_NODE) { swapText(root); return; }
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) swapText(n);
+  if (root.nodeType === Node.ELEMENT_NODE && root.matches("[placeholder],[title],[aria-label]")) swapAttrs(root);
+  for (const node of root.querySelectorAll("[placeholder],[title],[aria-label]")) swapAttrs(node);
+}
+
 export function translate(root = document) {
+  if (root.nodeType === Node.TEXT_NODE) { translateLoose(root); return; }
   if (root.nodeType === Node.ELEMENT_NODE && root.matches(SELECTOR)) translateOne(root);
   for (const node of root.querySelectorAll(SELECTOR)) translateOne(node);
+  translateLoose(root === document ? document.body : root);
 }
 
 // t("key", "English text"): for texts built in JavaScript.
@@ -92,7 +148,10 @@ export function currentLanguage() {
 }
 
 export async function setLanguage(lang) {
-  if (!Object.keys(shipped).length) shipped = usable(await getJson("/static/i18n/en.json").catch(() => ({})));
+  if (!Object.keys(shipped).length) {
+    shipped = usable(await getJson("/static/i18n/en.json").catch(() => ({})));
+    englishIndex();
+  }
   messages = await loadBundle(lang);
   language = lang;
   localStorage.setItem(STORE, lang);
@@ -125,7 +184,7 @@ new MutationObserver((records) => {
   if (!Object.keys(messages).length) return;
   for (const record of records) {
     for (const node of record.addedNodes) {
-      if (node.nodeType === Node.ELEMENT_NODE) translate(node);
+      if (node.nodeType === Node.ELEMENT_NODE || node.nodeType === Node.TEXT_NODE) translate(node);
     }
   }
 }).observe(document.documentElement, { childList: true, subtree: true });

@@ -56,5 +56,14 @@ async function boot() {
   return me;
 }
 
+// On a phone the header folds into a menu button.
+const toggle = document.getElementById("nav-toggle");
+if (toggle) {
+  toggle.addEventListener("click", () => {
+    const open = document.body.classList.toggle("menu-open");
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+}
+
 export const ready = boot();
 export { pagesFor };

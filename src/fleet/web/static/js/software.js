@@ -3,6 +3,8 @@
 import { api, ApiError, el, flash, fmtTime, request, tokens } from "./api.js";
 import { mountJsonEditor } from "./jsoneditor.js";
 import { ready } from "./shell.js";
+import { t } from "./i18n.js";
+import { namePicker, sources } from "./ui.js";
 
 const SW = "/fleet-software";
 const PAGE = 25;
@@ -54,7 +56,7 @@ function badge(status) {
 }
 
 function bar(parts, total) {
-  const box = el("span", { class: "fsm-bar", title: parts.map(([k, n]) => `${k}: ${n}`).join(", ") });
+  const box = el("span", { class: "fsm-bar", title: parts.map(([k, n]) => `${t(`status.l_${k}`, k)}: ${n}`).join(", ") });
   for (const [key, n] of parts) {
     if (!n || !total) continue;
     box.append(el("span", { class: `fsm-seg fsm-${key}`, style: `width:${(n * 100) / total}%` }));
@@ -335,7 +337,7 @@ async function loadInstallations(skip = state.instSkip, quiet = false) {
         el("td", {}, String(i.id)),
         el("td", {}, i.device_number || String(i.device_id)),
         el("td", {}, i.software_name || ""),
-        el("td", {}, i.action + (i.rollout_id ? ` (roll-out ${i.rollout_id})` : "")),
+        el("td", {}, t(`fsm.act_${i.action}`, i.action) + (i.rollout_id ? ` (${t("fsm.roll_out", "roll-out")} ${i.rollout_id})` : "")),
         el("td", {}, `${i.previous_version || "—"} → ${i.new_version || "—"}`),
         el("td", { class: "inst-status" }, badge(i.status), i.error_message ? el("div", { class: "error" }, i.error_message) : null),
         el("td", {}, fmtTime(i.started_at)),
@@ -531,7 +533,6 @@ async function createRollout(event) {
   };
   const ids = f.device_ids.value.split(/[\s,;]+/).filter(Boolean);
   if (ids.length) {
-    if (ids.some((x) => !/^\d+$/.test(x))) { showError("ro-form-error", "Device ids are numbers separated by commas"); return; }
     body.device_ids = ids.map(Number);
   } else {
     body.filter = {};
@@ -640,6 +641,10 @@ ready.then((me) => {
   $("inst-form").addEventListener("submit", createInstallation);
   $("inst-form").elements.software_id.addEventListener("change", () => fillVersionSelect($("inst-form")));
   $("inst-form").elements.device_search.addEventListener("input", (e) => searchDevices(e.target.value.trim()).catch(() => {}));
+  // pickers by name where ids were typed: the hidden inputs keep the names the code reads
+  $("inst-device").replaceWith(namePicker({ name: "device_id", source: sources.devices, label: t("fsm.col_device", "Device") }));
+  $("ro-devices").replaceWith(namePicker({ name: "device_ids", source: sources.devices, multiple: true, label: t("fsm.devices", "Devices") }));
+  $("ro-customer").replaceWith(namePicker({ name: "customer_id", source: sources.customers, label: t("fsm.customer", "Customer") }));
   $("ro-form").addEventListener("submit", createRollout);
   $("ro-form").elements.software_id.addEventListener("change", () => fillVersionSelect($("ro-form")));
   $("dev-filter").addEventListener("submit", (e) => { e.preventDefault(); loadDevices(); });
