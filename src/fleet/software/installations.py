@@ -77,6 +77,7 @@ from fleet.models import (
     Device,
     DeviceSoftware,
     Rollout,
+    RolloutGroup,
     RolloutTarget,
     Software,
     SoftwareInstallation,
@@ -672,4 +673,71 @@ async def get_installation(session: AsyncSession, installation_id: int) -> Softw
     installation = await session.get(SoftwareInstallation, installation_id)
     if installation is None:
         raise NotFound(f"Installation {installation_id} not found")
+    return installation
+
+
+async def reopen_canceled(
+    session: AsyncSession,
+    installation: SoftwareInstallation,
+    *,
+    log_line: str,
+    ip: str | None = None,
+) -> SoftwareInstallation:
+    """Take back a cancellation the device refused (hawkBit: a rejected cancel puts the action
+    back to running): ``canceled -> in_progress``, the device's software back to
+    ``installing``, and the roll-out group no longer counts it as canceled. The device's later
+    report then finishes the installation as usual. Only a ``canceled`` installation; 409
+    otherwise (conditional UPDATE, as ``transition``)."""
+    if installation.status != "canceled":
+        raise Conflict(f"installation {installation.id} is {installation.status}, not canceled")
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": "in_progress",
+        "completed_at": None,
+        "installation_log": _log(installation.installation_log, now, "in_progress", log_line),
+    }
+    with session.no_autoflush:
+        found = await _rollout_of(session, installation.id)  # locks the roll-out first
+        result = await session.execute(
+            _UPDATE_INSTALLATION_IF, {"iid": installation.id, "old": "canceled", **values}
+        )
+        assert isinstance(result, CursorResult)
+        if result.rowcount != 1:
+            raise Conflict(
+                f"installation {installation.id} was changed by another request; reload it"
+            )
+        for key, value in values.items():
+            set_committed_value(installation, key, value)
+        software_id = (installation.rollback_point or {}).get("software_id")
+        if software_id is not None and installation.device_id is not None:
+            await session.execute(
+                _UPDATE_DEVICE_SOFTWARE,
+                {
+                    "did": installation.device_id,
+                    "sid": software_id,
+                    "installation_status": "installing",
+                    "last_updated": now,
+                },
+            )
+            _expire_device_software(session, {(installation.device_id, software_id)})
+        if found is not None:
+            target, _rollout = found
+            await session.execute(
+                update(RolloutGroup)
+                .where(RolloutGroup.id == target.group_id, RolloutGroup.canceled_count > 0)
+                .values(canceled_count=RolloutGroup.canceled_count - 1)
+                .execution_options(synchronize_session="fetch")
+            )
+    audit.record(
+        session,
+        "software.installation.status",
+        ip_address=ip,
+        level="WARNING",
+        details={
+            "entity": "software_installation",
+            "id": installation.id,
+            "changes": {"status": {"old": "canceled", "new": "in_progress"}},
+            "reason": "the device rejected the cancellation",
+        },
+    )
     return installation

@@ -34,6 +34,7 @@ from fleet.models import (
     SoftwareInstallation,
     SoftwareVersion,
 )
+from fleet.software import delivery
 from fleet.software import installations as inst
 from fleet.software.semver import compatibility_problem
 
@@ -320,6 +321,7 @@ async def _start_group(
                 .values(installation_status="installing", last_updated=now)
                 .execution_options(synchronize_session="fetch")
             )
+        await delivery.copy_rollout_options(session, rollout.id, group.id)
     group.status = "running"
     group.started_at = now
     group.completed_count += completed

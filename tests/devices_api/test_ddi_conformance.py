@@ -1,0 +1,162 @@
+"""hawkBit DDI conformance, resource by resource, with the status codes hawkBit answers.
+
+Each test names the resource and the hawkBit behaviour it checks (learned from hawkBit's DDI
+documentation and resource tests): what a stock client (SWUpdate, rauc-hawkbit) sends is taken,
+and what it reads is there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fleet.models import DdiActionStatus, DeviceSoftware, SoftwareInstallation
+from fleet.settings import Settings
+from tests.devices_api.conftest import (
+    ddi,
+    issue_token,
+    make_device,
+    make_installation,
+    make_version,
+    target,
+)
+
+API = "/api/v1/fleet-software"
+
+
+async def _device(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    number: str = "MT-C",
+) -> tuple[int, dict[str, str]]:
+    device = await make_device(sessionmaker, number)
+    token = await issue_token(client, role_headers["maker"], device.id)
+    return device.id, target(token)
+
+
+async def _status(factory: async_sessionmaker[AsyncSession], installation_id: int) -> str | None:
+    async with factory() as session:
+        row = await session.get(SoftwareInstallation, installation_id)
+        assert row is not None
+        return row.status
+
+
+def _path(href: str) -> str:
+    return href.split("http://testserver", 1)[1]
+
+
+# -- deploymentBase/{actionId}/feedback ------------------------------------------------------
+async def test_feedback_as_swupdate_sends_it(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    """A numeric ``id`` and unknown fields are ignored, progress ``{cnt: 0, of: 0}`` is not
+    checked, ``closed`` + ``finished: none`` is a success; code and details are kept."""
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    body: dict[str, Any] = {
+        "id": 15,
+        "time": "20261130T120000",
+        "unknown": {"nested": True},
+        "status": {
+            "execution": "proceeding",
+            "result": {"finished": "none", "progress": {"cnt": 0, "of": 0}},
+            "code": 12,
+            "details": ["Installing Update Chunk Artifacts."],
+        },
+    }
+    r = await client.post(fb, headers=headers, json=body)
+    assert r.status_code == 200, r.text
+    assert await _status(sessionmaker, inst.id) == "in_progress"
+    body["status"] = {
+        "execution": "closed",
+        "result": {"finished": "none", "progress": {"cnt": 0, "of": 0}},
+        "code": 0,
+        "details": ["Update applied"],
+    }
+    r = await client.post(fb, headers=headers, json=body)
+    assert r.status_code == 200, r.text
+    assert await _status(sessionmaker, inst.id) == "completed"
+    async with sessionmaker() as session:
+        ds = await session.scalar(
+            select(DeviceSoftware).where(DeviceSoftware.device_id == device_id)
+        )
+        assert ds is not None and ds.installed_version == "1.0.0"
+        rows = list(
+            await session.scalars(
+                select(DdiActionStatus)
+                .where(DdiActionStatus.installation_id == inst.id)
+                .order_by(DdiActionStatus.id)
+            )
+        )
+    assert [(r.execution, r.finished, r.code) for r in rows] == [
+        ("proceeding", "none", 12),
+        ("closed", "none", 0),
+    ]
+    assert rows[0].details == ["Installing Update Chunk Artifacts."]
+    # the history is shown with the installation (the Fleet Software Manager page reads it)
+    r = await client.get(f"{API}/installations/{inst.id}", headers=role_headers["maker"])
+    reports = r.json()["device_reports"]
+    assert [(x["execution"], x["code"], x["details"]) for x in reports] == [
+        ("proceeding", 12, ["Installing Update Chunk Artifacts."]),
+        ("closed", 0, ["Update applied"]),
+    ]
+    assert r.json()["delivery"]["update_type"] == "forced"
+    assert "Update applied (code 0)" in r.json()["installation_log"]
+
+
+async def test_feedback_bad_body_is_400_and_failure_keeps_details(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    for bad in (
+        {},
+        {"status": {"execution": "exploded"}},
+        {"status": {"execution": "closed", "result": {"finished": "maybe"}}},
+        {"status": {"execution": "closed", "details": "not a list"}},
+        {"status": {"execution": "proceeding", "result": {"progress": {"cnt": "x"}}}},
+    ):
+        r = await client.post(fb, headers=headers, json=bad)
+        assert r.status_code == 400, (bad, r.text)
+    r = await client.post(
+        fb,
+        headers=headers,
+        content=b"{not json",
+    )
+    assert r.status_code == 400
+    assert await _status(sessionmaker, inst.id) == "pending"
+    r = await client.post(
+        fb,
+        headers=headers,
+        json={
+            "status": {
+                "execution": "closed",
+                "result": {"finished": "failure"},
+                "code": 3,
+                "details": ["ERROR: script failed", "exit 1"],
+            }
+        },
+    )
+    assert r.status_code == 200
+    r = await client.get(f"{API}/installations/{inst.id}", headers=role_headers["maker"])
+    detail = r.json()
+    assert detail["status"] == "failed"
+    assert detail["error_message"] == "ERROR: script failed; exit 1 (code 3)"
+    assert detail["device_reports"][-1]["details"] == ["ERROR: script failed", "exit 1"]
+    # finished: a late report is 410 Gone, as in hawkBit
+    r = await client.post(fb, headers=headers, json={"status": {"execution": "proceeding"}})
+    assert r.status_code == 410
