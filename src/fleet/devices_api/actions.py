@@ -86,6 +86,9 @@ async def current_installation(
     raise NotFound(f"Action {raw_id} is not the device's current action")
 
 
+HISTORY_LINES = 200  # the last detail lines of a report kept in the action history
+
+
 def _percent(status: DdiStatus) -> int | None:
     progress = status.result.progress
     if progress is None or progress.cnt is None or not progress.of or progress.of < 0:
@@ -105,7 +108,7 @@ def status_row(installation_id: int, kind: str, status: DdiStatus) -> DdiActionS
         code=status.code,
         progress_cnt=progress.cnt if progress else None,
         progress_of=progress.of if progress else None,
-        details=[d[:2000] for d in status.details[:100]] or None,
+        details=[d[:2000] for d in status.details[-HISTORY_LINES:]] or None,
     )
 
 

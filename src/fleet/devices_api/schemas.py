@@ -166,7 +166,9 @@ class DdiStatus(BaseModel):
     ]
     result: DdiResult = Field(default_factory=DdiResult)
     code: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
-    details: list[str] = Field(default_factory=list, max_length=100)
+    # SWUpdate sends its whole log of an installation as details: keep it (the body limit
+    # bounds it), the action history stores the last lines.
+    details: list[str] = Field(default_factory=list, max_length=5000)
 
     @field_validator("details")
     @classmethod
