@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import DdiActionStatus, DeviceSoftware, SoftwareInstallation
 from fleet.settings import Settings
+from fleet.software.installations import transition
 from tests.devices_api.conftest import (
     ddi,
     issue_token,
@@ -160,3 +161,157 @@ async def test_feedback_bad_body_is_400_and_failure_keeps_details(
     # finished: a late report is 410 Gone, as in hawkBit
     r = await client.post(fb, headers=headers, json={"status": {"execution": "proceeding"}})
     assert r.status_code == 410
+
+
+# -- cancelAction/{actionId}/feedback --------------------------------------------------------
+async def _deliver_and_cancel(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    headers: dict[str, str],
+    number: str,
+    installation_id: int,
+) -> None:
+    r = await client.get(ddi(number, f"/deploymentBase/{installation_id}"), headers=headers)
+    assert r.status_code == 200
+    r = await client.post(
+        ddi(number, f"/deploymentBase/{installation_id}/feedback"),
+        headers=headers,
+        json={"status": {"execution": "proceeding", "details": ["downloading"]}},
+    )
+    assert r.status_code == 200
+    async with sessionmaker() as session, session.begin():
+        row = await session.get(SoftwareInstallation, installation_id)
+        assert row is not None
+        await transition(session, row, "canceled", log_line="canceled by maker")
+
+
+async def test_cancel_rejected_puts_the_action_back_and_its_success_counts(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    await _deliver_and_cancel(client, sessionmaker, headers, "MT-C", inst.id)
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert links["cancelAction"]["href"].endswith(f"/cancelAction/{inst.id}")
+    cfb = ddi("MT-C", f"/cancelAction/{inst.id}/feedback")
+    # closed + failure is a rejection too (hawkBit); a bad body is 400 and changes nothing
+    assert (await client.post(cfb, headers=headers, json={"status": 1})).status_code == 400
+    r = await client.post(
+        cfb,
+        headers=headers,
+        json={
+            "id": 7,
+            "status": {
+                "execution": "closed",
+                "result": {"finished": "failure"},
+                "code": 409,
+                "details": ["too late to stop: writing flash"],
+            },
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert await _status(sessionmaker, inst.id) == "in_progress"
+    async with sessionmaker() as session:
+        ds = await session.scalar(
+            select(DeviceSoftware).where(DeviceSoftware.device_id == device_id)
+        )
+        assert ds is not None and ds.installation_status == "installing"
+    # answered once: the cancellation is gone, the action is offered again
+    assert (await client.post(cfb, headers=headers, json={"status": {}})).status_code == 400
+    r = await client.post(cfb, headers=headers, json={"status": {"execution": "rejected"}})
+    assert r.status_code == 404  # no cancellation pending any more
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert "cancelAction" not in links and "deploymentBase" in links
+    r = await client.post(
+        ddi("MT-C", f"/deploymentBase/{inst.id}/feedback"),
+        headers=headers,
+        json={"status": {"execution": "closed", "result": {"finished": "success"}}},
+    )
+    assert r.status_code == 200
+    assert await _status(sessionmaker, inst.id) == "completed"
+    r = await client.get(f"{API}/installations/{inst.id}", headers=role_headers["maker"])
+    kinds = [(x["kind"], x["execution"], x["code"]) for x in r.json()["device_reports"]]
+    assert ("cancel", "closed", 409) in kinds
+    assert "device rejected the cancellation" in r.json()["installation_log"]
+
+
+async def test_cancel_confirmed_stays_canceled(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    await _deliver_and_cancel(client, sessionmaker, headers, "MT-C", inst.id)
+    cfb = ddi("MT-C", f"/cancelAction/{inst.id}/feedback")
+    # closed with finished none confirms, as success does
+    r = await client.post(cfb, headers=headers, json={"status": {"execution": "closed"}})
+    assert r.status_code == 200
+    assert await _status(sessionmaker, inst.id) == "canceled"
+    assert "_links" not in (await client.get(ddi("MT-C"), headers=headers)).json() or (
+        "cancelAction" not in (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    )
+    r = await client.get(ddi("MT-C", f"/cancelAction/{inst.id}"), headers=headers)
+    assert r.status_code == 410
+
+
+async def test_rejected_cancel_in_a_rollout_is_not_counted_as_canceled(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    maker = role_headers["maker"]
+    version = await make_version(sessionmaker, settings)
+    devices = []
+    for n in (1, 2):
+        device_id, headers = await _device(client, sessionmaker, role_headers, f"MT-R{n}")
+        devices.append((device_id, headers))
+    r = await client.post(
+        f"{API}/rollouts",
+        headers=maker,
+        json={
+            "version_id": version.id,
+            "device_ids": [d for d, _h in devices],
+            "group_size": 2,
+            "success_threshold": 100,
+            "error_threshold": 0,
+        },
+    )
+    rid = r.json()["id"]
+    assert (await client.post(f"{API}/rollouts/{rid}/start", headers=maker)).status_code == 200
+    actions = {}
+    async with sessionmaker() as session:
+        for device_id, _h in devices:
+            row = await session.scalar(
+                select(SoftwareInstallation).where(SoftwareInstallation.device_id == device_id)
+            )
+            assert row is not None
+            actions[device_id] = row.id
+    first_id, first_headers = devices[0]
+    await _deliver_and_cancel(client, sessionmaker, first_headers, "MT-R1", actions[first_id])
+    r = await client.get(f"{API}/rollouts/{rid}", headers=maker)
+    assert r.json()["groups"][0]["canceled_count"] == 1
+    r = await client.post(
+        ddi("MT-R1", f"/cancelAction/{actions[first_id]}/feedback"),
+        headers=first_headers,
+        json={"status": {"execution": "rejected", "details": ["busy"]}},
+    )
+    assert r.status_code == 200
+    r = await client.get(f"{API}/rollouts/{rid}", headers=maker)
+    assert r.json()["groups"][0]["canceled_count"] == 0
+    for (device_id, headers), number in zip(devices, ("MT-R1", "MT-R2"), strict=True):
+        r = await client.post(
+            ddi(number, f"/deploymentBase/{actions[device_id]}/feedback"),
+            headers=headers,
+            json={"status": {"execution": "closed", "result": {"finished": "success"}}},
+        )
+        assert r.status_code == 200
+    r = await client.get(f"{API}/rollouts/{rid}", headers=maker)
+    assert r.json()["status"] == "finished" and r.json()["completed"] == 2
