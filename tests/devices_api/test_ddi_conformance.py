@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fleet.devices_api.ddi import module_type
 from fleet.models import DdiActionStatus, DeviceSoftware, SoftwareInstallation
 from fleet.settings import Settings
 from fleet.software.installations import transition
@@ -315,3 +316,155 @@ async def test_rejected_cancel_in_a_rollout_is_not_counted_as_canceled(
         assert r.status_code == 200
     r = await client.get(f"{API}/rollouts/{rid}", headers=maker)
     assert r.json()["status"] == "finished" and r.json()["completed"] == 2
+
+
+# -- tenant, base poll, installedBase, deploymentBase of a finished action --------------------
+async def test_tenant_ignores_case_and_unknown_tenant_is_404(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+) -> None:
+    _device_id, headers = await _device(client, sessionmaker, role_headers)
+    for tenant in ("default", "DEFAULT", "Default"):
+        r = await client.get(f"/{tenant}/controller/v1/MT-C", headers=headers)
+        assert r.status_code == 200, tenant
+    assert (await client.get("/other/controller/v1/MT-C", headers=headers)).status_code == 404
+
+
+async def test_installed_base_and_finished_deployment_base(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    poll = (await client.get(ddi("MT-C"), headers=headers)).json()
+    assert "installedBase" not in poll["_links"]
+    r = await client.get(ddi("MT-C", f"/installedBase/{inst.id}"), headers=headers)
+    assert r.status_code == 404  # not installed yet
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+    assert (await client.post(fb, headers=headers, json=done)).status_code == 200
+    poll = (await client.get(ddi("MT-C"), headers=headers)).json()
+    href = poll["_links"]["installedBase"]["href"]
+    assert href == f"http://testserver{ddi('MT-C', f'/installedBase/{inst.id}')}"
+    r = await client.get(_path(href), headers=headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["id"] == str(inst.id)
+    chunk = body["deployment"]["chunks"][0]
+    assert chunk["part"] == "os"  # a firmware package
+    assert chunk["version"] == "1.0.0" and chunk["artifacts"]
+    # hawkBit answers a finished action's deploymentBase with 200, not 410
+    r = await client.get(ddi("MT-C", f"/deploymentBase/{inst.id}"), headers=headers)
+    assert r.status_code == 200 and r.json()["id"] == str(inst.id)
+    # actionHistory only when asked, newest first, in hawkBit's vocabulary
+    assert "actionHistory" not in r.json()
+    r = await client.get(ddi("MT-C", f"/deploymentBase/{inst.id}?actionHistory=5"), headers=headers)
+    history = r.json()["actionHistory"]
+    assert history["status"] == "FINISHED" and "closed (success)" in history["messages"][0]
+    r = await client.get(ddi("MT-C", f"/installedBase/{inst.id}?actionHistory=x"), headers=headers)
+    assert r.status_code == 400
+    # another device cannot read it
+    _other, other_headers = await _device(client, sessionmaker, role_headers, "MT-X")
+    r = await client.get(ddi("MT-X", f"/installedBase/{inst.id}"), headers=other_headers)
+    assert r.status_code == 404
+
+
+async def test_part_is_the_hawkbit_module_type(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    firmware = await make_version(sessionmaker, settings)  # category "firmware"
+    inst = await make_installation(sessionmaker, device_id, firmware.id)
+    body = (await client.get(ddi("MT-C", f"/deploymentBase/{inst.id}"), headers=headers)).json()
+    assert body["deployment"]["chunks"][0]["part"] == "os"
+    assert module_type("application") == "bApp"
+    assert module_type("driver") == "bApp" and module_type(None) == "bApp"
+
+
+# -- ETag / If-None-Match ----------------------------------------------------------------------
+async def test_etag_and_304_on_poll_deployment_and_installed_base(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    for path in (ddi("MT-C"), ddi("MT-C", f"/deploymentBase/{inst.id}")):
+        r = await client.get(path, headers=headers)
+        etag = r.headers["etag"]
+        again = await client.get(path, headers={**headers, "If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b"", path
+        assert again.headers["etag"] == etag
+        other = await client.get(path, headers={**headers, "If-None-Match": '"nope"'})
+        assert other.status_code == 200
+    # the poll's ETag changes with its content
+    before = (await client.get(ddi("MT-C"), headers=headers)).headers["etag"]
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+    assert (await client.post(fb, headers=headers, json=done)).status_code == 200
+    r = await client.get(ddi("MT-C"), headers={**headers, "If-None-Match": before})
+    assert r.status_code == 200 and r.headers["etag"] != before
+    installed = ddi("MT-C", f"/installedBase/{inst.id}")
+    etag = (await client.get(installed, headers=headers)).headers["etag"]
+    r = await client.get(installed, headers={**headers, "If-None-Match": etag})
+    assert r.status_code == 304
+    # no token, no 304: authentication comes first
+    r = await client.get(installed, headers={"If-None-Match": etag})
+    assert r.status_code == 401
+
+
+# -- downloads -----------------------------------------------------------------------------------
+async def test_download_head_if_match_range_and_md5sum(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    body = (await client.get(ddi("MT-C", f"/deploymentBase/{inst.id}"), headers=headers)).json()
+    artifact = body["deployment"]["chunks"][0]["artifacts"][0]
+    url = _path(artifact["_links"]["download-http"]["href"])
+    size = artifact["size"]
+    r = await client.head(url, headers=headers)
+    assert r.status_code == 200 and r.content == b""
+    assert int(r.headers["content-length"]) == size
+    etag = r.headers["etag"]
+    assert etag == f'"{artifact["hashes"]["sha1"]}"'
+    assert (await client.get(url, headers={**headers, "If-Match": etag})).status_code == 200
+    assert (await client.get(url, headers={**headers, "If-Match": "*"})).status_code == 200
+    r = await client.get(url, headers={**headers, "If-Match": '"0000"'})
+    assert r.status_code == 412
+    for bad in ("bytes=abc", "bytes=5-2", f"bytes={size}-", "lines=0-1", "bytes=", "bytes=-0"):
+        r = await client.get(url, headers={**headers, "Range": bad})
+        assert r.status_code == 416, bad
+        assert r.headers["content-range"] == f"bytes */{size}"
+    r = await client.get(url, headers={**headers, "Range": f"bytes={size - 10}-"})
+    assert r.status_code == 206 and len(r.content) == 10
+    r = await client.get(url + ".MD5SUM", headers=headers)
+    assert r.status_code == 200
+    assert r.text == f"{artifact['hashes']['md5']}  {artifact['filename']}\n"
+    disposition = r.headers["content-disposition"]
+    assert disposition == f'attachment; filename="{artifact["filename"]}.MD5SUM"'
+    r = await client.head(url + ".MD5SUM", headers=headers)
+    assert r.status_code == 200 and r.content == b""
+    # an installed module stays downloadable (hawkBit); another device's is not
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+    assert (await client.post(fb, headers=headers, json=done)).status_code == 200
+    assert (await client.get(url, headers=headers)).status_code == 200
+    module = ddi("MT-C", f"/softwaremodules/{version.id}/artifacts")
+    assert (await client.get(module, headers=headers)).status_code == 200
+    _other, other_headers = await _device(client, sessionmaker, role_headers, "MT-X")
+    other_url = url.replace("/MT-C/", "/MT-X/")
+    assert (await client.get(other_url, headers=other_headers)).status_code == 404
