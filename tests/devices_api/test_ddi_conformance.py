@@ -7,6 +7,7 @@ and what it reads is there.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,7 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.devices_api.ddi import module_type
-from fleet.models import DdiActionStatus, DeviceSoftware, SoftwareInstallation
+from fleet.devices_api.options import Options, window_available
+from fleet.models import (
+    DdiActionStatus,
+    Device,
+    DeviceSoftware,
+    SoftwareInstallation,
+    SystemLog,
+)
 from fleet.settings import Settings
 from fleet.software.installations import transition
 from tests.devices_api.conftest import (
@@ -468,3 +476,332 @@ async def test_download_head_if_match_range_and_md5sum(
     _other, other_headers = await _device(client, sessionmaker, role_headers, "MT-X")
     other_url = url.replace("/MT-C/", "/MT-X/")
     assert (await client.get(other_url, headers=other_headers)).status_code == 404
+
+
+# -- delivery options: action type, maintenance window, confirmation --------------------------
+async def _create(
+    client: httpx.AsyncClient, maker: dict[str, str], device_id: int, version_id: int, **opts: Any
+) -> httpx.Response:
+    return await client.post(
+        f"{API}/installations",
+        headers=maker,
+        json={"device_id": device_id, "version_id": version_id, **opts},
+    )
+
+
+async def test_update_types_and_download_only(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    maker = role_headers["maker"]
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    r = await _create(client, maker, device_id, version.id, update_type="soft")
+    assert r.status_code == 201, r.text
+    assert r.json()["delivery"]["update_type"] == "soft"
+    soft = r.json()["id"]
+    body = (await client.get(ddi("MT-C", f"/deploymentBase/{soft}"), headers=headers)).json()
+    assert (body["deployment"]["download"], body["deployment"]["update"]) == (
+        "attempt",
+        "attempt",
+    )
+    assert "maintenanceWindow" not in body["deployment"]
+    fb = ddi("MT-C", f"/deploymentBase/{soft}/feedback")
+    r = await client.post(fb, headers=headers, json={"status": {"execution": "closed"}})
+    assert r.status_code == 200
+    # download only: DDI download forced, update skip; "downloaded" finishes it, and the
+    # device's software is left as it was
+    other = await make_version(sessionmaker, settings, name="tester-app", version="3.0.0")
+    r = await _create(client, maker, device_id, other.id, update_type="download_only")
+    assert r.status_code == 201
+    only = r.json()["id"]
+    body = (await client.get(ddi("MT-C", f"/deploymentBase/{only}"), headers=headers)).json()
+    assert (body["deployment"]["download"], body["deployment"]["update"]) == ("forced", "skip")
+    fb = ddi("MT-C", f"/deploymentBase/{only}/feedback")
+    r = await client.post(fb, headers=headers, json={"status": {"execution": "downloaded"}})
+    assert r.status_code == 200
+    assert await _status(sessionmaker, only) == "completed"
+    async with sessionmaker() as session:
+        rows = list(
+            await session.scalars(
+                select(DeviceSoftware).where(DeviceSoftware.device_id == device_id)
+            )
+        )
+    by_software = {row.software_id: row for row in rows}
+    assert by_software[other.software_id].installation_status == "not_installed"
+    assert by_software[other.software_id].version_id is None
+    assert by_software[version.software_id].installed_version == "1.0.0"
+    # bad options: 422 and nothing created
+    for bad in (
+        {"update_type": "later"},
+        {
+            "maintenance_window": {
+                "schedule": "not a cron",
+                "duration": "01:00:00",
+                "timezone": "+00:00",
+            }
+        },
+        {"maintenance_window": {"schedule": "0 0 2 * * ?", "duration": "1h", "timezone": "+00:00"}},
+        {
+            "maintenance_window": {
+                "schedule": "0 0 2 * * ?",
+                "duration": "01:00:00",
+                "timezone": "CET",
+            }
+        },
+    ):
+        r = await _create(client, maker, device_id, version.id, **bad)
+        assert r.status_code == 422, (bad, r.text)
+
+
+async def test_maintenance_window(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    maker = role_headers["maker"]
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    # a window that starts every minute and lasts two: always open
+    r = await _create(
+        client,
+        maker,
+        device_id,
+        version.id,
+        maintenance_window={"schedule": "* * * * *", "duration": "00:02:00", "timezone": "+01:00"},
+    )
+    assert r.status_code == 201, r.text
+    first = r.json()["id"]
+    body = (await client.get(ddi("MT-C", f"/deploymentBase/{first}"), headers=headers)).json()
+    assert body["deployment"]["maintenanceWindow"] == "available"
+    assert body["deployment"]["update"] == "forced"
+    done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+    fb = ddi("MT-C", f"/deploymentBase/{first}/feedback")
+    assert (await client.post(fb, headers=headers, json=done)).status_code == 200
+    # a one-minute window twelve hours from now (Quartz style, with seconds): closed
+    hour = (datetime.now(UTC).hour + 12) % 24
+    other = await make_version(sessionmaker, settings, name="tester-app", version="3.0.0")
+    window = {"schedule": f"0 0 {hour} ? * *", "duration": "00:01:00", "timezone": "+00:00"}
+    r = await _create(client, maker, device_id, other.id, maintenance_window=window)
+    assert r.status_code == 201, r.text
+    assert r.json()["delivery"]["maintenance_window"] == window
+    second = r.json()["id"]
+    body = (await client.get(ddi("MT-C", f"/deploymentBase/{second}"), headers=headers)).json()
+    assert body["deployment"]["maintenanceWindow"] == "unavailable"
+    assert body["deployment"]["update"] == "skip"  # download now, install in the window
+    assert window_available(
+        Options(window_schedule=window["schedule"], window_duration="00:01:00",
+                window_timezone="+00:00"),
+        datetime.now(UTC).replace(hour=hour, minute=0, second=30),
+    )  # fmt: skip
+
+
+async def test_confirmation_and_auto_confirm(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    maker = role_headers["maker"]
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    r = await _create(client, maker, device_id, version.id, confirmation_required=True)
+    assert r.status_code == 201
+    inst = r.json()["id"]
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert "deploymentBase" not in links
+    assert f"/confirmationBase/{inst}?c=" in links["confirmationBase"]["href"]
+    base = (await client.get(ddi("MT-C", "/confirmationBase"), headers=headers)).json()
+    assert base["autoConfirm"] == {"state": "inactive"}
+    assert "activateAutoConfirm" in base["_links"] and "confirmationBase" in base["_links"]
+    r = await client.get(_path(links["confirmationBase"]["href"]), headers=headers)
+    assert r.status_code == 200 and r.json()["confirmation"]["chunks"][0]["version"] == "1.0.0"
+    # the deployment itself waits for the confirmation
+    cfb = ddi("MT-C", f"/confirmationBase/{inst}/feedback")
+    assert (
+        await client.post(cfb, headers=headers, json={"confirmation": "maybe"})
+    ).status_code == 400
+    denied = {"confirmation": "denied", "code": 7, "details": ["user said no"]}
+    assert (await client.post(cfb, headers=headers, json=denied)).status_code == 200
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert "confirmationBase" in links  # hawkBit: a denied action keeps waiting
+    assert (
+        await client.post(cfb, headers=headers, json={"confirmation": "confirmed"})
+    ).status_code == 200
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert "confirmationBase" not in links and "deploymentBase" in links
+    assert (
+        await client.post(cfb, headers=headers, json={"confirmation": "confirmed"})
+    ).status_code == 404
+    r = await client.get(f"{API}/installations/{inst}", headers=maker)
+    assert [(x["kind"], x["execution"]) for x in r.json()["device_reports"]] == [
+        ("confirmation", "denied"),
+        ("confirmation", "confirmed"),
+    ]
+    done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+    fb = ddi("MT-C", f"/deploymentBase/{inst}/feedback")
+    assert (await client.post(fb, headers=headers, json=done)).status_code == 200
+    # auto-confirm: the next action needing confirmation goes straight to deploymentBase
+    on = ddi("MT-C", "/confirmationBase/activateAutoConfirm")
+    body = {"initiator": "operator", "remark": "kiosk mode"}
+    assert (await client.post(on, headers=headers, json=body)).status_code == 200
+    assert (await client.post(on, headers=headers, json=body)).status_code == 409
+    base = (await client.get(ddi("MT-C", "/confirmationBase"), headers=headers)).json()
+    assert base["autoConfirm"]["state"] == "active"
+    assert base["autoConfirm"]["initiator"] == "operator"
+    assert "deactivateAutoConfirm" in base["_links"]
+    other = await make_version(sessionmaker, settings, name="tester-app", version="3.0.0")
+    r = await _create(client, maker, device_id, other.id, confirmation_required=True)
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert "deploymentBase" in links and "confirmationBase" not in links
+    off = ddi("MT-C", "/confirmationBase/deactivateAutoConfirm")
+    assert (await client.post(off, headers=headers)).status_code == 200
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert "confirmationBase" in links
+
+
+async def test_rollout_options_reach_its_installations(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    maker = role_headers["maker"]
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    r = await client.post(
+        f"{API}/rollouts",
+        headers=maker,
+        json={"version_id": version.id, "device_ids": [device_id], "update_type": "soft",
+              "confirmation_required": True},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert r.json()["delivery"]["update_type"] == "soft"
+    rid = r.json()["id"]
+    assert (await client.post(f"{API}/rollouts/{rid}/start", headers=maker)).status_code == 200
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    action = links["confirmationBase"]["href"].split("/confirmationBase/")[1].split("?")[0]
+    r = await client.get(f"{API}/installations/{action}", headers=maker)
+    assert r.json()["delivery"] == {
+        "update_type": "soft",
+        "maintenance_window": None,
+        "confirmation_required": True,
+    }
+    r = await client.post(
+        f"{API}/rollouts",
+        headers=maker,
+        json={"version_id": version.id, "device_ids": [device_id], "update_type": "never"},
+    )
+    assert r.status_code == 422
+
+
+# -- uninstall --------------------------------------------------------------------------------
+async def test_uninstall_is_not_offered_to_ddi_clients(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    """hawkBit has no uninstall, and a stock client reports an artifact-less chunk as a failed
+    update: an uninstall is never linked to the device; the maker finishes it through the API
+    once it is done on the device by other means (README, "Connecting devices")."""
+    maker = role_headers["maker"]
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+    assert (await client.post(fb, headers=headers, json=done)).status_code == 200
+    r = await _create(client, maker, device_id, version.id, action="uninstall")
+    assert r.status_code == 201, r.text
+    uninstall = r.json()["id"]
+    poll = (await client.get(ddi("MT-C"), headers=headers)).json()
+    assert "deploymentBase" not in poll["_links"]
+    r = await client.get(ddi("MT-C", f"/deploymentBase/{uninstall}"), headers=headers)
+    assert r.status_code == 404
+    for status in ("in_progress", "completed"):
+        r = await client.patch(
+            f"{API}/installations/{uninstall}", headers=maker, json={"status": status}
+        )
+        assert r.status_code == 200, r.text
+    async with sessionmaker() as session:
+        ds = await session.scalar(
+            select(DeviceSoftware).where(DeviceSoftware.device_id == device_id)
+        )
+        assert ds is not None and ds.installation_status == "not_installed"
+    # the installed base is the last install, the uninstall is never one
+    poll = (await client.get(ddi("MT-C"), headers=headers)).json()
+    assert poll["_links"]["installedBase"]["href"].endswith(f"/installedBase/{inst.id}")
+
+
+# -- gateway token ----------------------------------------------------------------------------
+async def test_gateway_token(
+    app: Any,
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    gateway = {"Authorization": "GatewayToken gw-secret-0123456789abcdef"}
+    # off by default: refused
+    assert (await client.get(ddi("GW-NEW"), headers=gateway)).status_code == 401
+    app.state.device_api.gateway_token = "gw-secret-0123456789abcdef"
+    app.state.feedback.gateway_token = "gw-secret-0123456789abcdef"
+    wrong = {"Authorization": "GatewayToken gw-secret-0123456789abcdeX"}
+    assert (await client.get(ddi("GW-NEW"), headers=wrong)).status_code == 401
+    assert (await client.get("/other/controller/v1/GW-NEW", headers=gateway)).status_code == 404
+    # an unknown controller polling with it is registered (audited)
+    r = await client.get(ddi("GW-NEW"), headers=gateway)
+    assert r.status_code == 200, r.text
+    assert "configData" in r.json()["_links"]
+    async with sessionmaker() as session:
+        device = await session.scalar(select(Device).where(Device.device_number == "GW-NEW"))
+        assert device is not None and device.status == "active"
+        logs = list(
+            await session.scalars(select(SystemLog).where(SystemLog.action == "device.registered"))
+        )
+    assert [log.details["device_number"] for log in logs] == ["GW-NEW"]
+    assert (await client.get(ddi("GW-NEW"), headers=gateway)).status_code == 200  # once
+    # it acts for any controller: an existing one with its own token, the whole flow
+    device_id, _headers = await _device(client, sessionmaker, role_headers)
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    r = await client.get(ddi("MT-C", f"/deploymentBase/{inst.id}"), headers=gateway)
+    assert r.status_code == 200
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+    assert (await client.post(fb, headers=gateway, json=done)).status_code == 200
+    assert await _status(sessionmaker, inst.id) == "completed"
+    # only the poll registers; another resource of an unknown controller is 404
+    r = await client.put(ddi("GW-OTHER", "/configData"), headers=gateway, json={"data": {}})
+    assert r.status_code == 404
+
+
+# -- quotas -----------------------------------------------------------------------------------
+async def test_poll_and_feedback_quotas_answer_429(
+    app: Any,
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    app.state.device_api.poll_quota_per_minute = 5
+    app.state.device_api.feedback_quota_per_minute = 3
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    _other, other_headers = await _device(client, sessionmaker, role_headers, "MT-X")
+    codes = [(await client.get(ddi("MT-C"), headers=headers)).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    r = await client.get(ddi("MT-C"), headers=headers)
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
+    assert (await client.get(ddi("MT-X"), headers=other_headers)).status_code == 200
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    progress = {"status": {"execution": "proceeding"}}
+    codes = [(await client.post(fb, headers=headers, json=progress)).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    app.state.device_api.poll_quota_per_minute = 0  # 0 turns a quota off
+    assert (await client.get(ddi("MT-C"), headers=headers)).status_code == 200

@@ -15,7 +15,7 @@ from fleet.db import utcnow
 from fleet.devices_api.credentials import DeviceIdentity
 from fleet.devices_api.schemas import DdiStatus
 from fleet.errors import DomainError, Forbidden, NotFound
-from fleet.models import DdiActionStatus, Device, SoftwareInstallation
+from fleet.models import DdiActionStatus, Device, InstallationOptions, SoftwareInstallation
 from fleet.settings import Settings
 from fleet.software.installations import (
     FINISHED,
@@ -112,6 +112,11 @@ def status_row(installation_id: int, kind: str, status: DdiStatus) -> DdiActionS
     )
 
 
+async def _download_only(session: AsyncSession, installation_id: int) -> bool:
+    row = await session.get(InstallationOptions, installation_id)
+    return row is not None and row.update_type == "download_only"
+
+
 def report_line(status: DdiStatus, fallback: str) -> str:
     """The installation-log line of a report: its details, its code, or what it said."""
     details = "; ".join(d.strip() for d in status.details if d.strip())
@@ -166,6 +171,18 @@ async def apply_feedback(
             "canceled",
             log_line=report_line(status, "canceled by device"),
             ip=ip,
+        )
+    elif execution == "downloaded" and await _download_only(session, installation.id):
+        # hawkBit closes a download-only action when the device has downloaded it
+        await transition(
+            session,
+            installation,
+            "completed",
+            log_line=report_line(status, "downloaded (download only)"),
+            ip=ip,
+            through="in_progress" if installation.status == "pending" else None,
+            through_line="started",
+            download_only=True,
         )
     elif execution == "rejected":
         record(

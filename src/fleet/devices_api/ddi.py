@@ -491,6 +491,8 @@ async def deployment_base(
         installation = await current_installation(session, identity, actionId)
     except Gone:
         installation = await own_installation(session, identity, actionId)
+    if installation.action == "uninstall" and installation.status not in FINISHED:
+        raise NotFound(f"Action {actionId} is an uninstall, which is not offered over DDI")
     body = await _action_body(
         request, session, settings, tenant, identity, installation, "deployment"
     )

@@ -493,6 +493,7 @@ async def _apply_to_device(
     new_status: str,
     now: datetime,
     error_message: str | None,
+    download_only: bool = False,
 ) -> None:
     point = installation.rollback_point or {}
     software_id = point.get("software_id")
@@ -503,7 +504,8 @@ async def _apply_to_device(
     if software_id is None:
         return
     values: dict[str, Any] = {"last_updated": now}
-    if new_status == "canceled":
+    if new_status == "canceled" or (download_only and new_status == "completed"):
+        # A download-only installation changes nothing on the device: it only downloaded.
         values["installation_status"] = point.get("installation_status") or "not_installed"
     elif new_status == "failed":
         values["installation_status"] = "failed"
@@ -558,8 +560,12 @@ async def transition(
     ip: str | None = None,
     through: str | None = None,
     through_line: str | None = None,
+    download_only: bool = False,
 ) -> SoftwareInstallation:
     """Move an installation to ``new_status`` (see the module contract); illegal moves → 409.
+
+    ``download_only``: the device only downloaded the version (DDI ``update: skip``); its
+    completion leaves the device's software as it was.
 
     ``through`` names a status passed on the way, as when a device reports the end of an
     installation it never reported starting: both moves must be legal, both are logged and
@@ -611,7 +617,9 @@ async def transition(
         for key, value in values.items():
             set_committed_value(installation, key, value)
         if new_status in FINISHED:
-            await _apply_to_device(session, installation, new_status, now, error_message)
+            await _apply_to_device(
+                session, installation, new_status, now, error_message, download_only
+            )
     before = old
     for step in steps:
         audit.record(
