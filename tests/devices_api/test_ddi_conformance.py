@@ -805,3 +805,36 @@ async def test_poll_and_feedback_quotas_answer_429(
     assert codes == [200, 200, 200, 429]
     app.state.device_api.poll_quota_per_minute = 0  # 0 turns a quota off
     assert (await client.get(ddi("MT-C"), headers=headers)).status_code == 200
+
+
+# -- configData ---------------------------------------------------------------------------------
+async def test_config_data_is_asked_again_after_every_success(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role_headers: dict[str, dict[str, str]],
+    settings: Settings,
+) -> None:
+    device_id, headers = await _device(client, sessionmaker, role_headers)
+    put = ddi("MT-C", "/configData")
+    attrs = {"mode": "merge", "data": {"swVersion": "0.9"}}
+    assert (await client.put(put, headers=headers, json=attrs)).status_code == 200
+    assert "_links" not in (await client.get(ddi("MT-C"), headers=headers)).json()
+    version = await make_version(sessionmaker, settings)
+    inst = await make_installation(sessionmaker, device_id, version.id)
+    fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
+    failed = {"status": {"execution": "closed", "result": {"finished": "failure"}}}
+    assert (await client.post(fb, headers=headers, json=failed)).status_code == 200
+    # a failure changes nothing on the device: not asked
+    assert "configData" not in (await client.get(ddi("MT-C"), headers=headers)).json().get(
+        "_links", {}
+    )
+    again = await make_installation(sessionmaker, device_id, version.id)
+    fb = ddi("MT-C", f"/deploymentBase/{again.id}/feedback")
+    done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
+    assert (await client.post(fb, headers=headers, json=done)).status_code == 200
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert links["configData"]["href"].endswith("/MT-C/configData")
+    attrs = {"mode": "merge", "data": {"swVersion": "1.0.0"}}
+    assert (await client.put(put, headers=headers, json=attrs)).status_code == 200
+    links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
+    assert "configData" not in links and "installedBase" in links
