@@ -803,6 +803,8 @@ async def test_poll_and_feedback_quotas_answer_429(
     progress = {"status": {"execution": "proceeding"}}
     codes = [(await client.post(fb, headers=headers, json=progress)).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+    # counted per credential: a client without the device's token cannot use it up
+    assert (await client.post(fb, json=progress)).status_code == 401
     app.state.device_api.poll_quota_per_minute = 0  # 0 turns a quota off
     assert (await client.get(ddi("MT-C"), headers=headers)).status_code == 200
 

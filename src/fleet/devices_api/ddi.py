@@ -532,8 +532,10 @@ async def deployment_feedback(
     """Take the device's progress or final result for an action. The report is applied with
     those of other devices arriving at the same moment, and answered once committed."""
     cfg = config_of(request)
+    # Counted per credential and action (before the batch checks the credential, so a client
+    # without this device's token cannot use up the device's quota).
     _quota(request, "feedback", cfg.feedback_quota_per_minute, "reports about an action").hit(
-        actionId
+        (hashlib.sha256((authorization or "").encode()).digest()[:16], actionId)
     )
     report = Report(authorization, tenant, controllerId, actionId, ip)
     try:
