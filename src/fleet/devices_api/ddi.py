@@ -904,11 +904,7 @@ class PreconditionFailed(DomainError):
     status_code = 412
 
 
-@router.api_route(
-    "/softwaremodules/{moduleId}/artifacts/{fileName}",
-    methods=["GET", "HEAD"],
-    response_model=None,
-)
+@router.get("/softwaremodules/{moduleId}/artifacts/{fileName}", response_model=None)
 async def download(
     request: Request,
     session: SessionDep,
@@ -947,3 +943,13 @@ async def download(
             "X-Checksum-Md5": info.md5,
         },
     )
+
+
+# HEAD answers the same headers without the body (SWUpdate asks it for the size).
+router.add_api_route(
+    "/softwaremodules/{moduleId}/artifacts/{fileName}",
+    download,
+    methods=["HEAD"],
+    response_model=None,
+    include_in_schema=False,
+)
