@@ -45,6 +45,20 @@ if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
   fi
 fi
 
+# Debian's swupdate (and openssl, which signs the test images) for the end-to-end DDI tests.
+missing=""
+command -v swupdate >/dev/null || [ -x /usr/bin/swupdate ] || missing="$missing swupdate"
+command -v openssl >/dev/null || missing="$missing openssl"
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian's$missing for the device-client tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  else
+    echo "error: the device-client tests need$missing (apt-get install -y$missing)" >&2
+    exit 1
+  fi
+fi
+
 created_db=""
 if [ -z "${FLEET_TEST_DATABASE_URL:-}" ] && command -v psql >/dev/null \
    && psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then

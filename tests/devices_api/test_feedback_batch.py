@@ -200,10 +200,11 @@ async def test_a_failing_batch_is_applied_report_by_report(
 
     monkeypatch.setattr(feedback_module, "_apply", fail_together)
     reports = [
-        _report(fleet["tokens"][d.device_number], d.device_number, actions[d.id].id, body)
-        for d, body in zip(
+        _report(fleet["tokens"][d.device_number], d.device_number, action, body)
+        for d, action, body in zip(
             fleet["devices"],
-            [_body("closed", "success"), _body("proceeding"), _body("closed", "none")],
+            [actions[d.id].id for d in fleet["devices"][:2]] + ["999999"],
+            [_body("closed", "success"), _body("proceeding"), _body("closed", "success")],
             strict=True,
         )
     ]
@@ -213,7 +214,7 @@ async def test_a_failing_batch_is_applied_report_by_report(
         )
     assert "applying each alone" in caplog.text
     assert answers[0] is None and answers[1] is None
-    assert getattr(answers[2], "status_code", None) == 400  # closed without a result
+    assert getattr(answers[2], "status_code", None) == 404  # not an action of the device
     after = await _actions(sessionmaker, [d.id for d in fleet["devices"]])
     statuses = [after[d.id].status for d in fleet["devices"]]
     assert statuses == ["completed", "in_progress", "pending"]  # each written once, alone
@@ -260,7 +261,7 @@ async def test_concurrent_requests_end_to_end(
     bad = {"status": {"execution": "exploded"}}
     assert (await client.post(url, json=bad)).status_code == 401
     token = target(fleet["tokens"]["MT-B1"])
-    assert (await client.post(url, json=bad, headers=token)).status_code == 422
+    assert (await client.post(url, json=bad, headers=token)).status_code == 400
     r = await client.post(url, json=_body("closed", "success"), headers=token)
     assert r.status_code == 410
 

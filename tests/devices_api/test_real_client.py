@@ -28,6 +28,7 @@ from fleet.models import (
     DdiAction,
     Device,
     DeviceAttributes,
+    DeviceSoftware,
     Software,
     SoftwareInstallation,
     SoftwareVersion,
@@ -218,11 +219,30 @@ async def test_rauc_hawkbit_client(ddi_server: tuple[str, Settings], tmp_path: P
         await ddi.cancelAction[stop].feedback(
             CancelStatusExecution.rejected, CancelStatusResult.success
         )
+        # hawkBit: a rejected cancellation puts the action back to running; the device goes
+        # on, and its success is taken: server and device agree on what runs
+        assert (await _installation(settings, third)).status == "in_progress"
         base = await ddi()
-        assert "cancelAction" not in base.get("_links", {})
+        assert "cancelAction" not in base["_links"]
+        action_id, hashes, md5 = await _deploy(ddi, tmp_path)
+        assert action_id == str(third) and md5 == hashes["md5"]
+        await ddi.deploymentBase[action_id].feedback(
+            DeploymentStatusExecution.closed, DeploymentStatusResult.success, ["Installed"]
+        )
+        assert (await _installation(settings, third)).status == "completed"
         async with create_sessionmaker(engine)() as session:
             action = await session.get(DdiAction, third)
             attrs = await session.get(DeviceAttributes, failed.device_id)
+            running = await session.scalar(
+                select(DeviceSoftware.installed_version).where(
+                    DeviceSoftware.device_id == failed.device_id
+                )
+            )
         await engine.dispose()
         assert action is not None and action.cancel_result == "rejected"
+        assert running == "1.2.0"
         assert attrs is not None and attrs.attributes == {"hwRevision": "2", "serial": "RC-SERIAL"}
+        # after a success the device is asked for its attributes again (its version changed)
+        base = await ddi()
+        assert "configData" in base["_links"]
+        assert base["_links"]["installedBase"]["href"].endswith(f"/installedBase/{third}")

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
+from fleet.db import utcnow
 from fleet.devices_api.credentials import DeviceIdentity
-from fleet.devices_api.schemas import DdiActionFeedback, DdiStatus
-from fleet.errors import BadRequest, DomainError, Forbidden, NotFound
-from fleet.models import Device, SoftwareInstallation
+from fleet.devices_api.schemas import DdiStatus
+from fleet.errors import DomainError, Forbidden, NotFound
+from fleet.models import DdiActionStatus, Device, InstallationOptions, SoftwareInstallation
 from fleet.settings import Settings
 from fleet.software.installations import (
     FINISHED,
@@ -46,7 +47,7 @@ async def check_controller(
 ) -> None:
     """Refuse a path whose tenant is not ours (404) or whose controller is not the token's
     device (404 when no such device exists, 403 when it is another device)."""
-    if tenant != settings.tenant:
+    if tenant.lower() != settings.tenant.lower():  # hawkBit matches tenants ignoring case
         raise NotFound(f"Unknown tenant {tenant!r}")
     if identity.device.device_number != controller_id:
         exists = await session.scalar(
@@ -85,17 +86,44 @@ async def current_installation(
     raise NotFound(f"Action {raw_id} is not the device's current action")
 
 
-def check_feedback_id(feedback: DdiActionFeedback, raw_id: str) -> None:
-    """A feedback body that names an action must name the one in its path."""
-    if feedback.id not in (None, "", raw_id):
-        raise BadRequest(f"Feedback id {feedback.id!r} does not match action {raw_id}")
+HISTORY_LINES = 200  # the last detail lines of a report kept in the action history
 
 
 def _percent(status: DdiStatus) -> int | None:
     progress = status.result.progress
-    if progress is None or progress.cnt is None or progress.of is None:
+    if progress is None or progress.cnt is None or not progress.of or progress.of < 0:
         return None
     return max(0, min(100, progress.cnt * 100 // progress.of))
+
+
+def status_row(installation_id: int, kind: str, status: DdiStatus) -> DdiActionStatus:
+    """The action-history entry of one report: what hawkBit keeps of it."""
+    progress = status.result.progress
+    return DdiActionStatus(
+        installation_id=installation_id,
+        kind=kind,
+        reported_at=utcnow(),
+        execution=status.execution,
+        finished=status.result.finished,
+        code=status.code,
+        progress_cnt=progress.cnt if progress else None,
+        progress_of=progress.of if progress else None,
+        details=[d[:2000] for d in status.details[-HISTORY_LINES:]] or None,
+    )
+
+
+async def _download_only(session: AsyncSession, installation_id: int) -> bool:
+    row = await session.get(InstallationOptions, installation_id)
+    return row is not None and row.update_type == "download_only"
+
+
+def report_line(status: DdiStatus, fallback: str) -> str:
+    """The installation-log line of a report: its details, its code, or what it said."""
+    details = "; ".join(d.strip() for d in status.details if d.strip())
+    line = details or fallback
+    if status.code is not None:
+        line = f"{line} (code {status.code})"
+    return line
 
 
 async def apply_feedback(
@@ -103,22 +131,24 @@ async def apply_feedback(
     installation: SoftwareInstallation,
     status: DdiStatus,
     ip: str | None,
-) -> None:
-    """Map DDI ``execution`` / ``result.finished`` onto the installation state machine."""
+) -> DdiActionStatus:
+    """Map DDI ``execution`` / ``result.finished`` onto the installation state machine, as
+    hawkBit does: ``closed`` with ``finished`` ``none`` or ``success`` is a success, ``failure``
+    a failure; ``canceled`` cancels; ``rejected`` is only noted; anything else is progress.
+    Answers the report's action-history entry (``ddi_action_statuses``) for the caller to add
+    once the report is applied (added later, it cannot be written by a later report's flush)."""
     execution, finished = status.execution, status.result.finished
-    details = "; ".join(d.strip() for d in status.details if d.strip()) or None
+    has_details = any(d.strip() for d in status.details)
     percent = _percent(status)
     if execution == "closed":
-        if finished == "none":
-            raise BadRequest("A closed action needs result.finished 'success' or 'failure'")
         # A device may report the end without having reported the start: pass through it.
         through = "in_progress" if installation.status == "pending" else None
-        if finished == "success":
+        if finished in ("success", "none"):
             await transition(
                 session,
                 installation,
                 "completed",
-                log_line=details or "device reports success",
+                log_line=report_line(status, "device reports success"),
                 progress=100,
                 ip=ip,
                 through=through,
@@ -129,14 +159,30 @@ async def apply_feedback(
                 session,
                 installation,
                 "failed",
-                error_message=details or "device reports failure",
+                error_message=report_line(status, "device reports failure"),
                 ip=ip,
                 through=through,
                 through_line="started",
             )
     elif execution == "canceled":
         await transition(
-            session, installation, "canceled", log_line=details or "canceled by device", ip=ip
+            session,
+            installation,
+            "canceled",
+            log_line=report_line(status, "canceled by device"),
+            ip=ip,
+        )
+    elif execution == "downloaded" and await _download_only(session, installation.id):
+        # hawkBit closes a download-only action when the device has downloaded it
+        await transition(
+            session,
+            installation,
+            "completed",
+            log_line=report_line(status, "downloaded (download only)"),
+            ip=ip,
+            through="in_progress" if installation.status == "pending" else None,
+            through_line="started",
+            download_only=True,
         )
     elif execution == "rejected":
         record(
@@ -144,18 +190,24 @@ async def apply_feedback(
             "ddi.action_rejected",
             ip_address=ip,
             level="WARNING",
-            details={"entity": "software_installation", "id": installation.id, "reason": details},
+            details={
+                "entity": "software_installation",
+                "id": installation.id,
+                "reason": report_line(status, "rejected") if has_details else None,
+                "code": status.code,
+            },
         )
     elif installation.status == "pending":
         await transition(
             session,
             installation,
             "in_progress",
-            log_line=details or execution,
+            log_line=report_line(status, execution),
             progress=percent,
             ip=ip,
         )
     else:
         await record_progress(
-            session, installation, log_line=details or execution, progress=percent
+            session, installation, log_line=report_line(status, execution), progress=percent
         )
+    return status_row(installation.id, "deployment", status)

@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class DeviceApiConfig(BaseSettings):
-    """Polling interval, token rotation grace, telemetry limits."""
+    """Polling interval, token rotation grace, telemetry limits, gateway token, quotas."""
 
     model_config = SettingsConfigDict(env_prefix="FLEET_DDI_", extra="ignore")
 
@@ -17,6 +17,12 @@ class DeviceApiConfig(BaseSettings):
     token_grace_minutes: int = Field(default=1440, ge=0, le=100_800)
     max_batch: int = Field(default=5000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    # hawkBit's gateway security token: ``Authorization: GatewayToken <t>`` authenticates any
+    # controller of the tenant and registers an unknown one on its first poll. Off when unset.
+    gateway_token: str | None = Field(default=None, min_length=16, max_length=200)
+    # Quotas (0 turns one off): polls of one device, and reports about one action, per minute.
+    poll_quota_per_minute: int = Field(default=120, ge=0, le=100_000)
+    feedback_quota_per_minute: int = Field(default=120, ge=0, le=100_000)
 
     def polling_sleep(self) -> str:
         """Answer the polling interval as DDI's ``HH:MM:SS``."""

@@ -14,6 +14,8 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -25,6 +27,7 @@ from fleet.software.installations import UNFINISHED
 
 TOKEN_PREFIX = "fdt_"  # noqa: S105 - a marker, not a secret
 SCHEME = "TargetToken"
+GATEWAY_SCHEME = "GatewayToken"
 
 
 class DeviceUnauthorized(Unauthorized):
@@ -40,7 +43,7 @@ class DeviceIdentity:
     """The device behind a valid token (and, when asked for, its current action)."""
 
     device: Device
-    token_id: int
+    token_id: int  # 0 when the device came in with the gateway token
     next_action: SoftwareInstallation | None = None
     next_action_loaded: bool = False
 
@@ -168,6 +171,89 @@ async def authenticate_with_actions(
             )
         )
     return answers
+
+
+def gateway_token_of(header: str | None) -> str | None:
+    """The token of an ``Authorization: GatewayToken <t>`` header, None for any other header."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != GATEWAY_SCHEME.lower():
+        return None
+    return value.strip()
+
+
+async def authenticate_gateway(
+    session: AsyncSession,
+    configured: str | None,
+    presented: str,
+    controller_id: str,
+    *,
+    register: bool,
+    ip: str | None,
+    with_next_action: bool = False,
+) -> DeviceIdentity:
+    """Let the holder of the gateway token act as controller ``controller_id``; an unknown
+    controller is registered as a new device when ``register`` (its first poll), audited.
+    401 when gateway tokens are off or the token is wrong; 404 for an unknown controller
+    otherwise."""
+    if not configured:
+        raise DeviceUnauthorized("Gateway tokens are not enabled on this server")
+    if not secrets.compare_digest(presented.encode(), configured.encode()):
+        raise DeviceUnauthorized("Invalid gateway token")
+    if not controller_id or len(controller_id) > 100 or not controller_id.isprintable():
+        raise NotFound(f"Unknown controller {controller_id[:100]!r}")
+    device = await session.scalar(select(Device).where(Device.device_number == controller_id))
+    if device is None:
+        if not register:
+            raise NotFound(f"Unknown controller {controller_id!r}")
+        device = await _register(session, controller_id, ip)
+    identity = DeviceIdentity(device=device, token_id=0)
+    if with_next_action:
+        identity.next_action = await session.scalar(
+            select(SoftwareInstallation)
+            .where(
+                SoftwareInstallation.device_id == device.id,
+                SoftwareInstallation.status.in_(UNFINISHED),
+            )
+            .order_by(SoftwareInstallation.id)
+            .limit(1)
+        )
+        identity.next_action_loaded = True
+    return identity
+
+
+async def _register(session: AsyncSession, controller_id: str, ip: str | None) -> Device:
+    """A new device for a controller first seen through the gateway token (audited)."""
+    dialect = session.get_bind().dialect.name
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    # Two first polls of the same controller at once: one registers it, both use it.
+    await session.execute(
+        ins(Device)
+        .values(
+            device_number=controller_id,
+            device_type="ddi_controller",
+            status="active",
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["device_number"])
+    )
+    device = await session.scalar(select(Device).where(Device.device_number == controller_id))
+    assert device is not None
+    record(
+        session,
+        "device.registered",
+        ip_address=ip,
+        details={
+            "entity": "device",
+            "id": device.id,
+            "device_number": controller_id,
+            "by": "gateway token (first DDI poll)",
+        },
+    )
+    await session.flush()
+    return device
 
 
 async def get_device(session: AsyncSession, device_id: int) -> Device:

@@ -29,9 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from fleet.devices_api import actions
-from fleet.devices_api.credentials import DeviceIdentity, authenticate_with_actions
+from fleet.devices_api.credentials import (
+    DeviceIdentity,
+    authenticate_gateway,
+    authenticate_with_actions,
+    gateway_token_of,
+)
 from fleet.devices_api.schemas import DdiActionFeedback
-from fleet.errors import BadRequest, DomainError
+from fleet.errors import BadRequest, DomainError, NotFound
+from fleet.models import DdiActionStatus
 from fleet.ops.metrics import DDI_FEEDBACK, FEEDBACK_BATCH
 from fleet.settings import Settings
 from fleet.software.installations import prepare_to_finish, write_held_back
@@ -39,6 +45,7 @@ from fleet.software.installations import prepare_to_finish, write_held_back
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 100
+GATEWAY_TOKEN = "fleet.ddi_gateway_token"  # noqa: S105 - the batch session's info key
 _FINISHING = ("closed", "canceled")
 
 
@@ -58,10 +65,33 @@ class Report:
 
 
 async def _apply(
-    session: AsyncSession, settings: Settings, reports: list[Report]
+    session: AsyncSession,
+    settings: Settings,
+    reports: list[Report],
 ) -> list[BaseException | None]:
     """Run the reports in order in the session's transaction; answer each one's refusal."""
-    identities = await authenticate_with_actions(session, [r.authorization for r in reports])
+    gateway_token: str | None = session.info.get(GATEWAY_TOKEN)
+    identities: list[DeviceIdentity | DomainError] = list(
+        await authenticate_with_actions(
+            session,
+            [None if gateway_token_of(r.authorization) else r.authorization for r in reports],
+        )
+    )
+    for i, report in enumerate(reports):
+        presented = gateway_token_of(report.authorization)
+        if presented is not None:  # rare: a gateway speaking for its devices
+            try:
+                identities[i] = await authenticate_gateway(
+                    session,
+                    gateway_token,
+                    presented,
+                    report.controller_id,
+                    register=False,
+                    ip=report.ip,
+                    with_next_action=True,
+                )
+            except DomainError as exc:
+                identities[i] = exc
     finishing = [
         identity.next_action.id
         for report, identity in zip(reports, identities, strict=True)
@@ -74,20 +104,27 @@ async def _apply(
         await prepare_to_finish(session, finishing)
     wrote = _track_writes(session)
     outcomes: list[BaseException | None] = []
+    history: list[DdiActionStatus] = []
     for report, identity in zip(reports, identities, strict=True):
         wrote.clear()
         try:
             if not isinstance(identity, DeviceIdentity):
                 raise identity
-            await actions.check_controller(
-                session, settings, identity, report.tenant, report.controller_id
-            )
+            if identity.token_id:
+                await actions.check_controller(
+                    session, settings, identity, report.tenant, report.controller_id
+                )
+            elif report.tenant.lower() != settings.tenant.lower():
+                raise NotFound(f"Unknown tenant {report.tenant!r}")
             if report.feedback is None:  # the body was refused
                 outcomes.append(report.refusal or BadRequest("A feedback body is required"))
                 continue
-            actions.check_feedback_id(report.feedback, report.action_id)
             installation = await actions.current_installation(session, identity, report.action_id)
-            await actions.apply_feedback(session, installation, report.feedback.status, report.ip)
+            entry: DdiActionStatus | None = await actions.apply_feedback(
+                session, installation, report.feedback.status, report.ip
+            )
+            if entry is not None:
+                history.append(entry)
         except DomainError as exc:
             if wrote:
                 raise _Spoiled(exc) from exc
@@ -95,6 +132,7 @@ async def _apply(
         else:
             outcomes.append(None)
     wrote.clear()
+    session.add_all(history)  # the action history of the applied reports, in one INSERT
     await write_held_back(session)
     return outcomes
 
@@ -126,9 +164,15 @@ def _track_writes(session: AsyncSession) -> set[str]:
 class FeedbackBatcher:
     """Collects the action feedback of concurrent requests and applies it in batches."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        gateway_token: str | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._settings = settings
+        self.gateway_token = gateway_token
         self._queue: list[Report] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -187,6 +231,7 @@ class FeedbackBatcher:
     async def _transaction(self, reports: list[Report]) -> list[BaseException | None]:
         async with self._sessionmaker() as session:
             try:
+                session.info[GATEWAY_TOKEN] = self.gateway_token
                 outcomes = await _apply(session, self._settings, reports)
             except _Spoiled as spoiled:
                 await session.rollback()

@@ -23,7 +23,9 @@ def install(app: FastAPI) -> None:
     and the root DDI routes."""
     app.state.device_api = DeviceApiConfig()
     app.state.events = FanoutBus(app.state.engine)
-    app.state.feedback = FeedbackBatcher(app.state.sessionmaker, app.state.settings)
+    app.state.feedback = FeedbackBatcher(
+        app.state.sessionmaker, app.state.settings, app.state.device_api.gateway_token
+    )
     app.include_router(ddi.router)
 
 

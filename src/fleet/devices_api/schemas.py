@@ -123,10 +123,13 @@ class TelemetryRead(BaseModel):
 
 # -- DDI --------------------------------------------------------------------------------------
 class DdiProgress(BaseModel):
+    """Progress as the device counts it; like hawkBit, not checked (``{"cnt": 0, "of": 0}``
+    is what SWUpdate sends with its final report)."""
+
     model_config = ConfigDict(extra="ignore")
 
-    cnt: StrictInt | None = Field(default=None, ge=0)
-    of: StrictInt | None = Field(default=None, ge=1)
+    cnt: int | None = None
+    of: int | None = None
 
 
 class DdiResult(BaseModel):
@@ -134,6 +137,18 @@ class DdiResult(BaseModel):
 
     finished: Literal["success", "failure", "none"] = "none"
     progress: DdiProgress | None = None
+
+
+DDI_EXECUTIONS = (
+    "closed",
+    "proceeding",
+    "canceled",
+    "scheduled",
+    "rejected",
+    "resumed",
+    "downloaded",
+    "download",
+)
 
 
 class DdiStatus(BaseModel):
@@ -150,8 +165,10 @@ class DdiStatus(BaseModel):
         "download",
     ]
     result: DdiResult = Field(default_factory=DdiResult)
-    code: StrictInt | None = None
-    details: list[str] = Field(default_factory=list, max_length=100)
+    code: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    # SWUpdate sends its whole log of an installation as details: keep it (the body limit
+    # bounds it), the action history stores the last lines.
+    details: list[str] = Field(default_factory=list, max_length=5000)
 
     @field_validator("details")
     @classmethod
@@ -162,13 +179,33 @@ class DdiStatus(BaseModel):
 
 
 class DdiActionFeedback(BaseModel):
-    """``POST .../deploymentBase/{actionId}/feedback`` and ``.../cancelAction/{id}/feedback``."""
+    """``POST .../deploymentBase/{actionId}/feedback`` and ``.../cancelAction/{id}/feedback``.
+
+    As in hawkBit, the body has no ``id`` (the action is the one in the path): fields the model
+    does not know, such as the numeric ``id`` SWUpdate sends, are ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str | None = Field(default=None, max_length=40)
-    time: str | None = Field(default=None, max_length=40)
     status: DdiStatus
+
+
+class DdiConfirmationFeedback(BaseModel):
+    """``POST .../confirmationBase/{actionId}/feedback``: the device's user confirmed or not."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    confirmation: Literal["confirmed", "denied"]
+    code: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    details: list[str] = Field(default_factory=list, max_length=100)
+
+
+class DdiAutoConfirm(BaseModel):
+    """``POST .../confirmationBase/activateAutoConfirm``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    initiator: str | None = Field(default=None, max_length=128)
+    remark: str | None = Field(default=None, max_length=512)
 
 
 class DdiConfigData(BaseModel):
@@ -178,9 +215,6 @@ class DdiConfigData(BaseModel):
 
     mode: Literal["merge", "replace", "remove"] = "merge"
     data: dict[str, str | int | float | bool] = Field(max_length=100)
-    id: str | None = None
-    time: str | None = None
-    status: DdiStatus | None = None
 
     @field_validator("data")
     @classmethod

@@ -110,3 +110,75 @@ class DdiAction(Base):
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     cancel_ack_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_result: Mapped[str | None] = mapped_column(String(20))
+
+
+class DdiActionStatus(Base):
+    """One status report of a device about an action, as hawkBit keeps it in the action history:
+    the DDI ``execution`` and ``result.finished``, the device's ``code`` and ``details``."""
+
+    __tablename__ = "ddi_action_statuses"
+    __table_args__ = (Index("ix_ddi_action_statuses_installation_id_id", "installation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("software_installations.id", ondelete="CASCADE"), nullable=False
+    )
+    # deployment (deploymentBase feedback), cancel (cancelAction feedback), confirmation
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    execution: Mapped[str] = mapped_column(String(20), nullable=False)
+    finished: Mapped[str | None] = mapped_column(String(10))
+    code: Mapped[int | None] = mapped_column(BigInteger)
+    progress_cnt: Mapped[int | None] = mapped_column(BigInteger)
+    progress_of: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[list[str] | None] = mapped_column(JSONType)
+
+
+class InstallationOptions(Base):
+    """How an installation reaches the device over DDI (hawkBit's action type, maintenance window
+    and user confirmation); an installation without a row is ``forced``, no window, no
+    confirmation. Kept apart so the customer's ``software_installations`` table stays as it is."""
+
+    __tablename__ = "installation_options"
+
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("software_installations.id", ondelete="CASCADE"), primary_key=True
+    )
+    update_type: Mapped[str] = mapped_column(String(20), nullable=False, default="forced")
+    window_schedule: Mapped[str | None] = mapped_column(String(120))
+    window_duration: Mapped[str | None] = mapped_column(String(8))
+    window_timezone: Mapped[str | None] = mapped_column(String(6))
+    confirmation_required: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=false(), default=False
+    )
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RolloutOptions(Base):
+    """The same options for every installation a roll-out creates."""
+
+    __tablename__ = "rollout_options"
+
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True
+    )
+    update_type: Mapped[str] = mapped_column(String(20), nullable=False, default="forced")
+    window_schedule: Mapped[str | None] = mapped_column(String(120))
+    window_duration: Mapped[str | None] = mapped_column(String(8))
+    window_timezone: Mapped[str | None] = mapped_column(String(6))
+    confirmation_required: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=false(), default=False
+    )
+
+
+class DeviceAutoConfirm(Base):
+    """A device that confirms every action by itself (DDI ``activateAutoConfirm``)."""
+
+    __tablename__ = "device_auto_confirm"
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    initiator: Mapped[str | None] = mapped_column(String(128))
+    remark: Mapped[str | None] = mapped_column(String(512))
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -2,15 +2,16 @@
 
 ``pressure_data`` = ``{"units": {...}, "steps": {"<order>": {"source", "received_at",
 "t": [...], "pressure_low": [...], "pressure_high": [...], "flow": [...]}}}``; ``t`` is in
-seconds (device time as sent, or seconds since the test started when a sample carries an ISO
-timestamp). Values absent from a sample are stored as null.
+seconds (device time as sent, or seconds since the test started when a sample carries a time:
+ISO 8601 or epoch milliseconds, as in the telemetry feed). Values absent from a sample are
+stored as null.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,17 +40,39 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
+# One sample shape with the device telemetry feed: ``t`` is an ISO time (UTC when it names no
+# zone) or epoch milliseconds. A number from 2000-01-01 in epoch milliseconds on is such a time;
+# a smaller one keeps its older meaning here, seconds of device time (the telemetry feed refuses
+# it as an implausible time, so no number means two things).
+EPOCH_MS_FROM = 946_684_800_000
+
+
+def _since_start(moment: datetime, started: datetime) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round((moment - started).total_seconds(), 6)
+
+
 def _time(value: Any, started: datetime, where: str) -> float:
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ValidationFailed(f"{where}: not a number of seconds or an ISO time") from exc
-        if moment.tzinfo is None:
-            raise ValidationFailed(f"{where}: an ISO time needs a timezone")
-        return round((moment - started).total_seconds(), 6)
+            raise ValidationFailed(
+                f"{where}: not an ISO time, epoch milliseconds or seconds"
+            ) from exc
+        return _since_start(moment, started)
     if isinstance(value, datetime):
-        return round((value - started).total_seconds(), 6)
+        return _since_start(value, started)
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= EPOCH_MS_FROM
+    ):
+        if value > 10 * EPOCH_MS_FROM:  # beyond the year 2270: no clock of a tester
+            raise ValidationFailed(f"{where}: epoch milliseconds out of range")
+        return _since_start(datetime.fromtimestamp(value / 1000, UTC), started)
     return _number(value, where)
 
 

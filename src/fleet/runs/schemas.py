@@ -18,11 +18,13 @@ class TestStart(BaseModel):
 
 
 class Sample(BaseModel):
-    """One reading in the telemetry shape; absent signals are simply not measured."""
+    """One reading in the telemetry shape; absent signals are simply not measured. ``t`` is an
+    ISO 8601 time or epoch milliseconds, as in the telemetry feed (or, below epoch
+    milliseconds of the year 2000, seconds of device time)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    t: float | datetime
+    t: int | float | datetime
     pressure_low: float | None = None
     pressure_high: float | None = None
     flow: float | None = None

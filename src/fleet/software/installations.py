@@ -77,6 +77,7 @@ from fleet.models import (
     Device,
     DeviceSoftware,
     Rollout,
+    RolloutGroup,
     RolloutTarget,
     Software,
     SoftwareInstallation,
@@ -492,6 +493,7 @@ async def _apply_to_device(
     new_status: str,
     now: datetime,
     error_message: str | None,
+    download_only: bool = False,
 ) -> None:
     point = installation.rollback_point or {}
     software_id = point.get("software_id")
@@ -502,7 +504,8 @@ async def _apply_to_device(
     if software_id is None:
         return
     values: dict[str, Any] = {"last_updated": now}
-    if new_status == "canceled":
+    if new_status == "canceled" or (download_only and new_status == "completed"):
+        # A download-only installation changes nothing on the device: it only downloaded.
         values["installation_status"] = point.get("installation_status") or "not_installed"
     elif new_status == "failed":
         values["installation_status"] = "failed"
@@ -557,8 +560,12 @@ async def transition(
     ip: str | None = None,
     through: str | None = None,
     through_line: str | None = None,
+    download_only: bool = False,
 ) -> SoftwareInstallation:
     """Move an installation to ``new_status`` (see the module contract); illegal moves → 409.
+
+    ``download_only``: the device only downloaded the version (DDI ``update: skip``); its
+    completion leaves the device's software as it was.
 
     ``through`` names a status passed on the way, as when a device reports the end of an
     installation it never reported starting: both moves must be legal, both are logged and
@@ -610,7 +617,9 @@ async def transition(
         for key, value in values.items():
             set_committed_value(installation, key, value)
         if new_status in FINISHED:
-            await _apply_to_device(session, installation, new_status, now, error_message)
+            await _apply_to_device(
+                session, installation, new_status, now, error_message, download_only
+            )
     before = old
     for step in steps:
         audit.record(
@@ -679,4 +688,71 @@ async def get_installation(session: AsyncSession, installation_id: int) -> Softw
     installation = await session.get(SoftwareInstallation, installation_id)
     if installation is None:
         raise NotFound(f"Installation {installation_id} not found")
+    return installation
+
+
+async def reopen_canceled(
+    session: AsyncSession,
+    installation: SoftwareInstallation,
+    *,
+    log_line: str,
+    ip: str | None = None,
+) -> SoftwareInstallation:
+    """Take back a cancellation the device refused (hawkBit: a rejected cancel puts the action
+    back to running): ``canceled -> in_progress``, the device's software back to
+    ``installing``, and the roll-out group no longer counts it as canceled. The device's later
+    report then finishes the installation as usual. Only a ``canceled`` installation; 409
+    otherwise (conditional UPDATE, as ``transition``)."""
+    if installation.status != "canceled":
+        raise Conflict(f"installation {installation.id} is {installation.status}, not canceled")
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": "in_progress",
+        "completed_at": None,
+        "installation_log": _log(installation.installation_log, now, "in_progress", log_line),
+    }
+    with session.no_autoflush:
+        found = await _rollout_of(session, installation.id)  # locks the roll-out first
+        result = await session.execute(
+            _UPDATE_INSTALLATION_IF, {"iid": installation.id, "old": "canceled", **values}
+        )
+        assert isinstance(result, CursorResult)
+        if result.rowcount != 1:
+            raise Conflict(
+                f"installation {installation.id} was changed by another request; reload it"
+            )
+        for key, value in values.items():
+            set_committed_value(installation, key, value)
+        software_id = (installation.rollback_point or {}).get("software_id")
+        if software_id is not None and installation.device_id is not None:
+            await session.execute(
+                _UPDATE_DEVICE_SOFTWARE,
+                {
+                    "did": installation.device_id,
+                    "sid": software_id,
+                    "installation_status": "installing",
+                    "last_updated": now,
+                },
+            )
+            _expire_device_software(session, {(installation.device_id, software_id)})
+        if found is not None:
+            target, _rollout = found
+            await session.execute(
+                update(RolloutGroup)
+                .where(RolloutGroup.id == target.group_id, RolloutGroup.canceled_count > 0)
+                .values(canceled_count=RolloutGroup.canceled_count - 1)
+                .execution_options(synchronize_session="fetch")
+            )
+    audit.record(
+        session,
+        "software.installation.status",
+        ip_address=ip,
+        level="WARNING",
+        details={
+            "entity": "software_installation",
+            "id": installation.id,
+            "changes": {"status": {"old": "canceled", "new": "in_progress"}},
+            "reason": "the device rejected the cancellation",
+        },
+    )
     return installation

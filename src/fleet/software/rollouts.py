@@ -36,6 +36,7 @@ from fleet.models import (
     SoftwareVersion,
     SystemLog,
 )
+from fleet.software import delivery
 from fleet.software import installations as inst
 from fleet.software.semver import compatibility_problem
 
@@ -427,6 +428,7 @@ async def _start_group(
                 .values(installation_status="installing", last_updated=now)
                 .execution_options(synchronize_session="fetch")
             )
+        await delivery.copy_rollout_options(session, rollout.id, group.id)
     old_status = group.status
     group.status = "running"
     group.started_at = now

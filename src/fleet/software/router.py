@@ -18,6 +18,7 @@ from fleet.software import (
     artifacts,
     catalog,
     dashboard,
+    delivery,
     installation_views,
     installations,
     rollouts,
@@ -26,6 +27,7 @@ from fleet.software import (
 from fleet.software.schemas import (
     Action,
     Category,
+    DeviceReport,
     DeviceSoftwareRead,
     InstallationCreate,
     InstallationDetail,
@@ -244,6 +246,16 @@ async def _installation_read(session: SessionDep, installation_id: int) -> dict[
     return installation_views.row_dict(await _installation_row(session, installation_id))
 
 
+async def _installation_detail(session: SessionDep, installation_id: int) -> dict[str, Any]:
+    out = await _installation_read(session, installation_id)
+    out["delivery"] = await delivery.installation_options(session, installation_id)
+    out["device_reports"] = [
+        DeviceReport.model_validate(r)
+        for r in await delivery.device_reports(session, installation_id)
+    ]
+    return out
+
+
 @router.get("/installations", response_model=list[InstallationRead])
 async def list_installations(
     session: SessionDep,
@@ -284,6 +296,7 @@ async def create_installation(
 ) -> dict[str, Any]:
     """Start an installation (install, update, uninstall or rollback) on a device; 409 with
     the reason when it cannot start."""
+    delivery.check(data)
     installation = await installations.create_installation(
         session,
         device_id=data.device_id,
@@ -292,15 +305,18 @@ async def create_installation(
         initiated_by=principal.user_id,
         ip=principal.ip,
     )
-    return await _installation_read(session, installation.id)
+    delivery.add_installation_options(session, installation.id, data)
+    await session.flush()
+    return await _installation_detail(session, installation.id)
 
 
 @router.get("/installations/{installation_id}", response_model=InstallationDetail)
 async def get_installation(
     installation_id: int, session: SessionDep, _p: MakerDep
 ) -> dict[str, Any]:
-    """Show one installation with its log."""
-    return await _installation_read(session, installation_id)
+    """Show one installation with its log, its delivery options and the device's reports
+    (DDI feedback: execution, result, code and details of each)."""
+    return await _installation_detail(session, installation_id)
 
 
 @router.patch("/installations/{installation_id}", response_model=InstallationDetail)
@@ -348,7 +364,12 @@ async def _rollout_detail(
 ) -> RolloutDetail:
     read = (await _rollout_reads(session, [rollout]))[0]
     groups = await rollouts.group_details(session, rollout)
-    return RolloutDetail(**read.model_dump(), groups=groups, excluded=excluded or [])
+    return RolloutDetail(
+        **read.model_dump(),
+        groups=groups,
+        excluded=excluded or [],
+        delivery=await delivery.rollout_options(session, rollout.id),
+    )
 
 
 async def _rollout_reads(session: SessionDep, items: list[Any]) -> list[RolloutRead]:
@@ -393,6 +414,7 @@ async def create_rollout(
 ) -> RolloutDetail:
     """Create a draft roll-out of one version to explicit devices or a device filter, in
     groups; incompatible devices are left out and listed in ``excluded``."""
+    delivery.check(data)
     rollout, excluded = await rollouts.create_rollout(
         session,
         name=data.name,
@@ -405,6 +427,8 @@ async def create_rollout(
         user_id=principal.user_id,
         ip=principal.ip,
     )
+    delivery.add_rollout_options(session, rollout.id, data)
+    await session.flush()
     return await _rollout_detail(session, rollout, excluded)
 
 

@@ -110,7 +110,34 @@ class VersionRead(BaseModel):
     released_at: datetime | None
 
 
-class InstallationCreate(BaseModel):
+UpdateType = Literal["forced", "soft", "download_only"]
+
+
+class MaintenanceWindow(BaseModel):
+    """hawkBit's maintenance window: a cron schedule of window starts (five fields, or Quartz
+    style with seconds first), a duration ``HH:MM:SS`` and a time zone offset ``+HH:MM``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str = Field(min_length=9, max_length=120, examples=["0 0 2 ? * *"])
+    duration: str = Field(min_length=8, max_length=8, examples=["02:00:00"])
+    timezone: str = Field(min_length=6, max_length=6, examples=["+01:00"])
+
+
+class DeliveryOptions(BaseModel):
+    """How the installation reaches a device over DDI (see README, "Connecting devices")."""
+
+    update_type: UpdateType = Field(
+        default="forced",
+        description="forced | soft | download_only (DDI forced | attempt | skip)",
+    )
+    maintenance_window: MaintenanceWindow | None = None
+    confirmation_required: bool = Field(
+        default=False, description="The device's user confirms before it starts (DDI)."
+    )
+
+
+class InstallationCreate(DeliveryOptions):
     model_config = ConfigDict(extra="forbid")
 
     device_id: int = Field(ge=1)
@@ -156,8 +183,25 @@ class InstallationRead(BaseModel):
     rollout_id: int | None = None
 
 
+class DeviceReport(BaseModel):
+    """One report of the device about the installation (DDI feedback), newest last."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str
+    reported_at: datetime
+    execution: str
+    finished: str | None
+    code: int | None
+    progress_cnt: int | None
+    progress_of: int | None
+    details: list[str] | None
+
+
 class InstallationDetail(InstallationRead):
     installation_log: str | None
+    delivery: DeliveryOptions | None = None
+    device_reports: list[DeviceReport] = []
 
 
 class DeviceSoftwareRead(BaseModel):
@@ -185,7 +229,7 @@ class RolloutFilter(BaseModel):
     status: str | None = Field(default=None, max_length=50)
 
 
-class RolloutCreate(BaseModel):
+class RolloutCreate(DeliveryOptions):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, max_length=255)
@@ -246,3 +290,4 @@ class RolloutGroupRead(BaseModel):
 class RolloutDetail(RolloutRead):
     groups: list[RolloutGroupRead]
     excluded: list[dict[str, Any]] = []
+    delivery: DeliveryOptions | None = None

@@ -1,7 +1,7 @@
 """runs: when each running test was last touched, for the idle sweep
 
 Revision ID: i17_test_activity
-Revises: 0006_merge_modules
+Revises: i18_workshop
 Create Date: 2026-11-30 18:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i17_test_activity"
-down_revision: str | Sequence[str] | None = "0006_merge_modules"
+down_revision: str | Sequence[str] | None = "i18_workshop"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

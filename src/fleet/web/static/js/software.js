@@ -383,10 +383,39 @@ async function showLog(i) {
     const detail = await api.get(`${SW}/installations/${i.id}`);
     $("log-text").textContent = detail.installation_log || "";
     $("log-error").textContent = detail.error_message || "";
+    $("log-delivery").textContent = describeDelivery(detail.delivery);
+    const reports = detail.device_reports || [];
+    $("log-reports").querySelector("tbody").replaceChildren(...(reports.length ? reports.map((r) => el("tr", {},
+      el("td", {}, fmtTime(r.reported_at)),
+      el("td", {}, r.kind),
+      el("td", {}, r.execution),
+      el("td", {}, r.finished || ""),
+      el("td", {}, r.code === null || r.code === undefined ? "" : String(r.code)),
+      el("td", {}, (r.details || []).join("; ")),
+    )) : [el("tr", {}, el("td", { colspan: 6 }, "No reports from the device yet"))]));
   } catch (e) {
     $("log-text").textContent = e.message;
   }
   $("log-dialog").showModal();
+}
+
+function describeDelivery(d) {
+  if (!d) return "";
+  const parts = [`Update type: ${d.update_type}`];
+  const w = d.maintenance_window;
+  if (w) parts.push(`maintenance window: ${w.schedule} for ${w.duration} (${w.timezone})`);
+  if (d.confirmation_required) parts.push("the device's user confirms first");
+  return parts.join(" · ");
+}
+
+// The delivery options of the installation and roll-out forms, as the API takes them.
+function deliveryOptions(f) {
+  const out = { update_type: f.update_type.value, confirmation_required: f.confirmation_required.checked };
+  const schedule = f.window_schedule.value.trim();
+  const duration = f.window_duration.value.trim();
+  const timezone = f.window_timezone.value.trim();
+  if (schedule || duration || timezone) out.maintenance_window = { schedule, duration, timezone };
+  return out;
 }
 
 async function fillSoftwareSelect(form, selected) {
@@ -441,6 +470,7 @@ async function createInstallation(event) {
   try {
     const inst = await api.post(`${SW}/installations`, {
       device_id: deviceId, version_id: Number(form.elements.version_id.value), action: form.elements.action.value,
+      ...deliveryOptions(form.elements),
     });
     $("inst-dialog").close();
     flash(`Installation ${inst.id} created (pending)`, "ok");
@@ -530,6 +560,7 @@ async function createRollout(event) {
     group_size: Number(f.group_size.value),
     success_threshold: Number(f.success_threshold.value),
     error_threshold: Number(f.error_threshold.value),
+    ...deliveryOptions(f),
   };
   const ids = f.device_ids.value.split(/[\s,;]+/).filter(Boolean);
   if (ids.length) {
