@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from fleet import demo
-from fleet.models import Device, WorkshopIntervalRule, WorkshopRepairOrder
+from fleet.models import Device, TestReport, WorkshopIntervalRule, WorkshopRepairOrder
 from fleet.settings import Settings, sync_database_url
 from tests.conftest import bearer, login
 from tests.workshop.conftest import W
@@ -37,7 +37,12 @@ async def test_demo_workshop(
                 select(WorkshopRepairOrder).where(WorkshopRepairOrder.state == "proposed")
             )
             assert proposed is not None and proposed.trigger_report_id is not None
-            assert proposed.failed_steps[0]["step_name"] == "Leak test"
+            trigger = session.get(TestReport, proposed.trigger_report_id)
+            assert trigger is not None and trigger.status == "failed"
+            failed = [s for s in trigger.results["steps"] if s["result"] == "failed"]
+            assert failed and [s["step_name"] for s in proposed.failed_steps] == [
+                s["step_name"] for s in failed
+            ]
     finally:
         engine.dispose()
     h = bearer(await login(client, "manager1", "pass"))

@@ -96,7 +96,7 @@ DEVICES: list[tuple[str, str, str | None, int | None, str]] = [
 # date (12 months later): some are overdue, some due soon, some fine; the rest never tested.
 HISTORY: dict[str, list[tuple[int, str]]] = {
     "FFM-1001": [(730, "passed"), (365 + 40, "passed")],  # overdue by ~40 days
-    "FFM-1002": [(400, "passed"), (20, "warning")],
+    "FFM-1002": [(400, "passed"), (20, "warning"), (1, "failed")],  # to the workshop
     "FFM-1003": [(350, "passed")],  # due within 30 days
     "FFM-1004": [(380, "failed"), (379, "passed")],  # overdue
     "SCBA-2001": [(100, "passed")],

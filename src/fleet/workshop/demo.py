@@ -16,7 +16,6 @@ from fleet.models import (
     Customer,
     Device,
     TestReport,
-    TestScenario,
     User,
     WorkshopComponentClock,
     WorkshopIntervalRule,
@@ -167,62 +166,37 @@ def _seed_orders(session: Session, parts: dict[str, WorkshopPart]) -> int:
     operator = session.scalar(select(User.id).where(User.username == "operator1"))
     manager = session.scalar(select(User.id).where(User.username == "manager1"))
     now = utcnow()
-    # FFM-1002 failed its leak test yesterday: the workshop proposed a repair order
+    # FFM-1002 failed its test yesterday (a real run on the simulated bench, from the fleet
+    # demo): the workshop proposed a repair order naming the failed steps
     mask = session.scalar(select(Device).where(Device.device_number == "FFM-1002"))
+    report = None
     if mask is not None:
-        scenario = session.scalar(
-            select(TestScenario.id)
-            .where(TestScenario.device_type == mask.device_type)
-            .order_by(TestScenario.id)
+        report = session.scalar(
+            select(TestReport)
+            .where(TestReport.device_id == mask.id, TestReport.status == "failed")
+            .order_by(TestReport.start_time.desc())
             .limit(1)
         )
-        start = now - timedelta(days=1, hours=3)
-        report = TestReport(
-            test_scenario_id=scenario,
-            device_id=mask.id,
-            operator_id=operator,
-            customer_id=mask.customer_id,
-            start_time=start,
-            end_time=start + timedelta(minutes=4),
-            status="failed",
-            results={
-                "scenario": {"kind_of_test": "yearly"},
-                "verdict": "failed",
-                "steps": [
-                    {"step_order": 1, "step_name": "Visual inspection", "result": "passed"},
-                    {
-                        "step_order": 2,
-                        "step_name": "Leak test",
-                        "result": "failed",
-                        "evaluation": {"reason": "pressure loss 14.2 % > 10 %"},
-                    },
-                ],
-            },
-        )
-        session.add(report)
-        session.flush()
-        outcome, steps = hooks.outcome_rows(report, mask, "yearly", None)
-        records.run_plan_sync(
-            session,
-            hooks.write_outcomes_plan(
-                session.get_bind().dialect.name,
-                [hooks.outcome_dict(outcome)],
-                [hooks.outcome_dict(x) for x in steps],
-            ),
-        )
+    if mask is not None and report is not None:
+        steps = hooks.failed_steps(report.results if isinstance(report.results, dict) else {})
         session.add(
             WorkshopRepairOrder(
                 device_id=mask.id,
                 state="proposed",
                 origin="failed_test",
                 trigger_report_id=report.id,
-                failed_steps=hooks.failed_steps(report.results or {}),
-                findings="step 2 Leak test failed: pressure loss 14.2 % > 10 %",
+                failed_steps=steps,
+                findings="; ".join(
+                    f"step {x['step_order']} {x['step_name']} failed"
+                    + (f": {x['reason']}" if x.get("reason") else "")
+                    for x in steps
+                )
+                or None,
                 created_by=operator,
-                created_at=report.end_time,
+                created_at=report.end_time or report.start_time,
             )
         )
-        created += 2
+        created += 1
     # SCBA-2001 is in repair: lung-demand valve membrane being replaced
     scba = session.scalar(select(Device).where(Device.device_number == "SCBA-2001"))
     if scba is not None:
