@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleet import __version__
+from fleet import __version__, edge
 from fleet.audit.router import router as audit_router
 from fleet.auth.router import router as auth_router
 from fleet.config.router import public as config_public_router
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    edge.install(app, settings)  # input policy, body limits, error responses in the docs
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
