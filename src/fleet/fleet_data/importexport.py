@@ -22,7 +22,15 @@ from fleet.errors import BadRequest, DomainError, ValidationFailed
 from fleet.fleet_data import cache
 from fleet.fleet_data.schemas import CustomerCreate, DeviceCreate, ImportError_, ImportReport
 from fleet.models import Customer, Device, DeviceLogEntry, SystemLog
-from fleet.validation import template_for, validate
+from fleet.validation import (
+    LIMITS,
+    PoisonValue,
+    check_datetime,
+    check_json_field,
+    loads_strict,
+    template_for,
+    validate,
+)
 
 Entity = Literal["devices", "customers"]
 Format = Literal["csv", "json"]
@@ -223,19 +231,22 @@ def parse_csv(entity: Entity, text: str) -> list[RawRow]:
                 )
             for key, cell in zip(header, cells, strict=False):
                 cell = cell.strip()
-                if cell == "":
+                if "\x00" in cell:
+                    row.errors.append(
+                        ImportError_(row=number, field=key, message="contains the NUL character")
+                    )
+                elif cell == "":
                     row.values[key] = None
                 elif key in JSON_COLUMNS:
                     try:
-                        row.values[key] = json.loads(cell)
+                        row.values[key] = loads_strict(cell)
+                        check_json_field(row.values[key])
                     except json.JSONDecodeError as exc:
                         row.errors.append(
                             ImportError_(row=number, field=key, message=f"invalid JSON: {exc.msg}")
                         )
-                    except RecursionError:
-                        row.errors.append(
-                            ImportError_(row=number, field=key, message="JSON nested too deeply")
-                        )
+                    except PoisonValue as exc:
+                        row.errors.append(ImportError_(row=number, field=key, message=str(exc)))
                 else:
                     row.values[key] = cell
             rows.append(row)
@@ -247,9 +258,11 @@ def parse_csv(entity: Entity, text: str) -> list[RawRow]:
 def parse_json(entity: Entity, text: str) -> list[RawRow]:
     """Parse a JSON array of objects with the export's keys."""
     try:
-        data = json.loads(text)
-    except RecursionError:
-        raise BadRequest("Invalid JSON: nested too deeply") from None
+        # the rows sit two levels above their JSON fields (array, object)
+        data = loads_strict(text, LIMITS.max_depth + 2)
+    except PoisonValue as exc:
+        where = "/".join(str(p) for p in exc.path)
+        raise BadRequest(f"Invalid JSON{' at ' + where if where else ''}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"Invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -270,6 +283,12 @@ def parse_json(entity: Entity, text: str) -> list[RawRow]:
                     row.errors.append(
                         ImportError_(row=number, field=str(key)[:100], message="unknown field")
                     )
+                elif key in JSON_COLUMNS and value is not None:
+                    try:
+                        check_json_field(value)
+                        row.values[key] = value
+                    except PoisonValue as exc:
+                        row.errors.append(ImportError_(row=number, field=key, message=str(exc)))
                 else:
                     row.values[key] = value
         rows.append(row)
@@ -289,7 +308,10 @@ def _created_at(row: RawRow) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = _DATETIME.validate_python(value)
+        parsed = check_datetime(_DATETIME.validate_python(value))
+    except PoisonValue as exc:
+        row.errors.append(ImportError_(row=row.number, field="created_at", message=str(exc)))
+        return None
     except ValidationError:
         row.errors.append(
             ImportError_(row=row.number, field="created_at", message="not an ISO 8601 date-time")
