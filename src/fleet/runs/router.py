@@ -426,7 +426,11 @@ async def list_reports(
     return items
 
 
-@reports_router.get("/export")
+@reports_router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The reports as CSV"}},
+)
 async def export_reports(
     actor: OperatorDep,
     request: Request,
