@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -28,7 +29,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleet.errors import NotFound
 from fleet.settings import Settings
-from fleet.validation import INT32_MAX, INT32_MIN, PoisonValue, configure, loads_strict
+from fleet.validation import (
+    INT32_MAX,
+    INT32_MIN,
+    PoisonValue,
+    check_datetime,
+    configure,
+    loads_strict,
+)
 
 _ARTIFACT = re.compile(r"^/api/v1/fleet-software/versions/[^/]+/artifact$")
 # JSON bodies that carry whole documents get the import limit, as file uploads do.
@@ -186,30 +194,34 @@ async def _refuse_too_large(send: Send, limit: int) -> None:
 
 # ---------------------------------------------------------------- integer parameters
 
-_INT_PARAMS: dict[int, tuple[list[str], list[str]]] = {}
+_PARAMS: dict[int, tuple[list[str], list[str], list[str]]] = {}
 
 
-def _is_int(field: Any) -> bool:
+def _is(field: Any, kind: type) -> bool:
     annotation = getattr(field.field_info, "annotation", None)
-    if annotation is int:
+    if annotation is kind:
         return True
     args = getattr(annotation, "__args__", ())
-    return int in args and not any(a in (str, float) for a in args)
+    others = {str, float, int, datetime} - {kind}
+    return kind in args and not any(a in others for a in args)
 
 
-def _int_params(route: APIRoute) -> tuple[list[str], list[str]]:
-    found = _INT_PARAMS.get(id(route))
+def _typed_params(route: APIRoute) -> tuple[list[str], list[str], list[str]]:
+    """The route's integer path parameters, integer and date-time query parameters."""
+    found = _PARAMS.get(id(route))
     if found is None:
-        path: list[str] = []
-        query: list[str] = []
+        path: set[str] = set()
+        query: set[str] = set()
+        times: set[str] = set()
         stack = [route.dependant]
         while stack:
             dependant = stack.pop()
-            path += [f.alias for f in dependant.path_params if _is_int(f)]
-            query += [f.alias for f in dependant.query_params if _is_int(f)]
+            path |= {f.alias for f in dependant.path_params if _is(f, int)}
+            query |= {f.alias for f in dependant.query_params if _is(f, int)}
+            times |= {f.alias for f in dependant.query_params if _is(f, datetime)}
             stack.extend(dependant.dependencies)
-        found = (sorted(set(path)), sorted(set(query)))
-        _INT_PARAMS[id(route)] = found
+        found = (sorted(path), sorted(query), sorted(times))
+        _PARAMS[id(route)] = found
     return found
 
 
@@ -221,12 +233,25 @@ def _out_of_range(raw: str) -> bool:
     return len(digits) > 12 or not INT32_MIN <= int(text) <= INT32_MAX
 
 
+def _time_out_of_range(raw: str) -> bool:
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return False  # not ISO 8601 (or a number): the route's own validation answers
+    try:
+        check_datetime(value)
+    except PoisonValue:
+        return True
+    return False
+
+
 async def check_parameters(request: Request) -> None:
-    """404 for an integer path parameter outside the columns' range, 422 for a query one."""
+    """404 for an integer path parameter outside the columns' range, 422 for an integer query
+    parameter outside it or a date-time one outside the years 1900-9999."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    path_names, query_names = _int_params(route)
+    path_names, query_names, time_names = _typed_params(route)
     for name in path_names:
         raw = request.path_params.get(name)
         if isinstance(raw, str) and _out_of_range(raw):
@@ -237,7 +262,12 @@ async def check_parameters(request: Request) -> None:
                 raise RequestValidationError(
                     _problem(["query", name], f"must be between {INT32_MIN} and {INT32_MAX}")
                 )
-
+    for name in time_names:
+        for raw in request.query_params.getlist(name):
+            if _time_out_of_range(raw):
+                raise RequestValidationError(
+                    _problem(["query", name], "date-time outside the years 1900-9999")
+                )
 
 
 def install(app: FastAPI, settings: Settings) -> None:

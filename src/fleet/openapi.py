@@ -40,7 +40,7 @@ _DESCRIPTIONS = {
     "503": "Database unavailable; see Retry-After",
 }
 # Operations anyone may call without a token.
-_PUBLIC = {"/health", "/api/v1/config", "/api/v1/i18n", "/api/v1/i18n/{language}"}
+_PUBLIC = {"/health", "/api/v1/i18n", "/api/v1/i18n/{language}"}
 _THROTTLED = {"/api/v1/auth/login", "/api/v1/auth/login/qr", "/api/v1/auth/refresh"}
 
 

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     max_json_body_kb: int = Field(default=2048, ge=1)
     max_import_mb: int = Field(default=20, ge=1)
     json_max_depth: int = Field(default=32, ge=2, le=256)
-    json_field_max_kb: int = Field(default=1024, ge=1)
+    json_field_max_kb: int = Field(default=20480, ge=1)
     # PostgreSQL connections kept open per worker process; requests beyond it open extra
     # connections up to db_max_overflow, which are closed again when the burst is over.
     db_pool_size: int = Field(default=20, ge=1, le=200)

@@ -118,7 +118,7 @@ class JsonLimits:
     """How deep a JSON document may nest and how large one JSON field may be."""
 
     max_depth: int = 32
-    max_field_bytes: int = 1024 * 1024
+    max_field_bytes: int = 20 * 1024 * 1024
 
 
 LIMITS = JsonLimits()

@@ -401,6 +401,10 @@ def restore(
                             for n, d, v in zip(names, decoders, values, strict=True)
                         }
                     )
+                except PoisonValue as exc:
+                    raise DumpError(
+                        f"the backup holds a value that is refused in {current.name}: {exc}"
+                    ) from None
                 except (ValueError, TypeError) as exc:
                     raise DumpError(
                         f"the backup file is damaged: a value in {current.name} "
