@@ -22,9 +22,10 @@ import re
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleet.errors import NotFound
@@ -245,7 +246,7 @@ def _time_out_of_range(raw: str) -> bool:
     return False
 
 
-async def check_parameters(request: Request) -> None:
+async def check_parameters(request: HTTPConnection) -> None:
     """404 for an integer path parameter outside the columns' range, 422 for an integer query
     parameter outside it or a date-time one outside the years 1900-9999."""
     route = request.scope.get("route")
