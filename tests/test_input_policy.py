@@ -433,3 +433,38 @@ def test_database_restore_refuses_each_poison(settings: Settings, tmp_path: Path
             assert conn.execute(text("SELECT count(*) FROM customers")).scalar_one() == 1
     finally:
         target.dispose()
+
+
+async def test_large_streamed_artifact_still_uploads(
+    client: httpx.AsyncClient, maker: Any, settings: Settings
+) -> None:
+    """Artifacts have their own, much larger limit: 25 MiB streamed without a length passes
+    the JSON and import limits and is stored whole."""
+    r = await client.post(
+        "/api/v1/fleet-software/software",
+        json={"name": "FW", "category": "firmware", "vendor": "Acme", "platform": "arm"},
+        headers=maker,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/api/v1/fleet-software/software/{r.json()['id']}/versions",
+        json={"version_number": "1.0.0"},
+        headers=maker,
+    )
+    assert r.status_code == 201, r.text
+    version_id = r.json()["id"]
+    piece = b"z" * (1024 * 1024)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.swu"\r\n\r\n'
+        for _ in range(25):
+            yield piece
+        yield b"\r\n--b--\r\n"
+
+    r = await client.post(
+        f"/api/v1/fleet-software/versions/{version_id}/artifact",
+        content=chunks(),
+        headers={**maker, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["file_size"] == 25 * 1024 * 1024

@@ -105,6 +105,9 @@ class InputPolicy:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse_too_large(send, limit)
             return
+        if declared is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body at all: nothing to count
+            return
         if _is_json(content_type) and scope["method"] in {"POST", "PUT", "PATCH", "DELETE"}:
             await self._json(scope, receive, send, limit)
             return
