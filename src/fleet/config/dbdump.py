@@ -50,7 +50,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 import fleet.models  # noqa: F401  (registers every table on the metadata)
@@ -333,6 +333,11 @@ def _flush(conn: Connection, insert: Table, batch: list[dict[str, Any]]) -> None
     if batch:
         try:
             conn.execute(insert.insert(), batch)
+        except DataError as exc:  # e.g. an integer beyond this database's column type
+            raise DumpError(
+                f"the backup holds a value {insert.name} cannot hold here: "
+                f"{str(exc.orig).splitlines()[0]}"
+            ) from None
         except StatementError as exc:
             if not isinstance(exc.orig, PoisonValue):
                 raise
