@@ -468,3 +468,33 @@ async def test_large_streamed_artifact_still_uploads(
     )
     assert r.status_code == 200, r.text
     assert r.json()["file_size"] == 25 * 1024 * 1024
+
+
+def test_database_restore_refuses_an_id_its_columns_cannot_hold(
+    settings: Settings, backend: Any, tmp_path: Path
+) -> None:
+    """SQLite's integers are 64-bit, PostgreSQL's INTEGER 32-bit: such a row is refused with
+    one line on PostgreSQL, and restores where the column can hold it."""
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    migrate.upgrade(Settings(env="test", data_dir=tmp_path, database_url=url))
+    with sqlite3.connect(tmp_path / "src.db") as conn:
+        conn.execute("INSERT INTO customers (id, name) VALUES (?, 'Acme')", (2**40,))
+    source = create_engine(sync_database_url(url))
+    out = io.BytesIO()
+    try:
+        dbdump.dump(source, out)
+    finally:
+        source.dispose()
+    target = create_sync_engine(settings)
+    try:
+        if backend.name == "postgresql":
+            with pytest.raises(dbdump.DumpError, match="cannot hold"):
+                dbdump.restore(target, io.BytesIO(out.getvalue()), replace=True)
+            expected = 0
+        else:
+            dbdump.restore(target, io.BytesIO(out.getvalue()), replace=True)
+            expected = 1
+        with target.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM customers")).scalar_one() == expected
+    finally:
+        target.dispose()
