@@ -102,7 +102,10 @@ class InputPolicy:
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
         limit = self._limit(path, content_type)
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        if declared is not None and not declared.isdigit():
+            await _send_all(send, _json_answer(400, "Invalid Content-Length"))
+            return
+        if declared is not None and int(declared) > limit:
             await _refuse_too_large(send, limit)
             return
         if declared is None and b"transfer-encoding" not in headers:
