@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleet import __version__, logredact, overload
+from fleet import __version__, edge, logredact, overload
 from fleet.audit.router import router as audit_router
 from fleet.auth.principal_cache import new_cache as new_principal_cache
 from fleet.auth.router import router as auth_router
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    edge.install(app, settings)  # input policy, body limits, error responses in the docs
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)

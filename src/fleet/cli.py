@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -54,10 +54,9 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
 @contextmanager
 def db_session(settings: Settings) -> Iterator[Session]:
     """A synchronous session for CLI work, committed at the end."""
-    from fleet.db import install_sqlite_pragmas
+    from fleet.db import create_sync_engine
 
-    engine = create_engine(sync_database_url(settings.resolved_database_url()))
-    install_sqlite_pragmas(engine)
+    engine = create_sync_engine(settings)
     try:
         with Session(engine) as session, session.begin():
             yield session

@@ -20,6 +20,14 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from fleet.settings import Settings, async_database_url
+from fleet.validation import (
+    INT64_MAX,
+    INT64_MIN,
+    PoisonValue,
+    check_datetime,
+    check_json_field,
+    dumps_strict,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -48,7 +56,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
+        value = check_datetime(value).astimezone(UTC)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
@@ -78,6 +86,57 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def json_serializer(value: Any) -> str:
+    """Serialise a JSON column's value under the input policy (the last line of defence:
+    whatever path a value took, a poisoned one is never written)."""
+    check_json_field(value)
+    return dumps_strict(value)
+
+
+def _check_parameter(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise PoisonValue("text must not contain the NUL character")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise PoisonValue("integer outside the 64-bit range")
+
+
+def _guard_parameters(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+) -> None:
+    """Refuse NUL in text and integers no column can hold, in every statement sent."""
+    items = parameters.values() if isinstance(parameters, dict) else parameters or ()
+    for item in items:
+        if isinstance(item, dict):
+            for value in item.values():
+                _check_parameter(value)
+        elif isinstance(item, tuple | list):
+            for value in item:
+                _check_parameter(value)
+        else:
+            _check_parameter(item)
+
+
+def install_guards(sync_engine: Any) -> None:
+    """Check every statement's parameters against the input policy."""
+    event.listen(sync_engine, "before_cursor_execute", _guard_parameters)
+
+
+def create_sync_engine(settings: Settings) -> Any:
+    """A synchronous engine for the CLI and backups, under the same write policy."""
+    from sqlalchemy import create_engine as create_sync
+
+    from fleet.settings import sync_database_url
+
+    engine = create_sync(
+        sync_database_url(settings.resolved_database_url()), json_serializer=json_serializer
+    )
+    install_sqlite_pragmas(engine)
+    install_guards(engine)
+    return engine
+
+
 def install_sqlite_pragmas(sync_engine: Any) -> None:
     """Turn on foreign keys and sensible locking for every SQLite connection."""
     if sync_engine.dialect.name == "sqlite":
@@ -93,7 +152,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # A pooled connection saves aiosqlite's thread start and the pragmas on every request;
         # an in-memory database must not be pooled (each connection would be a new database).
         pool = {"poolclass": NullPool} if url.database in (None, "", ":memory:") else {}
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, json_serializer=json_serializer, **pool
+        )
     else:
         # Keep enough connections open for the usual concurrency: a connection opened and
         # closed per request burst costs more CPU than the request's own queries.
@@ -105,8 +166,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=settings.db_max_overflow,
             pool_timeout=POOL_WAIT_SECONDS,
             pool_recycle=1800,
+            json_serializer=json_serializer,
         )
     install_sqlite_pragmas(engine.sync_engine)
+    install_guards(engine.sync_engine)
     return engine
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 
 
 class DomainError(Exception):
@@ -78,7 +79,93 @@ async def _request_validation_handler(_request: Request, exc: Exception) -> JSON
     return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
+DB_RETRY_AFTER_SECONDS = 5
+
+
+def _poison(exc: BaseException) -> Any:
+    """The policy's refusal behind ``exc`` (raised as such, or wrapped by SQLAlchemy)."""
+    from fleet.validation import PoisonValue
+
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, PoisonValue):
+            return exc
+        exc = getattr(exc, "orig", None) or exc.__cause__  # type: ignore[assignment]
+        seen += 1
+    return None
+
+
+def _is_data_error(exc: BaseException | None) -> bool:
+    """A value the database cannot hold (SQLSTATE class 22: out of range, bad text...)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, sa_exc.DataError) or type(exc).__name__ == "DataError":
+            return True
+        if str(getattr(exc, "sqlstate", None) or "").startswith("22"):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+        seen += 1
+    return False
+
+
+def _unavailable() -> JSONResponse:
+    return JSONResponse(
+        {"detail": "The database is unavailable; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": str(DB_RETRY_AFTER_SECONDS)},
+    )
+
+
+def _refused(poison: Any) -> JSONResponse:
+    loc = ["body", *poison.path] if poison.path else ["body"]
+    return JSONResponse(
+        {"detail": [{"loc": loc, "msg": poison.message, "type": "value_error"}]},
+        status_code=422,
+    )
+
+
+async def _database_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """A statement refused by the input policy is a 422, a value the database cannot hold
+    (out of range, invalid text) a 422, a database that cannot be reached a 503."""
+    poison = _poison(exc)
+    if poison is not None:
+        return _refused(poison)
+    if _is_data_error(exc):
+        return JSONResponse(
+            {"detail": [{"loc": ["body"], "msg": "a value is outside what the database can "
+                         "hold", "type": "value_error"}]},
+            status_code=422,
+        )
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return _unavailable()
+    if isinstance(
+        exc,
+        sa_exc.OperationalError
+        | sa_exc.InterfaceError
+        | sa_exc.DisconnectionError
+        | sa_exc.TimeoutError,
+    ):
+        return _unavailable()
+    raise exc
+
+
+async def _connection_error_handler(_request: Request, _exc: Exception) -> JSONResponse:
+    return _unavailable()
+
+
+async def _poison_handler(_request: Request, exc: Exception) -> JSONResponse:
+    return _refused(_poison(exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handler that maps domain errors onto ``{"detail": ...}`` answers."""
+    """Register the handlers that map errors onto ``{"detail": ...}`` answers."""
+    from fleet.validation import PoisonValue
+
     app.add_exception_handler(DomainError, _domain_error_handler)
     app.add_exception_handler(RequestValidationError, _request_validation_handler)
+    app.add_exception_handler(PoisonValue, _poison_handler)
+    app.add_exception_handler(sa_exc.StatementError, _database_error_handler)
+    app.add_exception_handler(sa_exc.DisconnectionError, _database_error_handler)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error_handler)
+    # asyncpg reports a server it cannot reach as the socket's own error
+    app.add_exception_handler(ConnectionError, _connection_error_handler)

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 MAX_LIMIT = 500
+MAX_SKIP = 2**31 - 1  # the database's OFFSET must stay within its integer range
 T = TypeVar("T")
 
 
@@ -20,7 +21,7 @@ class Page:
 
 
 async def _page(
-    skip: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
+    skip: Annotated[int, Query(ge=0, le=MAX_SKIP, description="Rows to skip")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows to return")] = 50,
 ) -> Page:
     return Page(skip=skip, limit=limit)

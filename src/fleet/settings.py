@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     login_trusted_address_days: int = Field(default=30, ge=0)
     login_window_minutes: int = Field(default=15, ge=1)
     max_upload_mb: int = Field(default=512, ge=1)
+    # The input policy (fleet.edge, fleet.validation): request bodies are cut off while they
+    # stream, by kind; JSON is limited in depth and per field.
+    max_json_body_kb: int = Field(default=2048, ge=1)
+    max_import_mb: int = Field(default=20, ge=1)
+    json_max_depth: int = Field(default=32, ge=2, le=256)
+    json_field_max_kb: int = Field(default=20480, ge=1)
     # PostgreSQL connections kept open per worker process; requests beyond it open extra
     # connections up to db_max_overflow, which are closed again when the burst is over.
     db_pool_size: int = Field(default=20, ge=1, le=200)

@@ -161,6 +161,22 @@ def _decode_access_token(secret: str, token: str) -> dict[str, Any]:
         raise Unauthorized("Token expired") from None
     except jwt.PyJWTError:
         raise Unauthorized("Invalid token") from None
-    if claims.get("type") != "access":
+    if claims.get("type") != "access" or not _readable(claims):
         raise Unauthorized("Invalid token")
     return claims
+
+
+def _readable(claims: dict[str, Any]) -> bool:
+    """The claims the server reads must have the types it wrote: a token signed with the
+    right key but carrying anything else is refused like a forged one."""
+    sub, sid, role = claims.get("sub"), claims.get("sid"), claims.get("role")
+    return (
+        isinstance(sub, str)
+        and sub.isascii()
+        and sub.isdigit()
+        and len(sub) <= 10
+        and isinstance(sid, str)
+        and 0 < len(sid) <= 64
+        and "\x00" not in sid
+        and (role is None or isinstance(role, str))
+    )

@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from fleet import migrate
 from fleet.config import dbdump
-from fleet.db import install_sqlite_pragmas
-from fleet.settings import Settings, sync_database_url
+from fleet.db import create_sync_engine
+from fleet.settings import Settings
 
 
 def _engine(settings: Settings) -> Engine:
-    engine = create_engine(sync_database_url(settings.resolved_database_url()))
-    install_sqlite_pragmas(engine)
+    engine: Engine = create_sync_engine(settings)
     return engine
 
 

@@ -51,12 +51,14 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 import fleet.models  # noqa: F401  (registers every table on the metadata)
 from fleet.db import Base
 from fleet.memo import notify_all_sync
 from fleet.ops.metrics import BACKUP_SECONDS
+from fleet.validation import LIMITS, PoisonValue, check_datetime, loads_strict
 
 FORMAT = "fleet-db-dump"
 VERSION = 1
@@ -120,7 +122,7 @@ def _decoder(column: Column[Any]) -> Callable[[Any], Any] | None:
     if isinstance(base, JSON):
         return None
     if isinstance(base, DateTime):
-        return datetime.fromisoformat
+        return _timestamp
     if isinstance(base, Date):
         return date.fromisoformat
     if isinstance(base, Time):
@@ -132,6 +134,10 @@ def _decoder(column: Column[Any]) -> Callable[[Any], Any] | None:
     if isinstance(base, Uuid) and base.as_uuid:
         return uuid.UUID
     return None
+
+
+def _timestamp(text: str) -> datetime:
+    return check_datetime(datetime.fromisoformat(text))
 
 
 def _line(value: Any) -> bytes:
@@ -245,7 +251,10 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
 
 def _parse(line: bytes, what: str) -> Any:
     try:
-        return json.loads(line)
+        # a row is a list of values: one level above the JSON columns it carries
+        return loads_strict(line, LIMITS.max_depth + 1)
+    except PoisonValue as exc:
+        raise DumpError(f"the backup holds a value that is refused in {what}: {exc}") from None
     except ValueError:
         raise DumpError(f"the backup file is damaged: {what} is not valid JSON") from None
 
@@ -327,7 +336,19 @@ def _wipe(conn: Connection) -> None:
 
 def _flush(conn: Connection, insert: Table, batch: list[dict[str, Any]]) -> None:
     if batch:
-        conn.execute(insert.insert(), batch)
+        try:
+            conn.execute(insert.insert(), batch)
+        except DataError as exc:  # e.g. an integer beyond this database's column type
+            raise DumpError(
+                f"the backup holds a value {insert.name} cannot hold here: "
+                f"{str(exc.orig).splitlines()[0]}"
+            ) from None
+        except StatementError as exc:
+            if not isinstance(exc.orig, PoisonValue):
+                raise
+            raise DumpError(
+                f"the backup holds a value that is refused in {insert.name}: {exc.orig}"
+            ) from None
         batch.clear()
 
 
@@ -402,6 +423,10 @@ def _restore(
                             for n, d, v in zip(names, decoders, values, strict=True)
                         }
                     )
+                except PoisonValue as exc:
+                    raise DumpError(
+                        f"the backup holds a value that is refused in {current.name}: {exc}"
+                    ) from None
                 except (ValueError, TypeError) as exc:
                     raise DumpError(
                         f"the backup file is damaged: a value in {current.name} "

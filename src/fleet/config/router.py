@@ -84,7 +84,11 @@ async def get_system_config_by_key(config_key: str, session: SessionDep, _p: Con
     return await system_configs.get_by_key(session, config_key)
 
 
-@router.put("/system-configs/by-key/{config_key}", response_model=SystemConfigRead)
+@router.put(
+    "/system-configs/by-key/{config_key}",
+    response_model=SystemConfigRead,
+    responses={201: {"model": SystemConfigRead, "description": "Created"}},
+)
 async def put_system_config_by_key(
     config_key: Annotated[str, Path(min_length=1, max_length=100, pattern=KEY_PATTERN)],
     data: SystemConfigPut,
@@ -406,7 +410,11 @@ async def restore(data: RestoreRequest, session: SessionDep, principal: Configur
     return await backups.restore(session, data, principal)
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/gzip": {}}, "description": "The database dump"}},
+)
 async def export_database(
     session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> StreamingResponse:

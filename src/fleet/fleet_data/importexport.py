@@ -25,7 +25,18 @@ from fleet.fleet_data import cache
 from fleet.fleet_data.schemas import CustomerCreate, DeviceCreate, ImportError_, ImportReport
 from fleet.models import Customer, Device, DeviceLogEntry, SystemLog
 from fleet.pacing import Pacer
-from fleet.validation import SchemaIssue, template_for, validator_for
+from fleet.validation import (
+    LIMITS,
+    PoisonValue,
+    SchemaIssue,
+    check_datetime,
+    check_json_field,
+    check_json_value,
+    loads_strict,
+    strict_decoder,
+    template_for,
+    validator_for,
+)
 
 Entity = Literal["devices", "customers"]
 Format = Literal["csv", "json"]
@@ -235,19 +246,22 @@ async def parse_csv(entity: Entity, text: str, pacer: Pacer) -> list[RawRow]:
                 )
             for key, raw in zip(header, cells, strict=False):
                 cell = csvsafe.restore(raw.strip())
-                if cell == "":
+                if "\x00" in cell:
+                    row.errors.append(
+                        ImportError_(row=number, field=key, message="contains the NUL character")
+                    )
+                elif cell == "":
                     row.values[key] = None
                 elif key in JSON_COLUMNS:
                     try:
-                        row.values[key] = json.loads(cell)
+                        row.values[key] = loads_strict(cell)
+                        check_json_field(row.values[key])
                     except json.JSONDecodeError as exc:
                         row.errors.append(
                             ImportError_(row=number, field=key, message=f"invalid JSON: {exc.msg}")
                         )
-                    except RecursionError:
-                        row.errors.append(
-                            ImportError_(row=number, field=key, message="JSON nested too deeply")
-                        )
+                    except PoisonValue as exc:
+                        row.errors.append(ImportError_(row=number, field=key, message=str(exc)))
                 else:
                     row.values[key] = cell
             rows.append(row)
@@ -265,7 +279,7 @@ def _json_error(exc: json.JSONDecodeError) -> BadRequest:
 
 async def parse_json(entity: Entity, text: str, pacer: Pacer) -> list[RawRow]:
     """Parse a JSON array of objects with the export's keys, one element at a time."""
-    decoder = json.JSONDecoder()
+    decoder = strict_decoder()
     pos = _WHITESPACE.match(text, 0).end()  # type: ignore[union-attr]
     if not text.startswith("[", pos):
         try:
@@ -284,10 +298,15 @@ async def parse_json(entity: Entity, text: str, pacer: Pacer) -> list[RawRow]:
             await pacer.tick()
             try:
                 item, pos = decoder.raw_decode(text, pos)
+                # the rows sit one level above their JSON fields (object)
+                check_json_value(item, LIMITS.max_depth + 1)
             except RecursionError:
                 raise BadRequest("Invalid JSON: nested too deeply") from None
             except json.JSONDecodeError as exc:
                 raise _json_error(exc) from None
+            except PoisonValue as exc:
+                where = "/".join(str(p) for p in (len(items), *exc.path))
+                raise BadRequest(f"Invalid JSON at {where}: {exc}") from None
             items.append(item)
             if len(items) > MAX_IMPORT_ROWS:
                 raise BadRequest(f"Too many rows: at most {MAX_IMPORT_ROWS}")
@@ -314,6 +333,12 @@ async def parse_json(entity: Entity, text: str, pacer: Pacer) -> list[RawRow]:
                     row.errors.append(
                         ImportError_(row=number, field=str(key)[:100], message="unknown field")
                     )
+                elif key in JSON_COLUMNS and value is not None:
+                    try:
+                        check_json_field(value)
+                        row.values[key] = value
+                    except PoisonValue as exc:
+                        row.errors.append(ImportError_(row=number, field=key, message=str(exc)))
                 else:
                     row.values[key] = value
         rows.append(row)
@@ -333,7 +358,10 @@ def _created_at(row: RawRow) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = _DATETIME.validate_python(value)
+        parsed = check_datetime(_DATETIME.validate_python(value))
+    except PoisonValue as exc:
+        row.errors.append(ImportError_(row=row.number, field="created_at", message=str(exc)))
+        return None
     except ValidationError:
         row.errors.append(
             ImportError_(row=row.number, field="created_at", message="not an ISO 8601 date-time")

@@ -44,7 +44,7 @@ from fleet.runs.schemas import (
     VerifyAnswer,
 )
 from fleet.scenarios import flow as flowlib
-from fleet.search import icontains
+from fleet.search import LIKE_ESCAPE, escape_like, icontains
 
 tests_router = APIRouter(prefix="/tests", tags=["tests"])
 reports_router = APIRouter(prefix="/reports", tags=["reports"])
@@ -473,9 +473,12 @@ async def report_names(
     model = User if kind == "operators" else Customer
     stmt = select(model.id, column).order_by(column).limit(limit)
     if q and q.strip():
-        needle = q.strip().lower()
+        needle = escape_like(q.strip().lower())
         stmt = stmt.where(
-            or_(func.lower(column).like(f"{needle}%"), func.lower(column).like(f"% {needle}%"))
+            or_(
+                func.lower(column).like(f"{needle}%", escape=LIKE_ESCAPE),
+                func.lower(column).like(f"% {needle}%", escape=LIKE_ESCAPE),
+            )
         )
     if kind == "operators" and actor.active_role == "operator":
         stmt = stmt.where(User.id == actor.user_id)
@@ -483,7 +486,11 @@ async def report_names(
     return [{"id": row[0], "name": row[1]} for row in rows]
 
 
-@reports_router.get("/export")
+@reports_router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "The reports as CSV"}},
+)
 async def export_reports(
     actor: OperatorDep,
     request: Request,
