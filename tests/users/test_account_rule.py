@@ -2,9 +2,8 @@
 
 Every (actor role, target role) pair, on SQLite and PostgreSQL: changing, resetting the
 password or badge of, reading the badge of, deactivating or re-roling another account works
-only when the actor holds every role that account holds. ``holds`` follows the module table:
-a role whose modules one of the actor's roles all reaches adds nothing (an admin holds
-``operator`` and ``manager``), except ``superuser``, which only a superuser holds.
+only when the actor holds every role that account holds. ``holds`` follows the account table
+(an admin holds ``operator`` and ``manager``); ``superuser`` only a superuser holds.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from tests.conftest import add_user, bearer, login
 
 ADMIN_AREA = ("admin", "superuser", "maker")
 
-# Written out by hand from PRODUCT.md's table, not computed by the code under test.
+# Written out by hand (README, Accounts), not computed by the code under test.
 HELD: dict[str, set[str]] = {
     "admin": {"admin", "operator", "manager"},
     "superuser": {"superuser", "admin", "operator", "manager"},
