@@ -192,3 +192,23 @@ async def csv_stream(
                     ]
                 )
             yield buffer.getvalue()
+
+
+def step_state(step: dict[str, Any]) -> dict[str, Any]:
+    """The results entry of one step of a flow before it is run (the report's shape)."""
+    return {
+        "step_order": step["step_order"],
+        "step_name": step["step_name"],
+        "description": step.get("description"),
+        "action": step["action"],
+        "auto_test": bool(step.get("auto_test")),
+        "required": step.get("required", True) is not False,
+        "criteria": step.get("criteria"),
+        "result": None,
+        "evaluation": None,
+        "notes": None,
+        "measurements": None,
+        "recorded_at": None,
+        "recorded_by": None,
+        "attachments": [],
+    }

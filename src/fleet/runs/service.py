@@ -91,23 +91,6 @@ def check_may_run(actor: Principal, report: TestReport) -> None:
         raise Forbidden("This test belongs to another operator; resume it to take it over")
 
 
-def _step_state(step: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "step_order": step["step_order"],
-        "step_name": step["step_name"],
-        "description": step.get("description"),
-        "action": step["action"],
-        "auto_test": bool(step.get("auto_test")),
-        "required": step.get("required", True) is not False,
-        "criteria": step.get("criteria"),
-        "result": None,
-        "evaluation": None,
-        "notes": None,
-        "measurements": None,
-        "recorded_at": None,
-        "recorded_by": None,
-        "attachments": [],
-    }
 
 
 async def start_test(
@@ -174,7 +157,7 @@ async def start_test(
             "flow": copy.deepcopy(flow),
             "continue_on_failure": bool(flow.get("continue_on_failure")),
             "current_step": 1,
-            "steps": [_step_state(s) for s in steps],
+            "steps": [reports.step_state(s) for s in steps],
             "verdict": None,
         },
         pressure_data=empty_pressure_data(),

@@ -7,29 +7,10 @@ import copy
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleet.runs import bench, criteria
+from fleet.runs import bench, criteria, reports
 from fleet.runs.samples import empty_pressure_data
 from fleet.scenarios import flow as flowlib
 from fleet.scenarios.flow import SIGNALS
-
-
-def _step_state(step: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "step_order": step["step_order"],
-        "step_name": step["step_name"],
-        "description": step.get("description"),
-        "action": step["action"],
-        "auto_test": bool(step.get("auto_test")),
-        "required": step.get("required", True) is not False,
-        "criteria": step.get("criteria"),
-        "result": None,
-        "evaluation": None,
-        "notes": None,
-        "measurements": None,
-        "recorded_at": None,
-        "recorded_by": None,
-        "attachments": [],
-    }
 
 
 def run(
@@ -46,7 +27,7 @@ def run(
     Operator steps pass; a failed required step ends the run unless the flow continues."""
     flow = flowlib.normalise(copy.deepcopy(test_flow or {}))
     steps = flowlib.steps_of(flow)
-    states = [_step_state(s) for s in steps]
+    states = [reports.step_state(s) for s in steps]
     pressure = empty_pressure_data()
     moment = started
     for index, (step, state) in enumerate(zip(steps, states, strict=True)):

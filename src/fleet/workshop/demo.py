@@ -186,12 +186,7 @@ def _seed_orders(session: Session, parts: dict[str, WorkshopPart]) -> int:
                 origin="failed_test",
                 trigger_report_id=report.id,
                 failed_steps=steps,
-                findings="; ".join(
-                    f"step {x['step_order']} {x['step_name']} failed"
-                    + (f": {x['reason']}" if x.get("reason") else "")
-                    for x in steps
-                )
-                or None,
+                findings=hooks.findings_of(steps),
                 created_by=operator,
                 created_at=report.end_time or report.start_time,
             )

@@ -77,6 +77,18 @@ def failed_steps(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def findings_of(steps: list[dict[str, Any]]) -> str | None:
+    """The findings a proposed order starts with: each failed step and why."""
+    return (
+        "; ".join(
+            f"step {s['step_order']} {s['step_name']} failed"
+            + (f": {s['reason']}" if s.get("reason") else "")
+            for s in steps
+        )
+        or None
+    )
+
+
 def outcome_rows(
     report: TestReport,
     device: Device,
@@ -344,12 +356,7 @@ async def propose_order(
         origin="failed_test",
         trigger_report_id=report.id,
         failed_steps=steps,
-        findings="; ".join(
-            f"step {s['step_order']} {s['step_name']} failed"
-            + (f": {s['reason']}" if s.get("reason") else "")
-            for s in steps
-        )
-        or None,
+        findings=findings_of(steps),
         created_by=user_id,
     )
     session.add(order)
