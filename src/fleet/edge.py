@@ -133,7 +133,9 @@ class InputPolicy:
             try:
                 loads_strict(bytes(body), self.max_depth)
             except PoisonValue as exc:
-                answer = _json_answer(422, _problem(["body", *exc.path], exc.message))
+                # hawkBit answers a device's bad body with 400; everything else is 422
+                status = 400 if "/controller/v1/" in scope.get("path", "") else 422
+                answer = _json_answer(status, _problem(["body", *exc.path], exc.message))
                 await _send_all(send, answer)
                 return
             except (ValueError, UnicodeDecodeError):

@@ -124,7 +124,7 @@ def _refused(poison: Any) -> JSONResponse:
     )
 
 
-async def _database_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def database_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     """A statement refused by the input policy is a 422, a value the database cannot hold
     (out of range, invalid text) a 422, a database that cannot be reached a 503."""
     poison = _poison(exc)
@@ -164,8 +164,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error_handler)
     app.add_exception_handler(RequestValidationError, _request_validation_handler)
     app.add_exception_handler(PoisonValue, _poison_handler)
-    app.add_exception_handler(sa_exc.StatementError, _database_error_handler)
-    app.add_exception_handler(sa_exc.DisconnectionError, _database_error_handler)
-    app.add_exception_handler(sa_exc.TimeoutError, _database_error_handler)
+    app.add_exception_handler(sa_exc.StatementError, database_error_handler)
+    app.add_exception_handler(sa_exc.DisconnectionError, database_error_handler)
+    app.add_exception_handler(sa_exc.TimeoutError, database_error_handler)
     # asyncpg reports a server it cannot reach as the socket's own error
     app.add_exception_handler(ConnectionError, _connection_error_handler)

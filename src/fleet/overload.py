@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from fleet.errors import database_error_handler
 from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,13 @@ async def _pool_timeout(_request: Request, _exc: Exception) -> JSONResponse:
     return _unavailable("The server is busy; try again in a moment")
 
 
-async def _dbapi_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and _refused(exc):
         log.warning("the database refused a connection: too many clients")
         return _unavailable("The database is busy; try again in a moment")
-    raise exc
+    # everything else as every other database error: 422 for a value it cannot hold, 503
+    # when it cannot be reached
+    return await database_error_handler(request, exc)
 
 
 def install(app: FastAPI) -> None:

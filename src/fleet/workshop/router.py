@@ -402,7 +402,11 @@ async def _customer_title(session: SessionDep, customer_id: int | None) -> str:
     return f"Due list - {customer.name}"
 
 
-@router.get("/due.csv")
+@router.get(
+    "/due.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The due list as CSV"}},
+)
 async def due_csv(
     _: WorkshopDep,
     session: SessionDep,
@@ -419,7 +423,11 @@ async def due_csv(
     )
 
 
-@router.get("/due.pdf")
+@router.get(
+    "/due.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The due list as PDF"}},
+)
 async def due_pdf(
     _: WorkshopDep,
     session: SessionDep,
