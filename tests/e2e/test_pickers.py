@@ -4,6 +4,8 @@ readable details."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import login_ui
@@ -47,6 +49,9 @@ def test_installations_and_audit_log_filter_by_name(page: Page, live_server: str
     page.fill("#log-filter input[name=action]", "auth.")
     _pick(page, "#log-filter", "maker", "maker1")
     page.click("#log-filter button[type=submit]")
+    # wait for the filtered page: no action cell that does not start with "auth."
+    cells = page.locator("#logs-table tbody tr td:nth-child(4)")
+    expect(cells.filter(has_not_text=re.compile(r"^auth\."))).to_have_count(0)
     first = page.locator("#logs-table tbody tr").first
     expect(first).to_contain_text("maker1")
     expect(first).to_contain_text("auth.")

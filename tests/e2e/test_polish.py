@@ -63,6 +63,15 @@ def _data_values(base: str) -> list[str]:
     grab("/fleet-config/system-configs", "config_key", "description", limit=500)
     grab("/fleet-config/device-configs", "device_type", "name", limit=500)
     grab("/fleet-config/backups", "backup_name", limit=500)
+    # the workshop's reasons (blocked, due) are composed by the server, in English for now
+    ids = [d["id"] for d in httpx.get(f"{base}/api/v1/fleet-data/devices", headers=h,
+                                      params={"limit": 500}).json()]
+    states = httpx.get(f"{base}/api/v1/workshop/readiness", headers=h,
+                       params={"device_ids": ",".join(map(str, ids))})
+    for state in states.json() if states.status_code == 200 else []:
+        for field in ("blocked_reason", "reason"):
+            if isinstance(state.get(field), str):
+                values.add(state[field])
     catalog = httpx.get(f"{base}/api/v1/tests/catalog", headers=h).json()
     for s in catalog["scenarios"]:
         for field in ("kind_of_test", "kind_of_device", "device_type"):

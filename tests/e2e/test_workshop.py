@@ -33,7 +33,7 @@ def test_manager_repairs_a_proposed_order(page: Page, live_server: str) -> None:
     card.locator("button").click()
     dialog = page.locator("#order-dialog")
     expect(dialog).to_be_visible()
-    expect(page.locator("#order-failed")).to_contain_text("Leak test")
+    expect(page.locator("#order-failed")).to_contain_text("Evacuate to -14 mbar")
     page.click("#order-actions [data-to=open]")
     expect(page.locator("#order-meta [data-state]")).to_have_attribute("data-state", "open")
     expect(page.locator("#order-meta .fwm-ready")).to_have_attribute("data-readiness", "in_repair")

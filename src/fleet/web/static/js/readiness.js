@@ -1,9 +1,10 @@
 // Item readiness from the Fleet Workshop Manager, shown wherever devices are listed: cells with
 // data-readiness-for="<device id>" get a badge, fetched for the whole list in one request.
 import { api, el } from "./api.js";
+import { t } from "./i18n.js";
 
 export function readinessBadge(state) {
-  const text = state.readiness.replace("_", " ");
+  const text = t(`fwm.readiness_${state.readiness}`, state.readiness.replace("_", " "));
   return el("span", {
     class: `fwm-ready fwm-${state.readiness}`,
     title: state.blocked_reason || state.reason || "",
