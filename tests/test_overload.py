@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from fleet.overload import MARGIN, pool_sizes
@@ -50,9 +50,11 @@ async def test_refused_connection_is_503_with_retry_after(app: Any, error: Excep
 
 
 async def test_other_database_errors_stay_errors(app: Any) -> None:
+    # a bug (here a statement the database refuses to parse) is not hidden as "busy" or
+    # "unavailable"; an OperationalError is the driver's word for an unreachable database
     @app.get("/test-broken")
     async def broken() -> None:
-        raise OperationalError("SELECT 1", {}, Exception("syntax error"))
+        raise ProgrammingError("SELEC 1", {}, Exception("syntax error"))
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
