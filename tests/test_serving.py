@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from fleet.serving import (
+from fleet.ops.draining import (
     DRAIN_SECONDS,
     KEEP_ALIVE_SECONDS,
     PROTOCOL,

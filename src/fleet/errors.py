@@ -108,11 +108,13 @@ def _is_data_error(exc: BaseException | None) -> bool:
     return False
 
 
-def _unavailable() -> JSONResponse:
+def unavailable(
+    detail: str = "The database is unavailable; try again shortly",
+    retry_after: int = DB_RETRY_AFTER_SECONDS,
+) -> JSONResponse:
+    """The one 503 answer: the reason and when to try again."""
     return JSONResponse(
-        {"detail": "The database is unavailable; try again shortly"},
-        status_code=503,
-        headers={"Retry-After": str(DB_RETRY_AFTER_SECONDS)},
+        {"detail": detail}, status_code=503, headers={"Retry-After": str(retry_after)}
     )
 
 
@@ -137,7 +139,7 @@ async def database_error_handler(_request: Request, exc: Exception) -> JSONRespo
             status_code=422,
         )
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return _unavailable()
+        return unavailable()
     if isinstance(
         exc,
         sa_exc.OperationalError
@@ -145,12 +147,12 @@ async def database_error_handler(_request: Request, exc: Exception) -> JSONRespo
         | sa_exc.DisconnectionError
         | sa_exc.TimeoutError,
     ):
-        return _unavailable()
+        return unavailable()
     raise exc
 
 
 async def _connection_error_handler(_request: Request, _exc: Exception) -> JSONResponse:
-    return _unavailable()
+    return unavailable()
 
 
 async def _poison_handler(_request: Request, exc: Exception) -> JSONResponse:

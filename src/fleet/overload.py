@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from fleet.errors import database_error_handler
+from fleet.errors import database_error_handler, unavailable
 from fleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,23 +52,17 @@ def _refused(exc: DBAPIError) -> bool:
     return code == TOO_MANY_CONNECTIONS or "too many clients" in str(orig).lower()
 
 
-def _unavailable(reason: str) -> JSONResponse:
-    return JSONResponse(
-        {"detail": reason},
-        status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
 
 
 async def _pool_timeout(_request: Request, _exc: Exception) -> JSONResponse:
     log.warning("no database connection free within %.0f s", POOL_WAIT_SECONDS)
-    return _unavailable("The server is busy; try again in a moment")
+    return unavailable("The server is busy; try again in a moment", RETRY_AFTER_SECONDS)
 
 
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and _refused(exc):
         log.warning("the database refused a connection: too many clients")
-        return _unavailable("The database is busy; try again in a moment")
+        return unavailable("The database is busy; try again in a moment", RETRY_AFTER_SECONDS)
     # everything else as every other database error: 422 for a value it cannot hold, 503
     # when it cannot be reached
     return await database_error_handler(request, exc)

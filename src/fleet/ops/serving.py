@@ -66,8 +66,8 @@ def serve(
 def _serve(
     settings: Settings, host: str, port: int, workers: int | None, proxy_headers: bool
 ) -> None:
-    from fleet import migrate, serving
-    from fleet.ops import logs
+    from fleet import migrate
+    from fleet.ops import draining, logs
 
     settings.jwt_secret()
     mode = settings.metrics_mode()
@@ -82,7 +82,7 @@ def _serve(
     fit_pool(settings, workers)
     if mode == "bind":
         start_metrics_listener(settings)
-    serving.run(  # uvicorn.run's options, connections drained on shutdown (fleet.serving)
+    draining.run(  # uvicorn.run's options, connections drained on shutdown
         "fleet.app:create_app",
         factory=True,
         host=host,

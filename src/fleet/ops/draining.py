@@ -37,7 +37,7 @@ STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start
 
 DRAIN_SECONDS = 1.0
 KEEP_ALIVE_SECONDS = 75
-PROTOCOL = "fleet.serving:DrainingHttpToolsProtocol"  # uvicorn's ``http`` option
+PROTOCOL = "fleet.ops.draining:DrainingHttpToolsProtocol"  # uvicorn's ``http`` option
 
 
 class DrainingHttpToolsProtocol(HttpToolsProtocol):
