@@ -14,6 +14,7 @@ from fleet.errors import Conflict
 from fleet.models import DeviceSoftware, SoftwareInstallation, SystemLog
 from fleet.settings import Settings
 from fleet.software.installations import transition
+from fleet.software.policy import INSTALLATION_POLICY
 from tests.devices_api.conftest import (
     artifact_path,
     ddi,
@@ -266,9 +267,11 @@ async def test_closed_without_a_start_passes_through_in_progress(
     async with sessionmaker() as session:
         loaded = await session.get(SoftwareInstallation, second.id)
         assert loaded is not None
-        await transition(session, loaded, "in_progress")
+        await transition(session, loaded, "in_progress", policy=INSTALLATION_POLICY)
         with pytest.raises(Conflict):
-            await transition(session, loaded, "completed", through="in_progress")
+            await transition(
+                session, loaded, "completed", policy=INSTALLATION_POLICY, through="in_progress"
+            )
         await session.rollback()
     assert (await _installation(sessionmaker, second.id)).status == "pending"
 
@@ -290,7 +293,9 @@ async def test_cancel_action(
     async with sessionmaker() as session, session.begin():
         row = await session.get(SoftwareInstallation, inst.id)
         assert row is not None
-        await transition(session, row, "canceled", log_line="canceled by user")
+        await transition(
+            session, row, "canceled", policy=INSTALLATION_POLICY, log_line="canceled by user"
+        )
     links = (await client.get(ddi("MT-D"), headers=headers)).json()["_links"]
     assert links["cancelAction"]["href"].endswith(f"/cancelAction/{inst.id}")
     assert "deploymentBase" not in links

@@ -25,6 +25,7 @@ from fleet.models import (
 )
 from fleet.settings import Settings
 from fleet.software.installations import transition
+from fleet.software.policy import INSTALLATION_POLICY
 from tests.devices_api.conftest import (
     ddi,
     issue_token,
@@ -191,7 +192,9 @@ async def _deliver_and_cancel(
     async with sessionmaker() as session, session.begin():
         row = await session.get(SoftwareInstallation, installation_id)
         assert row is not None
-        await transition(session, row, "canceled", log_line="canceled by maker")
+        await transition(
+            session, row, "canceled", policy=INSTALLATION_POLICY, log_line="canceled by maker"
+        )
 
 
 async def test_cancel_rejected_puts_the_action_back_and_its_success_counts(

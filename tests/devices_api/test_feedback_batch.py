@@ -280,8 +280,10 @@ async def test_a_report_refused_after_writing_spoils_nothing(
     real = actions_module.apply_feedback
     late = actions[devices[1].id].id
 
-    async def refuse_late(session: AsyncSession, installation: Any, *args: Any) -> None:
-        await real(session, installation, *args)
+    async def refuse_late(
+        session: AsyncSession, installation: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        await real(session, installation, *args, **kwargs)
         if installation.id == late:  # a refusal after the writes, which must not be kept
             raise NotFound("refused after writing")
 

@@ -35,6 +35,7 @@ from fleet.models import (
 )
 from fleet.settings import Settings
 from fleet.software.installations import create_installation, transition
+from fleet.software.policy import INSTALLATION_POLICY
 
 
 def _free_port() -> int:
@@ -210,7 +211,9 @@ async def test_rauc_hawkbit_client(ddi_server: tuple[str, Settings], tmp_path: P
         async with create_sessionmaker(engine)() as session, session.begin():
             row = await session.get(SoftwareInstallation, third)
             assert row is not None
-            await transition(session, row, "canceled", log_line="canceled by maker")
+            await transition(
+                session, row, "canceled", policy=INSTALLATION_POLICY, log_line="canceled by maker"
+            )
         base = await ddi()
         match = re.search("/cancelAction/(.+)$", base["_links"]["cancelAction"]["href"])
         assert match is not None

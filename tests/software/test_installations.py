@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import DeviceSoftware
-from fleet.software import installations
+from fleet.software import queries
 from tests.software.conftest import (
     API,
     add_devices,
@@ -290,12 +290,12 @@ async def test_next_pending_for_device(
     first = (await install(client, maker, dev, world["v1"]["id"])).json()
     second = (await install(client, maker, dev, tool["id"])).json()
     async with sessionmaker() as session:
-        nxt = await installations.next_pending_for_device(session, dev)
+        nxt = await queries.next_pending_for_device(session, dev)
         assert nxt is not None and nxt.id == first["id"]
     await finish(client, maker, first["id"])
     async with sessionmaker() as session:
-        nxt = await installations.next_pending_for_device(session, dev)
+        nxt = await queries.next_pending_for_device(session, dev)
         assert nxt is not None and nxt.id == second["id"]
     await move(client, maker, second["id"], "canceled")
     async with sessionmaker() as session:
-        assert await installations.next_pending_for_device(session, dev) is None
+        assert await queries.next_pending_for_device(session, dev) is None

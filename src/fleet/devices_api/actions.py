@@ -17,12 +17,10 @@ from fleet.devices_api.schemas import DdiStatus
 from fleet.errors import DomainError, Forbidden, NotFound
 from fleet.models import DdiActionStatus, Device, InstallationOptions, SoftwareInstallation
 from fleet.settings import Settings
-from fleet.software.installations import (
-    FINISHED,
-    next_pending_for_device,
-    record_progress,
-    transition,
-)
+from fleet.software.batch import SoftwareChangeBatch
+from fleet.software.installations import record_progress, transition
+from fleet.software.queries import next_pending_for_device
+from fleet.software.states import FINISHED, Policy
 
 
 class Gone(DomainError):
@@ -131,12 +129,16 @@ async def apply_feedback(
     installation: SoftwareInstallation,
     status: DdiStatus,
     ip: str | None,
+    *,
+    policy: Policy,
+    batch: SoftwareChangeBatch | None = None,
 ) -> DdiActionStatus:
     """Map DDI ``execution`` / ``result.finished`` onto the installation state machine, as
     hawkBit does: ``closed`` with ``finished`` ``none`` or ``success`` is a success, ``failure``
     a failure; ``canceled`` cancels; ``rejected`` is only noted; anything else is progress.
     Answers the report's action-history entry (``ddi_action_statuses``) for the caller to add
-    once the report is applied (added later, it cannot be written by a later report's flush)."""
+    once the report is applied (added later, it cannot be written by a later report's flush).
+    Each move runs under ``policy``; ``batch`` is the caller's group commit, if any."""
     execution, finished = status.execution, status.result.finished
     has_details = any(d.strip() for d in status.details)
     percent = _percent(status)
@@ -148,6 +150,8 @@ async def apply_feedback(
                 session,
                 installation,
                 "completed",
+                policy=policy,
+                batch=batch,
                 log_line=report_line(status, "device reports success"),
                 progress=100,
                 ip=ip,
@@ -159,6 +163,8 @@ async def apply_feedback(
                 session,
                 installation,
                 "failed",
+                policy=policy,
+                batch=batch,
                 error_message=report_line(status, "device reports failure"),
                 ip=ip,
                 through=through,
@@ -169,6 +175,8 @@ async def apply_feedback(
             session,
             installation,
             "canceled",
+            policy=policy,
+            batch=batch,
             log_line=report_line(status, "canceled by device"),
             ip=ip,
         )
@@ -178,6 +186,8 @@ async def apply_feedback(
             session,
             installation,
             "completed",
+            policy=policy,
+            batch=batch,
             log_line=report_line(status, "downloaded (download only)"),
             ip=ip,
             through="in_progress" if installation.status == "pending" else None,
@@ -202,6 +212,8 @@ async def apply_feedback(
             session,
             installation,
             "in_progress",
+            policy=policy,
+            batch=batch,
             log_line=report_line(status, execution),
             progress=percent,
             ip=ip,

@@ -23,7 +23,7 @@ from fleet.audit.service import record
 from fleet.db import utcnow
 from fleet.errors import NotFound, Unauthorized
 from fleet.models import Device, DeviceToken, SoftwareInstallation
-from fleet.software.installations import UNFINISHED
+from fleet.software.states import UNFINISHED
 
 TOKEN_PREFIX = "fdt_"  # noqa: S105 - a marker, not a secret
 SCHEME = "TargetToken"

@@ -64,18 +64,15 @@ from fleet.models import (
     DeviceAutoConfirm,
     DeviceSoftware,
     InstallationOptions,
-    Software,
     SoftwareInstallation,
     SoftwareVersion,
 )
 from fleet.ops.metrics import DDI_POLLS
 from fleet.settings import Settings
-from fleet.software.installations import (
-    FINISHED,
-    UNFINISHED,
-    next_pending_for_device,
-    reopen_canceled,
-)
+from fleet.software.installations import reopen_canceled
+from fleet.software.policy import INSTALLATION_POLICY
+from fleet.software.queries import next_pending_for_device, version_and_software
+from fleet.software.states import FINISHED, UNFINISHED
 
 BODY_LIMIT = 256 * 1024
 
@@ -364,21 +361,6 @@ def _artifact_json(info: ArtifactInfo, base: str, module_id: int) -> dict[str, A
     }
 
 
-async def _version_and_software(
-    session: AsyncSession, version_id: int | None
-) -> tuple[SoftwareVersion, Software]:
-    row = (
-        await session.execute(
-            select(SoftwareVersion, Software)
-            .join(Software, Software.id == SoftwareVersion.software_id)
-            .where(SoftwareVersion.id == version_id)
-        )
-    ).first()
-    if row is None:
-        raise NotFound("The action's software version no longer exists")
-    return row[0], row[1]
-
-
 async def _mark_delivered(session: AsyncSession, installation: SoftwareInstallation) -> None:
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     ins = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -444,7 +426,9 @@ async def _action_body(
 ) -> dict[str, Any]:
     """An action as hawkBit describes it under ``deployment`` (deploymentBase, installedBase)
     or ``confirmation`` (confirmationBase)."""
-    version, software = await _version_and_software(session, installation.version_id)
+    version, software = await version_and_software(
+        session, installation.version_id, missing="The action's software version no longer exists"
+    )
     base = _base(request, tenant, identity.device.device_number)
     artifacts = []
     if installation.action != "uninstall":
@@ -598,6 +582,7 @@ async def cancel_feedback(
         await reopen_canceled(
             session,
             installation,
+            policy=INSTALLATION_POLICY,
             log_line="device rejected the cancellation: "
             + report_line(status, "continues the installation"),
             ip=ip,

@@ -40,7 +40,8 @@ from fleet.errors import BadRequest, DomainError, NotFound
 from fleet.models import DdiActionStatus
 from fleet.ops.metrics import DDI_FEEDBACK, FEEDBACK_BATCH
 from fleet.settings import Settings
-from fleet.software.installations import prepare_to_finish, write_held_back
+from fleet.software.batch import SoftwareChangeBatch
+from fleet.software.policy import INSTALLATION_POLICY
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,11 @@ async def _apply(
         and report.feedback is not None
         and report.feedback.status.execution in _FINISHING
     ]
+    # The batch's device_software changes are held until it is flushed below, before the
+    # commit; the policy's rules load what they need for the finishing reports at once.
+    batch = SoftwareChangeBatch()
     if finishing:
-        await prepare_to_finish(session, finishing)
+        await INSTALLATION_POLICY.prepare(session, finishing, batch)
     wrote = _track_writes(session)
     outcomes: list[BaseException | None] = []
     history: list[DdiActionStatus] = []
@@ -121,7 +125,12 @@ async def _apply(
                 continue
             installation = await actions.current_installation(session, identity, report.action_id)
             entry: DdiActionStatus | None = await actions.apply_feedback(
-                session, installation, report.feedback.status, report.ip
+                session,
+                installation,
+                report.feedback.status,
+                report.ip,
+                policy=INSTALLATION_POLICY,
+                batch=batch,
             )
             if entry is not None:
                 history.append(entry)
@@ -133,7 +142,7 @@ async def _apply(
             outcomes.append(None)
     wrote.clear()
     session.add_all(history)  # the action history of the applied reports, in one INSERT
-    await write_held_back(session)
+    await batch.flush(session)
     return outcomes
 
 

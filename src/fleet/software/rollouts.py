@@ -1,11 +1,15 @@
 """Staged roll-outs: one version to a target set of devices, group after group.
 
 Every bit of state is in the database (``rollouts``, ``rollout_groups`` with outcome counters,
-``rollout_targets``), and the engine runs inside the transaction that finishes an installation
-(``installations.transition`` calls ``on_installation_finished``), so a restart loses nothing and
-no timer is needed. A group succeeds when ``completed / devices >= success_threshold`` %; the next
-group then starts. A roll-out pauses itself when ``failed / devices > error_threshold`` % in a
-group, or when a group finished below its success threshold. Devices that cannot start when their
+``rollout_targets``), and the engine runs inside the transaction that finishes an installation,
+so a restart loses nothing and no timer is needed: its rules (``RULES``, registered in
+``fleet.software.policy.INSTALLATION_POLICY``) take part in every move of the installation
+state machine (``fleet.software.states``) that ends an installation of a roll-out, or takes
+back its cancellation.
+
+A group succeeds when ``completed / devices >= success_threshold`` %; the next group then
+starts. A roll-out pauses itself when ``failed / devices > error_threshold`` % in a group, or
+when a group finished below its success threshold. Devices that cannot start when their
 group starts (an unfinished installation of the same software, no longer compatible) are counted
 as failed with the reason kept on their target row; devices that already run the version count
 as completed.
@@ -31,14 +35,23 @@ from fleet.models import (
     Rollout,
     RolloutGroup,
     RolloutTarget,
-    Software,
     SoftwareInstallation,
-    SoftwareVersion,
     SystemLog,
 )
 from fleet.software import delivery
-from fleet.software import installations as inst
+from fleet.software.batch import SoftwareChangeBatch
+from fleet.software.installations import transition
+from fleet.software.queries import unfinished_of_software, version_and_software
 from fleet.software.semver import compatibility_problem
+from fleet.software.states import (
+    FINISHED,
+    UNFINISHED,
+    Move,
+    Policy,
+    Rule,
+    installation_values,
+    plan_problem,
+)
 
 ROLLOUT_STATUSES: Final = ("draft", "running", "paused", "finished", "canceled")
 MAX_DEVICES: Final = 100_000
@@ -135,21 +148,6 @@ def _rollout_moved(
     )
 
 
-async def _version_and_software(
-    session: AsyncSession, version_id: int
-) -> tuple[SoftwareVersion, Software]:
-    row = (
-        await session.execute(
-            select(SoftwareVersion, Software)
-            .join(Software, Software.id == SoftwareVersion.software_id)
-            .where(SoftwareVersion.id == version_id)
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"Software version {version_id} not found")
-    return row[0], row[1]
-
-
 def _target_query(
     device_ids: list[int] | None, flt: dict[str, Any] | None
 ) -> Select[int, str, str, str | None]:
@@ -177,7 +175,7 @@ async def create_rollout(
     ip: str | None,
 ) -> tuple[Rollout, list[dict[str, Any]]]:
     """Create a draft roll-out, its groups and targets; answers it and the devices left out."""
-    version, software = await _version_and_software(session, version_id)
+    version, software = await version_and_software(session, version_id)
     if not software.is_active:
         raise Conflict(f"{software.name} is inactive; activate it before rolling it out")
     if not version.file_path:
@@ -280,11 +278,18 @@ async def _group_at(session: AsyncSession, rollout_id: int, position: int) -> Ro
 
 
 async def _start_group(
-    session: AsyncSession, rollout: Rollout, group: RolloutGroup, now: datetime, cause: Cause
+    session: AsyncSession,
+    rollout: Rollout,
+    group: RolloutGroup,
+    now: datetime,
+    cause: Cause,
+    batch: SoftwareChangeBatch | None = None,
 ) -> None:
-    """Create the installations of one group in a few statements, whatever its size."""
-    await inst.write_held_back(session)  # the group's plan reads device_software
-    version, software = await _version_and_software(session, rollout.version_id)
+    """Create the installations of one group in a few statements, whatever its size.
+    ``batch``: the group commit this runs in, if any."""
+    if batch is not None:
+        await batch.flush(session)  # the group's plan reads device_software
+    version, software = await version_and_software(session, rollout.version_id)
     targets = list(
         (
             await session.scalars(select(RolloutTarget).where(RolloutTarget.group_id == group.id))
@@ -308,13 +313,7 @@ async def _start_group(
     busy = set(
         (
             await session.scalars(
-                select(SoftwareInstallation.device_id)
-                .join(SoftwareVersion, SoftwareVersion.id == SoftwareInstallation.version_id)
-                .where(
-                    SoftwareInstallation.device_id.in_(device_ids),
-                    SoftwareVersion.software_id == software.id,
-                    SoftwareInstallation.status.in_(inst.UNFINISHED),
-                )
+                unfinished_of_software(device_ids, software.id, SoftwareInstallation.device_id)
             )
         ).all()
     )
@@ -340,7 +339,7 @@ async def _start_group(
             completed += 1
             continue
         action = "update" if ds is not None and ds.version_id is not None else "install"
-        problem = inst.plan_problem(
+        problem = plan_problem(
             action=action,
             device=device,
             version=version,
@@ -356,7 +355,7 @@ async def _start_group(
         planned.append(
             (
                 target,
-                inst.installation_values(
+                installation_values(
                     device_id=device.id,
                     version=version,
                     software_id=software.id,
@@ -446,6 +445,7 @@ async def _evaluate(
     cause: Cause,
     *,
     check_errors: bool = True,
+    batch: SoftwareChangeBatch | None = None,
 ) -> None:
     """Advance, pause or finish the roll-out from one group's counters (each move audited)."""
     now = utcnow()
@@ -473,7 +473,7 @@ async def _evaluate(
                 rollout.finished_at = now
                 _rollout_moved(session, cause, rollout, "finish", "running")
                 return
-            await _start_group(session, rollout, following, now, cause)
+            await _start_group(session, rollout, following, now, cause, batch)
             group = following
             continue
         if group.status == "running" and finished >= group.device_count:
@@ -495,23 +495,119 @@ async def on_installation_finished(
     status: str,
     rollout: Rollout | None = None,
     cause: Cause | None = None,
+    batch: SoftwareChangeBatch | None = None,
 ) -> None:
     """Count a finished installation in its group and let the roll-out move on.
 
     ``rollout`` is the roll-out row already locked by the caller (locked here otherwise);
-    ``cause`` who reported the end (the target's device when not given).
+    ``cause`` who reported the end (the target's device when not given); ``batch`` the group
+    commit the report is part of, flushed before a group starts.
     """
     cause = cause or Cause(device_id=target.device_id)
     # Lock order everywhere: the roll-out row first, then its groups (no deadlocks with cancel).
     if rollout is None:
         rollout = await get_rollout(session, target.rollout_id, lock=True)
     group = (await session.scalars(_COUNT_FINISHED[status], {"gid": target.group_id})).one()
-    await _evaluate(session, rollout, group, cause, check_errors=status != "canceled")
+    await _evaluate(session, rollout, group, cause, check_errors=status != "canceled", batch=batch)
     # Write what the evaluation changed before anything reads it again (the next counter
     # UPDATE refreshes the group from the database). Usually it changed nothing, and the audit
     # rows can wait for the commit.
     if any(isinstance(obj, (Rollout, RolloutGroup)) for obj in session.dirty):
         await session.flush()
+
+
+# -- the engine's rules in the installation state machine's policy ----------------------------
+# The roll-out target of an installation with its roll-out, the roll-out row locked (PostgreSQL).
+_ROLLOUT_OF_INSTALLATION = (
+    select(RolloutTarget, Rollout)
+    .join(Rollout, Rollout.id == RolloutTarget.rollout_id)
+    .where(RolloutTarget.installation_id == bindparam("iid"))
+    .with_for_update(of=Rollout)
+)
+_ROLLOUTS_OF_INSTALLATIONS = (
+    select(RolloutTarget, Rollout)
+    .join(Rollout, Rollout.id == RolloutTarget.rollout_id)
+    .where(RolloutTarget.installation_id.in_(bindparam("iids", expanding=True)))
+    .order_by(Rollout.id, RolloutTarget.id)
+    .with_for_update(of=Rollout)
+)
+Found = tuple[RolloutTarget, Rollout] | None
+
+
+async def _lock_rollouts_of(session: AsyncSession, installation_ids: list[int]) -> dict[int, Found]:
+    """The roll-out targets of these installations with their roll-outs, locked in one query
+    in roll-out id order (the lock order everywhere); None for one outside any roll-out."""
+    found: dict[int, Found] = dict.fromkeys(installation_ids)
+    if installation_ids:
+        rows = await session.execute(_ROLLOUTS_OF_INSTALLATIONS, {"iids": installation_ids})
+        for target, rollout in rows:
+            if target.installation_id is not None:
+                found[target.installation_id] = (target, rollout)
+    return found
+
+
+async def _lock_rollout_of(session: AsyncSession, move: Move, rule: str) -> Found:
+    """The roll-out target of the moving installation with its roll-out, locked: from what
+    the rule prepared in the move's batch, or asked now."""
+    installation_id = move.installation.id
+    known: dict[int, Found] | None = move.batch.prepared.get(rule) if move.batch else None
+    if known is not None and installation_id in known:
+        return known.pop(installation_id)
+    row = (await session.execute(_ROLLOUT_OF_INSTALLATION, {"iid": installation_id})).first()
+    return None if row is None else (row[0], row[1])
+
+
+class CountFinished(Rule):
+    """An installation of a roll-out that finishes counts in its group's counters, and the
+    roll-out advances to its next group, pauses or finishes (``on_installation_finished``)."""
+
+    name = "rollouts.count_finished"
+    from_states = frozenset(UNFINISHED)
+    to_states = FINISHED
+
+    async def prepare(self, session: AsyncSession, installation_ids: list[int]) -> Any:
+        return await _lock_rollouts_of(session, installation_ids)
+
+    async def before(self, session: AsyncSession, move: Move) -> Found:
+        return await _lock_rollout_of(session, move, self.name)
+
+    async def after(self, session: AsyncSession, move: Move, found: Found) -> None:
+        if found is None:
+            return
+        target, rollout = found
+        cause = Cause(
+            user_id=move.actor_user_id,
+            ip=move.ip,
+            device_id=move.installation.device_id if move.actor_user_id is None else None,
+        )
+        await on_installation_finished(session, target, move.new, rollout, cause, move.batch)
+
+
+class UncountReopened(Rule):
+    """A canceled installation of a roll-out taken back (the device refused the cancellation)
+    no longer counts as canceled in its group."""
+
+    name = "rollouts.uncount_reopened"
+    from_states = frozenset({"canceled"})
+    to_states = frozenset({"in_progress"})
+
+    async def before(self, session: AsyncSession, move: Move) -> Found:
+        return await _lock_rollout_of(session, move, self.name)
+
+    async def after(self, session: AsyncSession, move: Move, found: Found) -> None:
+        if found is None:
+            return
+        target, _rollout = found
+        await session.execute(
+            update(RolloutGroup)
+            .where(RolloutGroup.id == target.group_id, RolloutGroup.canceled_count > 0)
+            .values(canceled_count=RolloutGroup.canceled_count - 1)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+# What the engine registers in the installation policy (``fleet.software.policy``), in order.
+RULES: Final[tuple[Rule, ...]] = (CountFinished(), UncountReopened())
 
 
 def _audit(
@@ -609,9 +705,15 @@ async def resume(
 
 
 async def cancel(
-    session: AsyncSession, rollout_id: int, *, user_id: int | None, ip: str | None
+    session: AsyncSession,
+    rollout_id: int,
+    *,
+    user_id: int | None,
+    ip: str | None,
+    policy: Policy,
 ) -> Rollout:
-    """Cancel a roll-out and every installation of it that has not finished."""
+    """Cancel a roll-out and every installation of it that has not finished (each a move of
+    the installation state machine under ``policy``)."""
     rollout = await get_rollout(session, rollout_id, lock=True)
     if rollout.status in ("finished", "canceled"):
         raise Conflict(f"roll-out {rollout.id} is already {rollout.status}")
@@ -624,16 +726,17 @@ async def cancel(
             .join(RolloutTarget, RolloutTarget.installation_id == SoftwareInstallation.id)
             .where(
                 RolloutTarget.rollout_id == rollout.id,
-                SoftwareInstallation.status.in_(inst.UNFINISHED),
+                SoftwareInstallation.status.in_(UNFINISHED),
             )
             .order_by(SoftwareInstallation.id)
         )
     ).all()
     for installation in pending:
-        await inst.transition(
+        await transition(
             session,
             installation,
             "canceled",
+            policy=policy,
             log_line=f"roll-out {rollout.id} canceled",
             actor_user_id=user_id,
             ip=ip,

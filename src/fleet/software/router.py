@@ -24,6 +24,7 @@ from fleet.software import (
     rollouts,
     versions,
 )
+from fleet.software.policy import INSTALLATION_POLICY
 from fleet.software.schemas import (
     Action,
     Category,
@@ -337,6 +338,7 @@ async def update_installation(
             session,
             installation,
             data.status,
+            policy=INSTALLATION_POLICY,
             log_line=data.log_line,
             error_message=data.error_message,
             progress=data.progress,
@@ -438,11 +440,13 @@ async def get_rollout(rollout_id: int, session: SessionDep, _p: MakerDep) -> Rol
     return await _rollout_detail(session, await rollouts.get_rollout(session, rollout_id))
 
 
-def _rollout_action(name: str, doc: str) -> None:
+def _rollout_action(name: str, doc: str, **extra: Any) -> None:
     command = getattr(rollouts, name)
 
     async def endpoint(rollout_id: int, session: SessionDep, principal: MakerDep) -> RolloutDetail:
-        rollout = await command(session, rollout_id, user_id=principal.user_id, ip=principal.ip)
+        rollout = await command(
+            session, rollout_id, user_id=principal.user_id, ip=principal.ip, **extra
+        )
         return await _rollout_detail(session, rollout)
 
     endpoint.__name__ = f"{name}_rollout"
@@ -458,7 +462,9 @@ def _rollout_action(name: str, doc: str) -> None:
 _rollout_action("start", "Start a draft roll-out: its first group's installations are created.")
 _rollout_action("pause", "Pause a running roll-out: no further group starts.")
 _rollout_action("resume", "Resume a paused roll-out.")
-_rollout_action("cancel", "Cancel a roll-out and its unfinished installations.")
+_rollout_action(
+    "cancel", "Cancel a roll-out and its unfinished installations.", policy=INSTALLATION_POLICY
+)
 
 
 # Dashboard
