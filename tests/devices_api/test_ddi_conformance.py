@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleet.devices_api.ddi import module_type
+from fleet.devices_api.ddi_format import module_type
 from fleet.devices_api.options import Options, window_available
 from fleet.models import (
     DdiActionStatus,
