@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -98,9 +98,9 @@ class Rule:
     ``to_states``) and its steps (see the module's description). The steps do nothing unless a
     rule says otherwise."""
 
-    name: ClassVar[str] = ""
-    from_states: ClassVar[frozenset[str]] = frozenset()
-    to_states: ClassVar[frozenset[str]] = frozenset()
+    name: str = ""
+    from_states: frozenset[str] = frozenset()
+    to_states: frozenset[str] = frozenset()
 
     def applies(self, old: str, new: str) -> bool:
         return old in self.from_states and new in self.to_states
