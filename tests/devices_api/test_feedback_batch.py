@@ -192,8 +192,10 @@ async def test_a_failing_batch_is_applied_report_by_report(
     actions = await _actions(sessionmaker, [d.id for d in fleet["devices"]])
     real_apply = feedback_module._apply
 
-    async def fail_together(session: AsyncSession, cfg: Settings, reports: list[Report]) -> Any:
-        outcomes = await real_apply(session, cfg, reports)
+    async def fail_together(
+        session: AsyncSession, cfg: Settings, reports: list[Report], **kwargs: Any
+    ) -> Any:
+        outcomes = await real_apply(session, cfg, reports, **kwargs)
         if len(reports) > 1:
             raise RuntimeError("the batch's transaction broke after its writes")
         return outcomes
@@ -220,7 +222,9 @@ async def test_a_failing_batch_is_applied_report_by_report(
     assert statuses == ["completed", "in_progress", "pending"]  # each written once, alone
 
     # a lone report whose transaction fails gets the error; the next report is served
-    async def always_fail(session: AsyncSession, cfg: Settings, reports: list[Report]) -> Any:
+    async def always_fail(
+        session: AsyncSession, cfg: Settings, reports: list[Report], **kwargs: Any
+    ) -> Any:
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(feedback_module, "_apply", always_fail)

@@ -46,7 +46,6 @@ from fleet.software.policy import INSTALLATION_POLICY
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 100
-GATEWAY_TOKEN = "fleet.ddi_gateway_token"  # noqa: S105 - the batch session's info key
 _FINISHING = ("closed", "canceled")
 
 
@@ -69,9 +68,11 @@ async def _apply(
     session: AsyncSession,
     settings: Settings,
     reports: list[Report],
+    *,
+    gateway_token: str | None = None,
 ) -> list[BaseException | None]:
-    """Run the reports in order in the session's transaction; answer each one's refusal."""
-    gateway_token: str | None = session.info.get(GATEWAY_TOKEN)
+    """Run the reports in order in the session's transaction; answer each one's refusal.
+    ``gateway_token``: the gateway token configured, for the reports a gateway makes."""
     identities: list[DeviceIdentity | DomainError] = list(
         await authenticate_with_actions(
             session,
@@ -240,8 +241,9 @@ class FeedbackBatcher:
     async def _transaction(self, reports: list[Report]) -> list[BaseException | None]:
         async with self._sessionmaker() as session:
             try:
-                session.info[GATEWAY_TOKEN] = self.gateway_token
-                outcomes = await _apply(session, self._settings, reports)
+                outcomes = await _apply(
+                    session, self._settings, reports, gateway_token=self.gateway_token
+                )
             except _Spoiled as spoiled:
                 await session.rollback()
                 if len(reports) > 1:
