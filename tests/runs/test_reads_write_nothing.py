@@ -107,3 +107,8 @@ async def test_no_get_of_tests_or_reports_writes(
     assert await _counts(sessionmaker) == before
     listed = (await client.get(f"{T}/running", headers=op)).json()
     assert [t["id"] for t in listed] == [running["id"]]
+    found = (await client.get(f"{T}/devices", headers=op, params={"q": "FFM"})).json()
+    assert {d["device_number"]: d["running_test_id"] for d in found} == {
+        "FFM-1": running["id"],
+        "FFM-2": None,  # idle past the timeout: starting a test there sweeps it first
+    }

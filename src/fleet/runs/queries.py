@@ -3,13 +3,16 @@ device kinds and scenarios, finding a device to test, and the names for the filt
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.auth.deps import Principal
+from fleet.db import utcnow
 from fleet.models import Customer, Device, DeviceDueDate, TestReport, TestScenario, User
+from fleet.runs.lifecycle import last_activity_column
 from fleet.scenarios import flow as flowlib
 from fleet.search import LIKE_ESCAPE, escape_like, icontains
 
@@ -61,15 +64,19 @@ async def find_devices(
     device_type: str | None,
     kind_of_device: str | None,
     limit: int,
+    idle_minutes: int,
 ) -> list[dict[str, Any]]:
     """Devices to test by number or serial (a scanned QR/barcode matches exactly first), with
-    their customer, next due date and running test."""
+    their customer, next due date and running test (one idle past ``idle_minutes`` does not
+    count: starting a test closes it as abandoned first)."""
+    active = last_activity_column() >= utcnow() - timedelta(minutes=idle_minutes)
     stmt = (
         select(Device, Customer.name, DeviceDueDate.next_due_at, TestReport.id)
         .outerjoin(Customer, Customer.id == Device.customer_id)
         .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
         .outerjoin(
-            TestReport, (TestReport.device_id == Device.id) & (TestReport.status == "in_progress")
+            TestReport,
+            (TestReport.device_id == Device.id) & (TestReport.status == "in_progress") & active,
         )
     )
     if device_type:

@@ -64,6 +64,7 @@ async def catalog(_: OperatorDep, session: SessionDep) -> dict[str, Any]:
 async def find_devices(
     _: OperatorDep,
     session: SessionDep,
+    settings: SettingsDep,
     q: Annotated[str | None, Query(max_length=100)] = None,
     device_type: Annotated[str | None, Query(max_length=100)] = None,
     kind_of_device: Annotated[str | None, Query(max_length=100)] = None,
@@ -71,7 +72,12 @@ async def find_devices(
 ) -> list[dict[str, Any]]:
     """Find devices to test by number or serial (a scanned QR/barcode matches exactly first)."""
     return await queries.find_devices(
-        session, q=q, device_type=device_type, kind_of_device=kind_of_device, limit=limit
+        session,
+        q=q,
+        device_type=device_type,
+        kind_of_device=kind_of_device,
+        limit=limit,
+        idle_minutes=settings.test_idle_timeout_minutes,
     )
 
 
