@@ -6,6 +6,7 @@ words with its trace, verifies the checksum and downloads the PDF."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from pathlib import Path
@@ -220,3 +221,61 @@ def test_manager_opens_a_report_from_device_history_and_downloads_its_pdf(
     page.select_option("#rb-filter select[name=outcome]", "v:failed")
     page.click("#rb-filter button[type=submit]")
     expect(page.locator("#rb-table .list-empty")).to_be_visible()
+
+
+def test_a_report_finished_before_sealing_is_sealed_by_a_button(
+    page: Page, live_server: str, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Opening a report finished before sealing existed seals nothing: the detail says it is
+    not sealed and offers no PDF; the manager seals it with the button, then prints it."""
+    base = live_server
+    tag = secrets.token_hex(3)
+    manager = _token(base, "manager1")
+    number = f"E2E-OLD-{tag}"
+    device = _device(base, manager, number)
+    results = {
+        "verdict": "passed",
+        "device": {"device_number": number},
+        "scenario": {"name": "Imported yearly test"},
+        "steps": [{"step_order": 1, "step_name": "Visual inspection", "result": "passed"}],
+    }
+    db = Path(server_env["FLEET_DATA_DIR"]) / "fleet.db"
+    with sqlite3.connect(db) as conn:
+        legacy = conn.execute(
+            "INSERT INTO test_reports (device_id, start_time, end_time, status, results) "
+            "VALUES (?, '2024-05-02 09:00:00.000000', '2024-05-02 09:10:00.000000', "
+            "'completed', ?)",
+            (device, json.dumps(results)),
+        ).lastrowid
+
+    def sealed() -> int:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM test_report_seals WHERE report_id = ?", (legacy,)
+            ).fetchone()
+        return int(row[0])
+
+    login_ui(page, base, "manager1")
+    page.goto(f"{base}/fleet-data-manager#devices")
+    page.fill("#device-filter input[name=q]", number)
+    page.click("#device-filter button[type=submit]")
+    page.locator(f'#devices-table tr:has-text("{number}")').get_by_role(
+        "button", name="History"
+    ).click()
+    page.locator(f'#history-list a[data-report="{legacy}"]').click()
+    expect(page.locator("#rb-detail")).to_be_visible()
+    expect(page.locator("#rb-verify-result")).to_contain_text("Not sealed")
+    expect(page.locator("#rb-pdf")).to_be_disabled()
+    assert sealed() == 0  # reading the report sealed nothing
+    page.click("#rb-seal")
+    expect(page.locator("#rb-verify-result")).to_contain_text("Sealed")
+    expect(page.locator("#rb-seal")).to_be_hidden()
+    sha = page.locator("#rb-sha").inner_text()
+    assert len(sha) == 64 and sealed() == 1
+    page.click("#rb-verify-this")
+    expect(page.locator("#rb-verify-result")).to_contain_text("Genuine")
+    with page.expect_download() as info:
+        page.click("#rb-pdf")
+    target = tmp_path / "report.pdf"
+    info.value.save_as(target)
+    assert sha in " ".join(pdf_text(target.read_bytes()).split("\n"))

@@ -172,4 +172,9 @@ async def test_a_test_without_an_activity_row_ages_from_its_start(
             .values(start_time=utcnow() - timedelta(hours=5))
         )
     listed = (await client.get(f"{T}/running", headers=setup["op"])).json()
-    assert listed == []  # reading the list swept it
+    assert listed == []  # idle past the timeout: left out of the list ...
+    async with sessionmaker() as session:
+        report = await session.get(TestReport, test["id"])
+        assert report is not None and report.status == "in_progress"  # ... which wrote nothing
+    async with sessionmaker() as session, session.begin():
+        assert await lifecycle.sweep_idle(session, 120) == [test["id"]]  # the sweep closes it

@@ -10,13 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleet.models import Configuration, DeviceDueDate, TestReport, TestReportSeal
+from fleet.models import Configuration, DeviceDueDate, SystemLog, TestReport, TestReportSeal
 from tests.conftest import add_user, bearer, login
 from tests.runs.pdftext import pdf_text
 from tests.scenarios.factories import add_customer, add_device, create_scenario, flow
+from tests.writes import recorded_writes
 
 T = "/api/v1/tests"
 R = "/api/v1/reports"
@@ -563,12 +564,14 @@ async def test_catalog_and_device_search(
     assert seals == []
 
 
-async def test_reports_written_before_sealing_still_print(
+async def test_reports_written_before_sealing_are_sealed_by_an_explicit_post(
+    app: Any,
     client: httpx.AsyncClient,
     setup: dict[str, Any],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    """A finished report imported or seeded in another shape is sealed when first printed."""
+    """A finished report imported or seeded in another shape has no seal: reading or printing
+    it writes nothing (the PDF answers 409), a POST seals it once (audited), then it prints."""
     from datetime import UTC, datetime
 
     async with sessionmaker() as session, session.begin():
@@ -587,15 +590,50 @@ async def test_reports_written_before_sealing_still_print(
             pressure_data=[[0, -14.0], [1, -13.9]],
         )
         session.add(legacy)
+
+    async def seal_audits() -> int:
+        async with sessionmaker() as session:
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(SystemLog)
+                    .where(SystemLog.action == "report.seal")
+                )
+                or 0
+            )
+
     h = setup["h"]["manager"]
-    assert (await client.get(f"{R}/{legacy.id}", headers=h)).json()["sha256"] is None
+    with recorded_writes(app) as writes:
+        assert (await client.get(f"{R}/{legacy.id}", headers=h)).json()["sha256"] is None
+        unsealed = await client.get(f"{R}/{legacy.id}/pdf", headers=h)
+        assert unsealed.status_code == 409 and "not sealed" in unsealed.json()["detail"]
+        assert (await client.get(f"{R}/{legacy.id}", headers=h)).json()["sha256"] is None
+    assert writes == []
+    async with sessionmaker() as session:
+        assert await session.get(TestReportSeal, legacy.id) is None
+    assert await seal_audits() == 0
+    # an operator seals only his own reports; a running test is sealed when it ends
+    assert (await client.post(f"{R}/{legacy.id}/seal", headers=setup["op"])).status_code == 403
+    running = await start(client, setup)
+    assert (await client.post(f"{R}/{running['id']}/seal", headers=h)).status_code == 409
+    sealed = await client.post(f"{R}/{legacy.id}/seal", headers=h)
+    assert sealed.status_code == 201, sealed.text
+    sha = sealed.json()["sha256"]
+    async with sessionmaker() as session:
+        row = await session.get(TestReportSeal, legacy.id)
+        assert row is not None and row.sha256 == sha
+    assert await seal_audits() == 1
+    # sealing again answers the same seal and writes nothing
+    with recorded_writes(app) as writes:
+        again = await client.post(f"{R}/{legacy.id}/seal", headers=h)
+    assert again.status_code == 200 and again.json()["sha256"] == sha
+    assert [w for w in writes if "system_logs" in w or "test_report_seals" in w] == []
+    assert await seal_audits() == 1
     r = await client.get(f"{R}/{legacy.id}/pdf", headers=h)
     assert r.status_code == 200, r.text
     text = " ".join(pdf_text(r.content).split("\n"))
     assert "Visual inspection" in text and "Yearly mask" in text and "Verdict: PASSED" in text
-    sha = r.headers["X-Report-SHA256"]
+    assert r.headers["X-Report-SHA256"] == sha
     assert (await client.get(f"{R}/{legacy.id}", headers=h)).json()["sha256"] == sha
     v = await client.get(f"{R}/verify", headers=h, params={"sha256": sha})
     assert v.json()["valid"] is True
-    again = await client.get(f"{R}/{legacy.id}/pdf", headers=h)
-    assert again.headers["X-Report-SHA256"] == sha

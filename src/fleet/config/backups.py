@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import record
 from fleet.auth.deps import Principal
+from fleet.config import backup_specs as specs
+from fleet.config.backup_specs import Op
 from fleet.config.schemas import BackupCreate, RestoreRequest, RestoreResult, TableChanges
 from fleet.db import utcnow
 from fleet.errors import NotFound, ValidationFailed
@@ -32,10 +33,9 @@ from fleet.models import (
     TestScenario,
     TestStep,
     Translation,
-    User,
 )
 from fleet.pacing import Pacer
-from fleet.validation import SchemaIssue, check_schema, check_template, raise_if_invalid, validate
+from fleet.validation import SchemaIssue, check_schema, raise_if_invalid, validate
 
 FORMAT = "fleet-config-backup"
 VERSION = 1
@@ -49,100 +49,7 @@ TABLES = (
 )
 MAX_ITEMS = 5000  # change items listed per table in an answer
 
-_NULL_STR = {"type": ["string", "null"]}
-_NULL_INT = {"type": ["integer", "null"]}
-_KEY = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[A-Za-z0-9_.\-]+$"}
-
-ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
-    "configurations": {
-        "type": "object",
-        "required": ["config_key", "config_value"],
-        "properties": {
-            "config_key": _KEY,
-            "config_value": {"not": {"type": "null"}},
-            "component": {"enum": ["CPP", "CM", "FDM", "FCM", "FSM", None]},
-            "updated_by": _NULL_INT,
-            "id": _NULL_INT,
-            "updated_at": _NULL_STR,
-        },
-        "additionalProperties": False,
-    },
-    "json_templates": {
-        "type": "object",
-        "required": ["id", "name", "template_type", "schema", "default_values"],
-        "properties": {
-            "id": {"type": "integer", "minimum": 1},
-            "name": {"type": "string", "minLength": 1, "maxLength": 255},
-            "template_type": {"type": "string", "minLength": 1, "maxLength": 100},
-            "category": {"type": ["string", "null"], "maxLength": 100},
-            "schema": True,
-            "default_values": True,
-            "description": _NULL_STR,
-            "is_active": {"type": ["boolean", "null"]},
-            "created_by": _NULL_INT,
-            "created_at": _NULL_STR,
-            "updated_at": _NULL_STR,
-        },
-        "additionalProperties": False,
-    },
-    "translations": {
-        "type": "object",
-        "required": ["key", "language", "value"],
-        "properties": {
-            "key": {"type": "string", "minLength": 1, "maxLength": 255},
-            "language": {"type": "string", "pattern": r"^[a-z]{2,3}(-[A-Za-z0-9]{2,4})?$"},
-            "value": {"type": "string", "minLength": 1, "pattern": r"\S"},
-            "component": {"type": ["string", "null"], "maxLength": 50},
-            "id": _NULL_INT,
-            "created_at": _NULL_STR,
-        },
-        "additionalProperties": False,
-    },
-    "devices": {
-        "type": "object",
-        "required": ["device_number", "configuration"],
-        "properties": {
-            "device_number": {"type": "string", "minLength": 1, "maxLength": 100},
-            "configuration": {"type": ["object", "null"]},
-            "id": _NULL_INT,
-            "device_type": _NULL_STR,
-        },
-        "additionalProperties": False,
-    },
-    "test_scenarios": {
-        "type": "object",
-        "required": ["id", "name"],
-        "properties": {
-            "id": {"type": "integer", "minimum": 1},
-            "name": {"type": "string", "minLength": 1, "maxLength": 255},
-            "description": _NULL_STR,
-            "device_type": {"type": ["string", "null"], "maxLength": 100},
-            "test_flow": {"type": ["object", "null"]},
-            "is_active": {"type": ["boolean", "null"]},
-            "created_by": _NULL_INT,
-            "created_at": _NULL_STR,
-            "updated_at": _NULL_STR,
-        },
-        "additionalProperties": False,
-    },
-    "test_steps": {
-        "type": "object",
-        "required": ["id", "scenario_id", "step_order", "step_name"],
-        "properties": {
-            "id": {"type": "integer", "minimum": 1},
-            "scenario_id": {"type": "integer"},
-            "step_order": {"type": "integer"},
-            "step_name": {"type": "string", "minLength": 1, "maxLength": 255},
-            "description": _NULL_STR,
-            "parameters": {"type": ["object", "null"]},
-            "criteria": {"type": ["object", "null"]},
-            "auto_test": {"type": ["boolean", "null"]},
-            "operator_participation": {"type": ["boolean", "null"]},
-            "created_at": _NULL_STR,
-        },
-        "additionalProperties": False,
-    },
-}
+ITEM_SCHEMAS: dict[str, dict[str, Any]] = {t: specs.BY_TABLE[t].item_schema for t in TABLES}
 
 DOCUMENT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -348,367 +255,40 @@ async def delete(session: AsyncSession, row: ConfigBackup, principal: Principal)
 # ---- restore --------------------------------------------------------------------------------
 
 
-@dataclass
-class _Op:
-    table: str
-    action: str  # created | updated | unchanged
-    ident: Any
-    values: dict[str, Any]
-    target: Any = None
-    fields: list[str] = field(default_factory=list)
-
-
-def _diff(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    return sorted(k for k, v in wanted.items() if current.get(k) != v)
-
-
 def _fail(issues: list[SchemaIssue]) -> None:
     raise_if_invalid(sorted(issues, key=lambda i: i.path), "backup")
 
 
-def _unique(items: list[dict[str, Any]], table: str, key: Any) -> list[SchemaIssue]:
-    seen: dict[Any, int] = {}
-    issues = []
-    for n, item in enumerate(items):
-        k = key(item)
-        if k in seen:
-            issues.append(
-                SchemaIssue(f"/tables/{table}/{n}", f"duplicate of item {seen[k]} ({k!r})")
-            )
-        else:
-            seen[k] = n
-    return issues
-
-
-def _pick(templates: list[tuple[tuple[Any, ...], JsonTemplate | dict[str, Any]]]) -> Any:
-    """The schema template_for would find after the restore: newest touched, then by id."""
-    if not templates:
-        return None
-    _, best = max(templates, key=lambda pair: pair[0])
-    return best["schema"] if isinstance(best, dict) else best.schema_
-
-
-async def _resolve(session: AsyncSession, document: dict[str, Any], pacer: Pacer) -> list[_Op]:
-    """Check every item against the database and plan the exact changes."""
-    tables: dict[str, list[dict[str, Any]]] = document["tables"]
-    get_items = lambda t: tables.get(t, [])  # noqa: E731
+async def _resolve(session: AsyncSession, document: dict[str, Any], pacer: Pacer) -> list[Op]:
+    """Check every item against the database and plan the exact changes, table by table as
+    ``backup_specs.SPECS`` describes them: the whole document first (duplicates, references,
+    templates), then each item against its row and its JSON template."""
+    restoring = specs.Restoring(session, pacer, document["tables"])
     issues: list[SchemaIssue] = []
-    issues += _unique(get_items("configurations"), "configurations", lambda i: i["config_key"])
-    issues += _unique(get_items("json_templates"), "json_templates", lambda i: i["id"])
-    issues += _unique(
-        get_items("translations"), "translations", lambda i: (i["key"], i["language"])
-    )
-    issues += _unique(get_items("devices"), "devices", lambda i: i["device_number"])
-    issues += _unique(get_items("test_scenarios"), "test_scenarios", lambda i: i["id"])
-    issues += _unique(get_items("test_steps"), "test_steps", lambda i: i["id"])
-
-    # Foreign keys: users, scenarios of steps, devices by number.
-    user_refs = {
-        (t, n, col): item[col]
-        for t, col in (
-            ("json_templates", "created_by"),
-            ("test_scenarios", "created_by"),
-        )
-        for n, item in enumerate(get_items(t))
-        if item.get(col) is not None
-    }
-    if user_refs:
-        known = set(
-            (
-                await session.scalars(select(User.id).where(User.id.in_(set(user_refs.values()))))
-            ).all()
-        )
-        for (t, n, col), uid in user_refs.items():
-            if uid not in known:
-                issues.append(SchemaIssue(f"/tables/{t}/{n}/{col}", f"user {uid} does not exist"))
-    scenario_ids = {i["id"] for i in get_items("test_scenarios")}
-    step_scenarios = {i["scenario_id"] for i in get_items("test_steps")} - scenario_ids
-    if step_scenarios:
-        scenario_ids |= set(
-            (
-                await session.scalars(
-                    select(TestScenario.id).where(TestScenario.id.in_(step_scenarios))
-                )
-            ).all()
-        )
-    for n, item in enumerate(get_items("test_steps")):
-        await pacer.tick()
-        if item["scenario_id"] not in scenario_ids:
-            issues.append(
-                SchemaIssue(
-                    f"/tables/test_steps/{n}/scenario_id",
-                    f"test scenario {item['scenario_id']} does not exist",
-                )
-            )
-    numbers = [i["device_number"] for i in get_items("devices")]
-    devices: dict[str, Device] = {}
-    for start in range(0, len(numbers), 1000):
-        chunk = numbers[start : start + 1000]
-        for d in await session.scalars(select(Device).where(Device.device_number.in_(chunk))):
-            devices[d.device_number] = d
-    for n, number in enumerate(numbers):
-        await pacer.tick()
-        if number not in devices:
-            issues.append(
-                SchemaIssue(
-                    f"/tables/devices/{n}/device_number", f"device {number!r} does not exist"
-                )
-            )
-    for n, item in enumerate(get_items("json_templates")):
-        await pacer.tick()
-        for issue in check_template(item["schema"], item["default_values"]):
-            issues.append(SchemaIssue(f"/tables/json_templates/{n}{issue.path}", issue.message))
+    for spec in specs.SPECS:
+        issues += specs.unique(restoring.items(spec.table), spec.table, spec.key)
+    issues += await specs.unknown_users(restoring, specs.SPECS)
+    for spec in specs.SPECS:
+        restoring.existing[spec.table] = await spec.load(session, restoring.items(spec.table))
+        if spec.references is not None:
+            issues += await spec.references(restoring, restoring.items(spec.table))
     if issues:
         _fail(issues)
 
-    ops: list[_Op] = []
-    # json_templates first: the values below validate against the templates as restored.
-    existing_t = {t.id: t for t in await session.scalars(select(JsonTemplate))}
-    final: dict[int, JsonTemplate | dict[str, Any]] = dict(existing_t)
-    touched: set[int] = set()
-    for item in get_items("json_templates"):
-        await pacer.tick()
-        values = {
-            k: item.get(k)
-            for k in (
-                "name",
-                "template_type",
-                "category",
-                "schema",
-                "default_values",
-                "description",
-                "is_active",
-                "created_by",
-            )
-        }
-        values["is_active"] = True if values["is_active"] is None else values["is_active"]
-        row = existing_t.get(item["id"])
-        if row is None:
-            ops.append(_Op("json_templates", "created", item["id"], values))
-            final[item["id"]] = {**values, "id": item["id"]}
-            touched.add(item["id"])
-            continue
-        current = {
-            "name": row.name,
-            "template_type": row.template_type,
-            "category": row.category,
-            "schema": row.schema_,
-            "default_values": row.default_values,
-            "description": row.description,
-            "is_active": row.is_active,
-            "created_by": row.created_by,
-        }
-        changed = _diff(current, values)
-        ops.append(
-            _Op(
-                "json_templates",
-                "updated" if changed else "unchanged",
-                item["id"],
-                values,
-                row,
-                changed,
-            )
-        )
-        if changed:
-            final[item["id"]] = {**values, "id": item["id"]}
-            touched.add(item["id"])
-
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-
-    def schema_for(ttype: str, category: str | None) -> Any:
-        found = []
-        for tid, t in final.items():
-            vals = (
-                t
-                if isinstance(t, dict)
-                else {
-                    "template_type": t.template_type,
-                    "category": t.category,
-                    "is_active": t.is_active,
-                }
-            )
-            if vals["template_type"] != ttype or not vals["is_active"]:
-                continue
-            if category is not None and vals["category"] != category:
-                continue
-            updated = epoch if isinstance(t, dict) else (t.updated_at or epoch)
-            found.append(((tid in touched, updated, tid), t))
-        return _pick(found)
-
-    existing_c = {c.config_key: c for c in await session.scalars(select(Configuration))}
-    for n, item in enumerate(get_items("configurations")):
-        await pacer.tick()
-        values = {
-            "config_value": item["config_value"],
-            "component": item.get("component"),
-            "updated_by": item.get("updated_by"),
-        }
-        schema = schema_for("system_config", item["config_key"])
-        if schema is not None:
-            issues += [
-                SchemaIssue(
-                    f"/tables/configurations/{n}/config_value{i.path.rstrip('/')}", i.message
-                )
-                for i in validate(item["config_value"], schema)
-            ]
-        crow = existing_c.get(item["config_key"])
-        if crow is None:
-            ops.append(_Op("configurations", "created", item["config_key"], values))
-        else:
-            changed = _diff(
-                {"config_value": crow.config_value, "component": crow.component},
-                {k: values[k] for k in ("config_value", "component")},
-            )
-            ops.append(
-                _Op(
-                    "configurations",
-                    "updated" if changed else "unchanged",
-                    item["config_key"],
-                    values,
-                    crow,
-                    changed,
-                )
-            )
-
-    trans = get_items("translations")
-    existing_tr: dict[tuple[str, str], Translation] = {}
-    if trans:
-        for tr in await session.scalars(select(Translation)):
-            existing_tr[(tr.key, tr.language)] = tr
-    for item in trans:
-        await pacer.tick()
-        values = {"value": item["value"], "component": item.get("component")}
-        trow = existing_tr.get((item["key"], item["language"]))
-        ident = f"{item['language']}:{item['key']}"
-        if trow is None:
-            ops.append(
-                _Op(
-                    "translations",
-                    "created",
-                    ident,
-                    {**values, "key": item["key"], "language": item["language"]},
-                )
-            )
-        else:
-            changed = _diff({"value": trow.value, "component": trow.component}, values)
-            ops.append(
-                _Op(
-                    "translations",
-                    "updated" if changed else "unchanged",
-                    ident,
-                    values,
-                    trow,
-                    changed,
-                )
-            )
-
-    for n, item in enumerate(get_items("devices")):
-        await pacer.tick()
-        device = devices[item["device_number"]]
-        schema = schema_for("device_config", device.device_type)
-        if schema is not None and item["configuration"] is not None:
-            issues += [
-                SchemaIssue(f"/tables/devices/{n}/configuration{i.path.rstrip('/')}", i.message)
-                for i in validate(item["configuration"], schema)
-            ]
-        changed = _diff(
-            {"configuration": device.configuration}, {"configuration": item["configuration"]}
-        )
-        ops.append(
-            _Op(
-                "devices",
-                "updated" if changed else "unchanged",
-                item["device_number"],
-                {"configuration": item["configuration"]},
-                device,
-                changed,
-            )
-        )
-
-    existing_s = {
-        s.id: s
-        for s in await session.scalars(
-            select(TestScenario).where(
-                TestScenario.id.in_([i["id"] for i in get_items("test_scenarios")])
-            )
-        )
-    }
-    for n, item in enumerate(get_items("test_scenarios")):
-        await pacer.tick()
-        values = {
-            k: item.get(k)
-            for k in ("name", "description", "device_type", "test_flow", "is_active", "created_by")
-        }
-        values["is_active"] = True if values["is_active"] is None else values["is_active"]
-        schema = schema_for("test_flow", values["device_type"])
-        if schema is not None and values["test_flow"] is not None:
-            issues += [
-                SchemaIssue(f"/tables/test_scenarios/{n}/test_flow{i.path.rstrip('/')}", i.message)
-                for i in validate(values["test_flow"], schema)
-            ]
-        srow = existing_s.get(item["id"])
-        if srow is None:
-            ops.append(_Op("test_scenarios", "created", item["id"], values))
-        else:
-            current = {k: getattr(srow, k) for k in values}
-            changed = _diff(current, values)
-            ops.append(
-                _Op(
-                    "test_scenarios",
-                    "updated" if changed else "unchanged",
-                    item["id"],
-                    values,
-                    srow,
-                    changed,
-                )
-            )
-
-    existing_st = {
-        s.id: s
-        for s in await session.scalars(
-            select(TestStep).where(TestStep.id.in_([i["id"] for i in get_items("test_steps")]))
-        )
-    }
-    for item in get_items("test_steps"):
-        await pacer.tick()
-        values = {
-            k: item.get(k)
-            for k in (
-                "scenario_id",
-                "step_order",
-                "step_name",
-                "description",
-                "parameters",
-                "criteria",
-                "auto_test",
-                "operator_participation",
-            )
-        }
-        values["auto_test"] = bool(values["auto_test"])
-        if values["operator_participation"] is None:
-            values["operator_participation"] = True
-        strow = existing_st.get(item["id"])
-        if strow is None:
-            ops.append(_Op("test_steps", "created", item["id"], values))
-        else:
-            current = {k: getattr(strow, k) for k in values}
-            changed = _diff(current, values)
-            ops.append(
-                _Op(
-                    "test_steps",
-                    "updated" if changed else "unchanged",
-                    item["id"],
-                    values,
-                    strow,
-                    changed,
-                )
-            )
+    # json_templates first: the values of the other tables validate against them as restored.
+    first, *rest = specs.SPECS
+    ops, issues = await specs.plan(first, restoring, None)
+    templates = specs.Templates(restoring.existing[first.table], ops)
+    for spec in rest:
+        planned, found = await specs.plan(spec, restoring, templates)
+        ops += planned
+        issues += found
     if issues:
         _fail(issues)
     return ops
 
 
-def _summary(ops: list[_Op]) -> dict[str, TableChanges]:
+def _summary(ops: list[Op]) -> dict[str, TableChanges]:
     out = {t: TableChanges() for t in TABLES}
     for op in ops:
         tc = out[op.table]
@@ -721,27 +301,15 @@ def _summary(ops: list[_Op]) -> dict[str, TableChanges]:
     return out
 
 
-_MODELS: dict[str, Any] = {
-    "json_templates": JsonTemplate,
-    "configurations": Configuration,
-    "translations": Translation,
-    "test_scenarios": TestScenario,
-    "test_steps": TestStep,
-}
-
-
-def _apply(session: AsyncSession, op: _Op, user_id: int) -> None:
-    values = dict(op.values)
-    if op.table == "json_templates":
-        values["schema_"] = values.pop("schema")
-    if op.table == "configurations":
-        values["updated_by"] = user_id
-        values.setdefault("config_key", op.ident)
+def _apply(session: AsyncSession, op: Op, user_id: int) -> None:
+    spec = specs.BY_TABLE[op.table]
+    values = {spec.columns.get(k, k): v for k, v in op.values.items()}
+    if spec.on_write is not None:
+        spec.on_write(values, op, user_id)
     if op.action == "created":
-        model = _MODELS[op.table]
-        if op.table in ("json_templates", "test_scenarios", "test_steps"):
+        if spec.keeps_id:
             values["id"] = op.ident
-        session.add(model(**values))
+        session.add(spec.model(**values))
     elif op.action == "updated":
         for name, value in values.items():
             setattr(op.target, name, value)
@@ -750,13 +318,7 @@ def _apply(session: AsyncSession, op: _Op, user_id: int) -> None:
 async def _reset_sequences(session: AsyncSession) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
-    for table in (
-        "json_templates",
-        "test_scenarios",
-        "test_steps",
-        "configurations",
-        "translations",
-    ):
+    for table in (spec.table for spec in specs.SPECS if spec.creates):
         await session.execute(
             text(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - fixed names
@@ -820,16 +382,9 @@ async def _restore(
             principal.user_id,
         )
         pre_id = pre.id
-        for table in (
-            "json_templates",
-            "configurations",
-            "translations",
-            "devices",
-            "test_scenarios",
-            "test_steps",
-        ):
+        for spec in specs.SPECS:
             for op in ops:
-                if op.table == table:
+                if op.table == spec.table:
                     await pacer.tick()
                     _apply(session, op, principal.user_id)
             await session.flush()

@@ -105,17 +105,30 @@ async def sweep_idle(
     return ids
 
 
-async def running_tests(session: AsyncSession, limit: int = 200) -> list[dict[str, Any]]:
-    """The tests in progress, oldest activity first, with device, scenario and operator."""
+async def running_tests(
+    session: AsyncSession,
+    limit: int = 200,
+    *,
+    idle_minutes: int | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The tests in progress, newest first, with device, scenario, operator and last activity.
+
+    ``idle_minutes``: leave out the tests idle for longer (the ones the idle sweep closes as
+    abandoned), without closing them here: listing is a read."""
     last = last_activity_column().label("last_activity_at")
+    stmt = (
+        select(TestReport, User.username, Customer.name, last)
+        .outerjoin(User, User.id == TestReport.operator_id)
+        .outerjoin(Customer, Customer.id == TestReport.customer_id)
+        .where(TestReport.status == "in_progress")
+    )
+    if idle_minutes is not None:
+        cutoff = (now or utcnow()) - timedelta(minutes=idle_minutes)
+        stmt = stmt.where(last_activity_column() >= cutoff)
     rows = (
         await session.execute(
-            select(TestReport, User.username, Customer.name, last)
-            .outerjoin(User, User.id == TestReport.operator_id)
-            .outerjoin(Customer, Customer.id == TestReport.customer_id)
-            .where(TestReport.status == "in_progress")
-            .order_by(TestReport.start_time.desc(), TestReport.id.desc())
-            .limit(limit)
+            stmt.order_by(TestReport.start_time.desc(), TestReport.id.desc()).limit(limit)
         )
     ).all()
     out = []

@@ -7,28 +7,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, or_, select
 
-from fleet.audit.service import record
 from fleet.auth.deps import Principal, require_module
-from fleet.config import translations
 from fleet.db import utcnow
 from fleet.deps import SessionDep, SettingsDep
-from fleet.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from fleet.models import (
-    Customer,
-    Device,
-    DeviceDueDate,
-    TestReport,
-    TestReportSeal,
-    TestScenario,
-    TestStepAttachment,
-    User,
-)
+from fleet.errors import Conflict, Forbidden, ValidationFailed
+from fleet.models import TestReport
 from fleet.pagination import PageDep
-from fleet.runs import bench, lifecycle, pdf, reports, service
+from fleet.runs import bench, lifecycle, queries, report_views, reports, service
 from fleet.runs.live import runner_for
-from fleet.runs.samples import append_samples, current_step, step_block
 from fleet.runs.schemas import (
     AbortBody,
     AttachmentRead,
@@ -37,14 +24,13 @@ from fleet.runs.schemas import (
     ReportSummary,
     RunningTest,
     SamplesPost,
+    SealAnswer,
     StepAnswer,
     StepSubmit,
     TestStart,
     TestStateRead,
     VerifyAnswer,
 )
-from fleet.scenarios import flow as flowlib
-from fleet.search import LIKE_ESCAPE, escape_like, icontains
 
 tests_router = APIRouter(prefix="/tests", tags=["tests"])
 reports_router = APIRouter(prefix="/reports", tags=["reports"])
@@ -55,38 +41,9 @@ async def _publish(request: Request, report: TestReport, event: str = "test.prog
     await request.app.state.events.publish(f"test:{report.id}", event, service.progress(report))
 
 
-async def _read(session: SessionDep, report: TestReport) -> ReportRead:
-    seal = await reports.seal_of(session, report.id)
-    results = report.results or {}
-    return ReportRead(
-        id=report.id,
-        test_scenario_id=report.test_scenario_id,
-        device_id=report.device_id,
-        operator_id=report.operator_id,
-        customer_id=report.customer_id,
-        start_time=report.start_time,
-        end_time=report.end_time,
-        status=report.status,
-        verdict=results.get("verdict"),
-        scenario_name=(results.get("scenario") or {}).get("name"),
-        device_number=(results.get("device") or {}).get("device_number"),
-        operator_name=(results.get("operator") or {}).get("username"),
-        customer_name=(
-            customer.name
-            if report.customer_id and (customer := await session.get(Customer, report.customer_id))
-            else None
-        ),
-        results=report.results,
-        pressure_data=report.pressure_data,
-        sha256=seal.sha256 if seal else None,
-        sealed_at=seal.sealed_at if seal else None,
-        progress=service.progress(report),
-    )
-
-
 async def _state(request: Request, session: SessionDep, report: TestReport) -> TestStateRead:
     run = runner_for(request.app).get(report.id)
-    base = await _read(session, report)
+    base = await report_views.read(session, report)
     return TestStateRead(
         **base.model_dump(),
         bench=run.as_dict() if run else None,
@@ -100,90 +57,28 @@ async def _state(request: Request, session: SessionDep, report: TestReport) -> T
 @tests_router.get("/catalog")
 async def catalog(_: OperatorDep, session: SessionDep) -> dict[str, Any]:
     """Kinds of device, their device types, and the active scenarios with their kind of test."""
-    pairs = (
-        await session.execute(
-            select(Device.kind_of_device, Device.device_type, func.count())
-            .group_by(Device.kind_of_device, Device.device_type)
-            .order_by(Device.kind_of_device, Device.device_type)
-        )
-    ).all()
-    scenarios = (
-        await session.scalars(
-            select(TestScenario)
-            .where(TestScenario.is_active.is_(True))
-            .order_by(TestScenario.name)
-            .limit(500)
-        )
-    ).all()
-    out = []
-    for s in scenarios:
-        flow = flowlib.normalise(s.test_flow or {})
-        flow = flow if isinstance(flow, dict) else {}
-        out.append(
-            {
-                "id": s.id,
-                "name": s.name,
-                "description": s.description,
-                "device_type": s.device_type,
-                "kind_of_test": flow.get("kind_of_test"),
-                "kind_of_device": flow.get("kind_of_device"),
-                "step_count": len(flowlib.steps_of(flow)),
-            }
-        )
-    return {
-        "device_kinds": [
-            {"kind_of_device": k, "device_type": t, "devices": n} for k, t, n in pairs
-        ],
-        "scenarios": out,
-    }
+    return await queries.catalog(session)
 
 
 @tests_router.get("/devices")
 async def find_devices(
     _: OperatorDep,
     session: SessionDep,
+    settings: SettingsDep,
     q: Annotated[str | None, Query(max_length=100)] = None,
     device_type: Annotated[str | None, Query(max_length=100)] = None,
     kind_of_device: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
 ) -> list[dict[str, Any]]:
     """Find devices to test by number or serial (a scanned QR/barcode matches exactly first)."""
-    stmt = (
-        select(Device, Customer.name, DeviceDueDate.next_due_at, TestReport.id)
-        .outerjoin(Customer, Customer.id == Device.customer_id)
-        .outerjoin(DeviceDueDate, DeviceDueDate.device_id == Device.id)
-        .outerjoin(
-            TestReport, (TestReport.device_id == Device.id) & (TestReport.status == "in_progress")
-        )
+    return await queries.find_devices(
+        session,
+        q=q,
+        device_type=device_type,
+        kind_of_device=kind_of_device,
+        limit=limit,
+        idle_minutes=settings.test_idle_timeout_minutes,
     )
-    if device_type:
-        stmt = stmt.where(Device.device_type == device_type)
-    if kind_of_device:
-        stmt = stmt.where(Device.kind_of_device == kind_of_device)
-    if q:
-        exact = q.strip()
-        stmt = stmt.where(
-            or_(icontains(Device.device_number, exact), icontains(Device.serial_number, exact))
-        )
-        stmt = stmt.order_by(
-            (Device.device_number == exact).desc(), (Device.serial_number == exact).desc()
-        )
-    rows = (await session.execute(stmt.order_by(Device.device_number).limit(limit))).all()
-    return [
-        {
-            "id": d.id,
-            "device_number": d.device_number,
-            "serial_number": d.serial_number,
-            "device_type": d.device_type,
-            "kind_of_device": d.kind_of_device,
-            "status": d.status,
-            "customer_id": d.customer_id,
-            "customer_name": cname,
-            "next_due_at": due_at,
-            "running_test_id": running,
-        }
-        for d, cname, due_at, running in rows
-    ]
 
 
 # ------------------------------------------------------------------ running a test
@@ -191,10 +86,10 @@ async def find_devices(
 
 @tests_router.get("/running", response_model=list[RunningTest])
 async def running_tests(_: OperatorDep, session: SessionDep, settings: SettingsDep) -> Any:
-    """The tests in progress on every device (idle ones are closed as abandoned first), so any
-    operator can resume or abort one from any browser."""
-    await lifecycle.sweep_idle(session, settings.test_idle_timeout_minutes)
-    return await lifecycle.running_tests(session)
+    """The tests in progress on every device, so any operator can resume or abort one from any
+    browser; a test idle past the timeout is left out (the idle sweep closes it as abandoned).
+    A read: nothing is written."""
+    return await lifecycle.running_tests(session, idle_minutes=settings.test_idle_timeout_minutes)
 
 
 @tests_router.post("/start", response_model=TestStateRead, status_code=201)
@@ -235,17 +130,8 @@ async def get_samples(
     """Return one step's samples from ``offset`` on (the live chart polls this)."""
     report = await service.get_report(session, test_id)
     service.check_may_read(actor, report)
-    block = step_block(report, step_order) or {}
     run = runner_for(request.app).get(report.id)
-    ts = block.get("t") or []
-    return {
-        "step_order": step_order,
-        "offset": offset,
-        "next_offset": len(ts),
-        **{k: (block.get(k) or [])[offset:] for k in ("t", *flowlib.SIGNALS)},
-        "bench": run.as_dict() if run and run.step_order == step_order else None,
-        "status": report.status,
-    }
+    return report_views.samples_since(report, step_order, offset, run)
 
 
 @tests_router.post("/{test_id}/samples")
@@ -254,16 +140,7 @@ async def post_samples(
 ) -> dict[str, Any]:
     """Append samples in the telemetry shape to the current automatic step."""
     report = await service.get_report(session, test_id, lock=True)
-    service.check_may_run(actor, report)
-    info = await append_samples(
-        session,
-        report,
-        [s.model_dump(exclude_none=True) for s in body.samples],
-        step_order=body.step_order,
-        device_id=body.device_id,
-        source="operator",
-    )
-    await lifecycle.touch(session, report.id)
+    info = await service.add_samples(session, actor, report, body)
     await request.app.state.events.publish(
         f"test:{report.id}",
         "sensor.reading",
@@ -313,23 +190,7 @@ async def start_bench(
     if not bench.enabled(settings):
         raise Conflict("The simulated bench is disabled on this server")
     report = await service.get_report(session, test_id, lock=True)
-    service.check_may_run(actor, report)
-    if report.status != "in_progress":
-        raise Conflict(f"Test {report.id} is {report.status}")
-    state = current_step(report)
-    if state is None or state["step_order"] != step_order:
-        raise Conflict(f"Step {step_order} is not the current step")
-    if not state["auto_test"]:
-        raise Conflict(f"Step {step_order} is an operator step")
-    if step_block(report, step_order):
-        raise Conflict(f"Step {step_order} already has samples")
-    runner = runner_for(request.app)
-    existing = runner.get(report.id)
-    if existing and existing.running:
-        raise Conflict("The simulated bench is already running")
-    flow_steps = flowlib.steps_of(service.results_of(report)["flow"])
-    step = next(s for s in flow_steps if s["step_order"] == step_order)
-    run = runner.start(report.id, step, flow_steps, body.profile, body.speed, body.rate_hz)
+    run = service.start_bench(actor, report, step_order, runner_for(request.app), body)
     return run.as_dict()
 
 
@@ -469,21 +330,7 @@ async def report_names(
 ) -> list[dict[str, Any]]:
     """Names for the report filters' pickers: operators (an operator sees only himself) and
     customers, matched by the start of any word of the name."""
-    column = User.username if kind == "operators" else Customer.name
-    model = User if kind == "operators" else Customer
-    stmt = select(model.id, column).order_by(column).limit(limit)
-    if q and q.strip():
-        needle = escape_like(q.strip().lower())
-        stmt = stmt.where(
-            or_(
-                func.lower(column).like(f"{needle}%", escape=LIKE_ESCAPE),
-                func.lower(column).like(f"% {needle}%", escape=LIKE_ESCAPE),
-            )
-        )
-    if kind == "operators" and actor.active_role == "operator":
-        stmt = stmt.where(User.id == actor.user_id)
-    rows = (await session.execute(stmt)).all()
-    return [{"id": row[0], "name": row[1]} for row in rows]
+    return await queries.report_names(session, actor, kind, q=q, limit=limit)
 
 
 @reports_router.get(
@@ -515,28 +362,7 @@ async def verify_report(
     sha256: Annotated[str, Query(pattern=r"^[0-9a-fA-F]{64}$")],
 ) -> VerifyAnswer:
     """Check a printed report's SHA-256 against the database (404: no report has it)."""
-    digest = sha256.lower()
-    seal = await session.scalar(
-        select(TestReportSeal).where(TestReportSeal.sha256 == digest).limit(1)
-    )
-    if seal is None:
-        raise NotFound("No report has this SHA-256")
-    report = await service.get_report(session, seal.report_id)
-    valid = reports.fingerprint(report) == digest
-    results = report.results or {}
-    return VerifyAnswer(
-        valid=valid,
-        report_id=report.id,
-        sealed_at=seal.sealed_at,
-        status=report.status,
-        device_number=(results.get("device") or {}).get("device_number"),
-        scenario_name=(results.get("scenario") or {}).get("name"),
-        start_time=report.start_time,
-        end_time=report.end_time,
-        detail="the report in the database matches this fingerprint"
-        if valid
-        else "the report was changed after it was sealed",
-    )
+    return await report_views.verify(session, sha256.lower())
 
 
 @reports_router.get("/{report_id}", response_model=ReportRead)
@@ -544,7 +370,7 @@ async def get_report(report_id: int, actor: OperatorDep, session: SessionDep) ->
     """Return one report with per-step results and its samples."""
     report = await service.get_report(session, report_id)
     service.check_may_read(actor, report)
-    return await _read(session, report)
+    return await report_views.read(session, report)
 
 
 @reports_router.get(
@@ -559,112 +385,42 @@ async def report_pdf(
     request: Request,
     lang: Annotated[str | None, Query(max_length=10, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = None,
 ) -> Response:
-    """Render the one-page protocol of a finished report in the user's language (``lang``,
-    else the browser's Accept-Language, else English)."""
+    """Render the one-page protocol of a finished, sealed report in the user's language
+    (``lang``, else the browser's Accept-Language, else English); 409 for a report still
+    running, or finished before sealing existed and not sealed yet (``POST .../seal``)."""
     report = await service.get_report(session, report_id)
     service.check_may_read(actor, report)
-    if report.status in ("in_progress", "pending"):
-        raise Conflict("The test is still running; its protocol exists once it has ended")
-    seal = await reports.seal_of(session, report.id)
-    if seal is None:  # a finished report from before sealing (imported, seeded): seal it now
-        seal = await reports.seal(session, report)
-        record(
-            session,
-            "report.seal",
-            user_id=actor.user_id,
-            ip_address=actor.ip,
-            details={"entity": "test_report", "id": report.id, "sha256": seal.sha256},
-        )
-    device = await session.get(Device, report.device_id) if report.device_id else None
-    customer = await session.get(Customer, report.customer_id) if report.customer_id else None
-    operator = await session.get(User, report.operator_id) if report.operator_id else None
-    results = service.results_of(report)
-    due = await _due_of(session, report, results)
-    language = await _language(session, lang, request.headers.get("accept-language"))
-    scenario = (
-        await session.get(TestScenario, report.test_scenario_id)
-        if report.test_scenario_id
-        else None
-    )
-    data = pdf.render(
-        {
-            "report": {
-                "id": report.id,
-                "status": report.status,
-                "start_time": report.start_time,
-                "end_time": report.end_time,
-                "results": report.results,
-                "pressure_data": report.pressure_data,
-            },
-            "customer": customer.name if customer else None,
-            "device": (
-                f"{device.device_number} ({device.device_type}"
-                + (f", s/n {device.serial_number}" if device.serial_number else "")
-                + ")"
-            )
-            if device
-            else None,
-            "operator": operator.username if operator else None,
-            "scenario": scenario.name if scenario else None,
-            "sha256": seal.sha256,
-            "due": due,
-            "printed_at": utcnow(),
-            "language": language,
-            "texts": await translations.bundle(session, language),
-        }
+    data, sha256 = await report_views.protocol(
+        session, report, lang, request.headers.get("accept-language")
     )
     return Response(
         content=data,
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'inline; filename="report-{report.id}.pdf"',
-            "X-Report-SHA256": seal.sha256,
+            "X-Report-SHA256": sha256,
             "Cache-Control": "no-store",
         },
     )
 
 
-async def _language(session: SessionDep, lang: str | None, accept: str | None) -> str:
-    """The protocol's language: the asked one, else the first known of Accept-Language."""
-    known = set(await translations.languages(session))
-    wanted = [lang] if lang else []
-    for part in (accept or "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code:
-            wanted.append(code)
-    return next((code for code in wanted if code in known), translations.FALLBACK)
-
-
-async def _due_of(
-    session: SessionDep, report: TestReport, results: dict[str, Any]
-) -> dict[str, Any]:
-    """Why the protocol prints the next due date it prints (or none)."""
-    kind_of_test = (results.get("scenario") or {}).get("kind_of_test")
-    if report.status == "aborted":
-        return {"kind": "aborted"}
-    if report.status == "failed" or results.get("verdict") == "failed":
-        return {"kind": "failed"}
-    if report.device_id is None:
-        return {"kind": "no_device"}
-    months = (results.get("scenario") or {}).get("interval_months")
-    if results.get("next_due_at"):
-        return {
-            "kind": "set",
-            "at": results["next_due_at"],
-            "months": months,
-            "kind_of_test": kind_of_test,
-        }
-    row = await session.get(DeviceDueDate, report.device_id)
-    if row is None:
-        return {"kind": "unknown"}
-    if row.report_id == report.id:
-        return {
-            "kind": "set",
-            "at": row.next_due_at,
-            "months": row.interval_months,
-            "kind_of_test": kind_of_test,
-        }
-    return {"kind": "superseded", "at": row.next_due_at, "report_id": row.report_id}
+@reports_router.post(
+    "/{report_id}/seal",
+    response_model=SealAnswer,
+    status_code=201,
+    responses={200: {"model": SealAnswer, "description": "The report was sealed already"}},
+)
+async def seal_report(
+    report_id: int, actor: OperatorDep, session: SessionDep, response: Response
+) -> SealAnswer:
+    """Seal a finished report that has none (one finished before sealing existed): 201 with
+    the new seal, audited as ``report.seal``; 200 with the existing seal when it is sealed
+    already (nothing written). The report's operator or any supervising role may."""
+    report = await service.get_report(session, report_id, lock=True)
+    seal, created = await service.seal_report(session, actor, report)
+    if not created:
+        response.status_code = 200
+    return SealAnswer(report_id=report.id, sha256=seal.sha256, sealed_at=seal.sealed_at)
 
 
 @reports_router.get(
@@ -678,9 +434,7 @@ async def get_attachment(
     """Download a step photo."""
     report = await service.get_report(session, report_id)
     service.check_may_read(actor, report)
-    row = await session.get(TestStepAttachment, attachment_id)
-    if row is None or row.report_id != report.id:
-        raise NotFound("Attachment not found")
+    row = await report_views.attachment(session, report, attachment_id)
     return Response(
         content=row.data,
         media_type=row.content_type,

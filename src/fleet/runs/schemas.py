@@ -132,6 +132,12 @@ class VerifyAnswer(BaseModel):
     detail: str
 
 
+class SealAnswer(BaseModel):
+    report_id: int
+    sha256: str
+    sealed_at: datetime
+
+
 class AttachmentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

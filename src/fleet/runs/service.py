@@ -21,19 +21,22 @@ from fleet.models import (
     Customer,
     Device,
     TestReport,
+    TestReportSeal,
     TestScenario,
     TestStepAttachment,
 )
 from fleet.ops.metrics import TEST_VERDICTS
 from fleet.runs import bench, criteria, lifecycle, reports
+from fleet.runs.live import BenchRun, BenchRunner
 from fleet.runs.samples import (
     append_samples,
     current_step,
     empty_pressure_data,
     sample_count,
+    step_block,
     step_samples,
 )
-from fleet.runs.schemas import StepSubmit, TestStart
+from fleet.runs.schemas import BenchStart, SamplesPost, StepSubmit, TestStart
 from fleet.scenarios import flow as flowlib
 from fleet.workshop import hooks as workshop
 
@@ -415,6 +418,77 @@ async def abort_test(
         details={"entity": "test_report", "id": report.id, "reason": reason},
     )
     return report
+
+
+async def seal_report(
+    session: AsyncSession, actor: Principal, report: TestReport
+) -> tuple[TestReportSeal, bool]:
+    """Seal a finished report that has no seal yet (one finished before sealing existed,
+    imported or seeded); answers the seal and whether this call made it.
+
+    Idempotent: a sealed report keeps its seal (never re-sealed, so a report changed after
+    sealing still fails verification). The caller locks the report (``get_report(lock=True)``)
+    so two requests do not seal it twice. Who may: the report's operator or any supervising
+    role (``check_may_run``)."""
+    check_may_run(actor, report)
+    if report.status in ("in_progress", "pending"):
+        raise Conflict("The test is still running; it is sealed when it ends")
+    seal = await reports.seal_of(session, report.id)
+    created = seal is None
+    if seal is None:  # a finished report from before sealing (imported, seeded): seal it now
+        seal = await reports.seal(session, report)
+        record(
+            session,
+            "report.seal",
+            user_id=actor.user_id,
+            ip_address=actor.ip,
+            details={"entity": "test_report", "id": report.id, "sha256": seal.sha256},
+        )
+    return seal, created
+
+
+async def add_samples(
+    session: AsyncSession, actor: Principal, report: TestReport, body: SamplesPost
+) -> dict[str, Any]:
+    """Append samples in the telemetry shape to the current automatic step of a test."""
+    check_may_run(actor, report)
+    info = await append_samples(
+        session,
+        report,
+        [s.model_dump(exclude_none=True) for s in body.samples],
+        step_order=body.step_order,
+        device_id=body.device_id,
+        source="operator",
+    )
+    await lifecycle.touch(session, report.id)
+    return info
+
+
+def start_bench(
+    actor: Principal,
+    report: TestReport,
+    step_order: int,
+    runner: BenchRunner,
+    body: BenchStart,
+) -> BenchRun:
+    """Run the simulated bench for the current automatic step, streaming samples live (409
+    when the step is not the current automatic one, has samples, or the bench runs)."""
+    check_may_run(actor, report)
+    if report.status != "in_progress":
+        raise Conflict(f"Test {report.id} is {report.status}")
+    state = current_step(report)
+    if state is None or state["step_order"] != step_order:
+        raise Conflict(f"Step {step_order} is not the current step")
+    if not state["auto_test"]:
+        raise Conflict(f"Step {step_order} is an operator step")
+    if step_block(report, step_order):
+        raise Conflict(f"Step {step_order} already has samples")
+    existing = runner.get(report.id)
+    if existing and existing.running:
+        raise Conflict("The simulated bench is already running")
+    flow_steps = flowlib.steps_of(results_of(report)["flow"])
+    step = next(s for s in flow_steps if s["step_order"] == step_order)
+    return runner.start(report.id, step, flow_steps, body.profile, body.speed, body.rate_hz)
 
 
 async def attach_photo(

@@ -1,6 +1,7 @@
 // The report browser (Connect++ for the operator's own reports, FDM for all): filters by
 // device, customer, operator, verdict and date range; the detail with each step's evaluation
-// in words and its trace chart; the PDF; checksum verification. Markup: the Jinja macro
+// in words and its trace chart; the PDF; checksum verification; sealing a report finished
+// before sealing existed (reading one never seals it). Markup: the Jinja macro
 // report_browser() in _kit.html.
 import { api, el, flash } from "./api.js";
 import { currentLanguage, t } from "./i18n.js";
@@ -92,6 +93,8 @@ export async function openReport(id) {
     el("dt", {}, t("rb.col_outcome", "Result")), el("dd", {}, pill(outcome(r)), abort ? el("span", {}, ` ${abort}`) : null),
     el("dt", {}, "SHA-256"), el("dd", {}, el("code", { id: "rb-sha" }, r.sha256 || "—")),
   );
+  const finished = ["completed", "failed", "aborted"].includes(r.status);
+  const unsealed = finished && !r.sha256;
   const blocks = (r.pressure_data && r.pressure_data.steps) || {};
   $("rb-steps").replaceChildren(...(results.steps || []).map((s) => {
     const block = blocks[String(s.step_order)];
@@ -105,8 +108,11 @@ export async function openReport(id) {
     if (canvas) requestAnimationFrame(() => drawTrace(canvas, s, block));
     return li;
   }));
-  $("rb-pdf").disabled = !["completed", "failed", "aborted"].includes(r.status);
-  $("rb-verify-result").textContent = "";
+  $("rb-pdf").disabled = !finished || unsealed;
+  $("rb-seal").hidden = !unsealed;
+  $("rb-verify-this").disabled = !r.sha256;
+  $("rb-verify-result").className = "";
+  $("rb-verify-result").textContent = unsealed ? t("rb.not_sealed", "Not sealed: this report was finished before reports were sealed. Seal it to print it and to make its checksum verifiable.") : "";
   if (!$("rb-detail").open) $("rb-detail").showModal();
 }
 
@@ -124,6 +130,23 @@ async function verify(sha, out) {
   return out;
 }
 
+async function seal() {
+  const id = current && current.id;
+  if (!id) return;
+  $("rb-seal").disabled = true;
+  try {
+    await api.post(`/reports/${id}/seal`);
+  } catch (e) {
+    flash(e.message, "error");
+    return;
+  } finally {
+    $("rb-seal").disabled = false;
+  }
+  await openReport(id);
+  $("rb-verify-result").className = "rb-valid";
+  $("rb-verify-result").textContent = t("rb.sealed", "Sealed: this checksum now identifies the report");
+}
+
 export function mountReports({ operatorScope = false } = {}) {
   const form = $("rb-filter");
   if (!form || form.dataset.mounted) return { load, openReport };
@@ -135,6 +158,7 @@ export function mountReports({ operatorScope = false } = {}) {
   form.addEventListener("submit", (ev) => { ev.preventDefault(); load(0); });
   form.addEventListener("reset", () => setTimeout(() => { for (const p of form.querySelectorAll(".picker")) p.clear(); load(0); }));
   $("rb-close").onclick = () => $("rb-detail").close();
+  $("rb-seal").onclick = seal;
   $("rb-pdf").onclick = () => current && download(`/reports/${current.id}/pdf?lang=${currentLanguage()}`, `report-${current.id}.pdf`);
   $("rb-verify-this").onclick = () => current && current.sha256 && verify(current.sha256, $("rb-verify-result"));
   $("rb-verify").addEventListener("submit", async (ev) => {
