@@ -408,6 +408,26 @@ async def create_scenario(
     return data
 
 
+async def yearly_test_setup(
+    client: httpx.AsyncClient, factory: Factory, role_headers: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """What running a test needs: a customer, the yearly scenario (named "Yearly mask"), the
+    customer's full-face mask "FFM-1", and the auth headers by role ("h"; "op" and "mgr")."""
+    customer = await add_customer(factory)
+    scenario = await create_scenario(client, role_headers["superuser"], "Yearly mask")
+    device = await add_device(
+        factory, "FFM-1", kind="full_face_mask", serial=True, customer_id=customer
+    )
+    return {
+        "customer": customer,
+        "scenario": scenario,
+        "device": device,
+        "h": role_headers,
+        "op": role_headers["operator"],
+        "mgr": role_headers["manager"],
+    }
+
+
 async def add_template(
     factory: async_sessionmaker[AsyncSession],
     category: str,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import Configuration, DeviceDueDate, TestReport, TestReportSeal
 from tests.conftest import add_user, bearer, login
-from tests.factories import add_customer, add_device, create_scenario, flow
+from tests.factories import add_device, create_scenario, flow, yearly_test_setup
 from tests.runs.pdftext import pdf_text
 
 T = "/api/v1/tests"
@@ -28,18 +28,7 @@ async def setup(
     role_headers: dict[str, dict[str, str]],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> dict[str, Any]:
-    customer = await add_customer(sessionmaker)
-    scenario = await create_scenario(client, role_headers["superuser"], "Yearly mask")
-    device = await add_device(
-        sessionmaker, "FFM-1", customer_id=customer, kind="full_face_mask", serial=True
-    )
-    return {
-        "scenario": scenario,
-        "device": device,
-        "customer": customer,
-        "op": role_headers["operator"],
-        "h": role_headers,
-    }
+    return await yearly_test_setup(client, sessionmaker, role_headers)
 
 
 async def start(

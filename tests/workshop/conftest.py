@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.factories import add_customer, add_device, create_scenario
+from tests.factories import yearly_test_setup
 
 W = "/api/v1/workshop"
 T = "/api/v1/tests"
@@ -20,19 +20,7 @@ async def shop(
     role_headers: dict[str, dict[str, str]],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> dict[str, Any]:
-    customer = await add_customer(sessionmaker)
-    scenario = await create_scenario(client, role_headers["superuser"], "Yearly mask")
-    device = await add_device(
-        sessionmaker, "FFM-1", kind="full_face_mask", serial=True, customer_id=customer
-    )
-    return {
-        "customer": customer,
-        "scenario": scenario,
-        "device": device,
-        "h": role_headers,
-        "op": role_headers["operator"],
-        "mgr": role_headers["manager"],
-    }
+    return await yearly_test_setup(client, sessionmaker, role_headers)
 
 
 async def start_test(
