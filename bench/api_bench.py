@@ -27,7 +27,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/fleet_api_bench"
 CUSTOMERS = 100
@@ -150,26 +151,13 @@ if os.environ.get("FLEET_BENCH_RAW_DSN"):
 
 def prepare_database(url: str) -> None:
     """Create (or empty) the bench database and migrate it to the newest schema."""
-    from sqlalchemy import create_engine, text
+    from tests.support import fresh_postgres
 
     from fleet import migrate
-    from fleet.settings import Settings, sync_database_url
+    from fleet.settings import Settings
 
-    sync = sync_database_url(url)
-    admin = create_engine(sync.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": sync.database}
-        )
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{sync.database}"'))
-    admin.dispose()
-    engine = create_engine(sync)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    migrate.upgrade(Settings(env="test", database_url=url, data_dir=Path(".")))  # type: ignore[arg-type]
+    fresh_postgres(url)
+    migrate.upgrade(Settings(env="test", database_url=url, data_dir=Path(".")))
 
 
 def seed(url: str) -> None:
@@ -191,7 +179,7 @@ def seed(url: str) -> None:
             "VALUES (%s, %s, %s, 'maker', '[\"maker\"]', true) RETURNING id",
             ("bench", "bench@example.com", hash_password_sync(PASSWORD, BCRYPT_ROUNDS)),
         )
-        user_id = cur.fetchone()[0]
+        user_id = cur.fetchone()[0]  # type: ignore[index]  # RETURNING: one row
         with cur.copy("COPY customers (name, contact_info, created_at) FROM STDIN") as copy:
             for i in range(1, CUSTOMERS + 1):
                 contact = {"email": f"c{i}@example.com", "company": f"Company {i}"}
@@ -295,12 +283,6 @@ def seed(url: str) -> None:
 
 
 # ------------------------------------------------------------------ servers and load
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -510,6 +492,7 @@ def main() -> None:
         sys.exit("the benchmark needs PostgreSQL")
 
     import httpx
+    from tests.support import free_port
 
     from fleet.settings import sync_database_url
 

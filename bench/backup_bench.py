@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert
 from sqlalchemy.engine import make_url
 
 from fleet import migrate
@@ -31,6 +31,9 @@ from fleet.config import dbdump
 from fleet.db import install_sqlite_pragmas
 from fleet.models import Customer, Device, SystemLog, TestReport
 from fleet.settings import Settings, sync_database_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support import drop_database, recreate_database
 
 DEVICES, SAMPLES, LOGS = 100_000, 1_000_000, 10_000
 SAMPLES_PER_REPORT = 1000
@@ -46,23 +49,10 @@ def fresh(url: str, workdir: Path) -> None:
     """Make ``url`` an empty database migrated to the newest schema."""
     parsed = make_url(sync_database_url(url))
     if parsed.drivername.startswith("postgresql"):
-        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            c.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        admin.dispose()
+        recreate_database(url)
     else:
         Path(parsed.database or "").unlink(missing_ok=True)
     migrate.upgrade(Settings(env="test", data_dir=workdir, database_url=url))
-
-
-def drop(url: str) -> None:
-    """Drop a scratch PostgreSQL database."""
-    parsed = make_url(sync_database_url(url))
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def fill(url: str, devices: int, samples: int, logs: int) -> int:
@@ -228,7 +218,7 @@ def main() -> None:
                 )
     for _name, src, dst in backends[1:]:
         for url in (src, dst):
-            drop(url)
+            drop_database(url)
     shutil.rmtree(work, ignore_errors=True)
     print(
         f"(devices={DEVICES}, samples={SAMPLES} in reports of {SAMPLES_PER_REPORT}, "

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +28,7 @@ from typing import Any
 
 import httpx
 import websockets
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
 from fleet import migrate
 from fleet.auth.security import hash_password_sync
@@ -39,19 +37,8 @@ from fleet.devices_api import simulator
 from fleet.models import Device, TelemetrySample, User
 from fleet.settings import Settings, sync_database_url
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _reset(url: str) -> None:
-    engine = create_engine(sync_database_url(url))
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support import base_env, empty_postgres, start_server
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -60,44 +47,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _serve(url: str, data: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATABASE_URL": url,
-            "FLEET_DATA_DIR": str(data),
-            "FLEET_ENV": "development",
-            "FLEET_DDI_POLLING_SECONDS": "10",
-            "FLEET_BCRYPT_ROUNDS": "4",
-        }
-    )
-    port = _free_port()
-    log = open(data / "server.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fleet.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError((data / "server.log").read_text()[-3000:])
-        time.sleep(0.3)
+    env = base_env(url, data, FLEET_DDI_POLLING_SECONDS="10")
+    served = start_server(env, data / "server.log", ["--workers", str(workers)])
+    return served.proc, served.base
 
 
 class RawHttp:
@@ -195,11 +147,11 @@ async def bench_telemetry(
     stop = time.monotonic() + seconds
     t_start = int(time.time() * 1000) - 3_600_000
 
-    url = httpx.URL(base)
+    address = httpx.URL(base)
 
     async def poster(device: simulator.SimDevice, k: int) -> None:
         nonlocal sent, refused
-        conn = RawHttp(url.host, url.port or 80)
+        conn = RawHttp(address.host, address.port or 80)
         headers = {
             "Authorization": f"TargetToken {device.token}",
             "Content-Type": "application/json",
@@ -283,7 +235,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    _reset(args.url)
+    empty_postgres(args.url)
     data = Path(tempfile.mkdtemp(prefix="devices-bench-"))
     settings = Settings(env="development", data_dir=data, database_url=args.url)
     migrate.upgrade(settings)

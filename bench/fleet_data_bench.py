@@ -20,9 +20,7 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +37,9 @@ from fleet import migrate
 from fleet.auth.security import hash_password_sync
 from fleet.settings import Settings, sync_database_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support import clean_env, fresh_postgres, rss_kib, start_server
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/fleet_h3_bench"
 DEVICES = 100_000
 CUSTOMERS = 1_000
@@ -49,21 +50,11 @@ SECRET = "bench-secret-key-that-is-long-enough-for-hs256"  # noqa: S105 - throwa
 PASSWORD = "bench-password"  # noqa: S105 - throwaway bench db
 
 
-def ensure_database(url: str) -> None:
-    sync = sync_database_url(url)
-    admin = create_engine(sync.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": sync.database}
-        )
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{sync.database}"'))
-    admin.dispose()
-    engine = create_engine(sync)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+def _returned(cur: Any) -> Any:
+    """The value an ``INSERT ... RETURNING id`` answered."""
+    row = cur.fetchone()
+    assert row is not None
+    return row[0]
 
 
 def seed(url: str) -> None:
@@ -79,12 +70,12 @@ def seed(url: str) -> None:
             "VALUES (%s, %s, %s, 'manager', '[\"manager\"]', true) RETURNING id",
             ("bench", "bench@example.com", hash_password_sync(PASSWORD, 4)),
         )
-        user_id = cur.fetchone()[0]
+        user_id = _returned(cur)
         cur.execute(
             "INSERT INTO test_scenarios (name, device_type, test_flow, is_active) "
             "VALUES ('Yearly mask test', 'mask_tester', '{\"steps\": []}', true) RETURNING id"
         )
-        scenario_id = cur.fetchone()[0]
+        scenario_id = _returned(cur)
         with cur.copy("COPY customers (name, contact_info, created_at) FROM STDIN") as copy:
             for i in range(1, CUSTOMERS + 1):
                 contact = {"email": f"c{i}@example.com", "company": f"Company {i}"}
@@ -143,19 +134,6 @@ def seed(url: str) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def timed_round_robin(
@@ -223,7 +201,7 @@ async def statement_counts(url: str, token: str, customer_id: int) -> dict[str, 
     """Count SQL statements per request in-process (the same app, the same database)."""
     from fleet.app import create_app
 
-    settings = Settings(env="test", database_url=url, secret_key=SECRET, data_dir=Path("."))  # type: ignore[arg-type]
+    settings = Settings(env="test", database_url=url, secret_key=SECRET, data_dir=Path("."))
     app = create_app(settings)
     statements: list[str] = []
     event.listen(
@@ -237,7 +215,7 @@ async def statement_counts(url: str, token: str, customer_id: int) -> dict[str, 
     async with httpx.AsyncClient(
         transport=transport, base_url="http://bench", headers=headers
     ) as c:
-        cases = {
+        cases: dict[str, tuple[str, dict[str, Any]]] = {
             "devices limit=1": ("/api/v1/fleet-data/devices", {"limit": 1}),
             "devices limit=50 filtered": (
                 "/api/v1/fleet-data/devices",
@@ -274,7 +252,7 @@ def main() -> None:
 
     if not args.no_seed:
         started = time.perf_counter()
-        ensure_database(args.url)
+        fresh_postgres(args.url)
         migrate.upgrade(Settings(env="test", database_url=args.url, data_dir=Path(".")))
         seed(args.url)
         print(
@@ -283,34 +261,15 @@ def main() -> None:
         )
 
     data_dir = tempfile.mkdtemp(prefix="fleet-bench-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATABASE_URL": args.url,
-            "FLEET_SECRET_KEY": SECRET,
-            "FLEET_DATA_DIR": data_dir,
-            "FLEET_ENV": "development",
-        }
+    env = clean_env(
+        FLEET_DATABASE_URL=args.url,
+        FLEET_SECRET_KEY=SECRET,
+        FLEET_DATA_DIR=data_dir,
+        FLEET_ENV="development",
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    served = start_server(env, None, timeout=60)
+    server, base = served.proc, served.base
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit("server did not start")
-            time.sleep(0.2)
         token = httpx.post(
             f"{base}/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
         ).json()["access_token"]
@@ -370,8 +329,7 @@ def main() -> None:
             for fmt in ("csv", "json"):
                 print("export", export_memory(client, server.pid, fmt))
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        served.stop()
 
 
 if __name__ == "__main__":

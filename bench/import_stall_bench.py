@@ -17,10 +17,7 @@ import argparse
 import asyncio
 import io
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,34 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 
-from fleet.settings import sync_database_url
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support import base_env, fresh_postgres, run_fleet, start_server
 
 SECRET = "bench-secret-key-that-is-long-enough-for-hs256"  # noqa: S105 - throwaway bench db
 TARGET_P99_MS = 100.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def reset_postgres(url: str) -> None:
-    sync = sync_database_url(url)
-    admin = create_engine(sync.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": sync.database}
-        ):
-            conn.execute(text(f'CREATE DATABASE "{sync.database}"'))
-    admin.dispose()
-    engine = create_engine(sync)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def make_file(rows: int, fmt: str) -> bytes:
@@ -142,38 +117,14 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="import-stall-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATA_DIR": str(workdir),
-            "FLEET_ENV": "development",
-            "FLEET_SECRET_KEY": SECRET,
-            "FLEET_BCRYPT_ROUNDS": "4",
-        }
-    )
     if args.url:
-        reset_postgres(args.url)
-        env["FLEET_DATABASE_URL"] = args.url
-    cli = [sys.executable, "-m", "fleet.cli"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True)
-    port = free_port()
-    log = (workdir / "server.log").open("wb")
-    server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
+        fresh_postgres(args.url)
+    env = base_env(args.url, workdir, FLEET_SECRET_KEY=SECRET)
+    run_fleet("db", "upgrade", env=env)
+    run_fleet("demo", env=env)
+    served = start_server(env, workdir / "server.log", timeout=60)
+    base = served.base
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit("server did not start")
-            time.sleep(0.2)
         tokens = httpx.post(
             f"{base}/api/v1/auth/login", json={"username": "manager1", "password": "pass"}
         ).json()
@@ -219,9 +170,7 @@ def main() -> None:
             ok = ok and p99(samples) < TARGET_P99_MS
         print(f"target p99 < {TARGET_P99_MS:.0f} ms during the import: {'met' if ok else 'MISSED'}")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        served.stop()
 
 
 if __name__ == "__main__":

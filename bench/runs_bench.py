@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -33,6 +35,9 @@ from fleet.runs.samples import step_samples
 from fleet.scenarios import flow as flowlib
 from fleet.scenarios.demo import YEARLY
 from fleet.settings import Settings, sync_database_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support import empty_postgres
 
 RATE_HZ = 50.0
 
@@ -159,11 +164,7 @@ def bench_pdf(repeat: int) -> bool:
 
 
 def _seed_reports(url: str, count: int) -> None:
-    engine = create_engine(sync_database_url(url))
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    empty_postgres(url)
     migrate.upgrade(Settings(env="test", database_url=url))
     engine = create_engine(sync_database_url(url))
     began = time.perf_counter()

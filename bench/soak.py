@@ -28,7 +28,6 @@ import itertools
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from fleet import migrate
@@ -60,6 +59,9 @@ from fleet.models import (
 )
 from fleet.runs.reports import fingerprint
 from fleet.settings import Settings, sync_database_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support import base_env, empty_postgres, free_port, start_server
 
 PASSWORD = "soak-pass"  # noqa: S105 - the soak's own throwaway users
 TENANT = "DEFAULT"
@@ -115,55 +117,21 @@ class Stats:
         return int((time.monotonic() - self.began) // 60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """``fleet serve --workers N`` as a child process: started, a worker killed, restarted."""
 
     def __init__(self, url: str, data: Path, workers: int, poll_seconds: int) -> None:
         self.url, self.data, self.workers = url, data, workers
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))
-        }
-        self.env.update(
-            {
-                "FLEET_DATABASE_URL": url,
-                "FLEET_DATA_DIR": str(data),
-                "FLEET_ENV": "development",
-                "FLEET_DDI_POLLING_SECONDS": str(poll_seconds),
-                "FLEET_BCRYPT_ROUNDS": "4",
-            }
-        )
+        self.env = base_env(url, data, FLEET_DDI_POLLING_SECONDS=str(poll_seconds))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = open(self.data / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                *("-m", "fleet.cli", "serve", "--port", str(self.port)),
-                *("--workers", str(self.workers)),
-            ],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        args = ["--workers", str(self.workers)]
+        log = self.data / "server.log"
+        self.proc = start_server(self.env, log, args, port=self.port, timeout=120).proc
         deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((self.data / "server.log").read_text()[-3000:])
-            time.sleep(0.2)
         while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
             time.sleep(0.2)
 
@@ -457,14 +425,6 @@ async def reader(client: Client, username: str) -> None:
             pass
 
 
-def _reset(url: str) -> None:
-    engine = create_engine(sync_database_url(url))
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 def _setup(settings: Settings, opts: Options) -> dict[str, Any]:
     with db_session(settings) as session:
         testers = simulator.provision(session, opts.testers, "SOAK-T")
@@ -576,6 +536,7 @@ def verify(settings: Settings, ledger: Ledger, rollout: int) -> list[tuple[str, 
         rows.append(("telemetry samples", acked, stored, acked - stored))
 
         traces: dict[int, set[float]] = {}
+        report: TestReport | None
         for report in session.scalars(select(TestReport)):
             found: set[float] = set()
             for block in ((report.pressure_data or {}).get("steps") or {}).values():
@@ -662,7 +623,7 @@ def verify(settings: Settings, ledger: Ledger, rollout: int) -> list[tuple[str, 
 
 async def soak(opts: Options) -> tuple[list[tuple[str, int, int, int]], Stats]:
     """Run the soak; answer the table of writes and the statistics."""
-    _reset(opts.url)
+    empty_postgres(opts.url)
     data = Path(tempfile.mkdtemp(prefix="fleet-soak-"))
     settings = Settings(env="development", data_dir=data, database_url=opts.url)
     migrate.upgrade(settings)

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,9 @@ from fleet.models import Device, DeviceToken, Software, User
 from fleet.settings import Settings, sync_database_url
 from fleet.software import installations
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support import free_port, fresh_postgres, rss_kib, sql_statements
+
 API = "/api/v1/fleet-software"
 SECRET = "bench-secret-key-that-is-long-enough-for-hs256"  # noqa: S105 - throwaway bench db
 PASSWORD = "bench-password"  # noqa: S105 - throwaway bench db
@@ -59,26 +61,14 @@ PASSWORD = "bench-password"  # noqa: S105 - throwaway bench db
 
 def prepare_database(url: str | None, workdir: Path) -> Settings:
     if url:
-        sync = sync_database_url(url)
-        admin = create_engine(sync.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            if not conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": sync.database}
-            ):
-                conn.execute(text(f'CREATE DATABASE "{sync.database}"'))
-        admin.dispose()
-        engine = create_engine(sync)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+        fresh_postgres(url)
     else:
         url = f"sqlite:///{workdir / 'bench.db'}"
     settings = Settings(
         env="test",
         data_dir=workdir / "data",
         database_url=url,
-        secret_key=SECRET,  # type: ignore[arg-type]
+        secret_key=SECRET,
         bcrypt_rounds=4,
         max_upload_mb=512,
     )
@@ -155,18 +145,9 @@ async def login(client: httpx.AsyncClient) -> dict[str, str]:
 
 
 async def catalog_statements(client: httpx.AsyncClient, app: Any, headers: dict[str, str]) -> int:
-    statements: list[str] = []
-
-    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with sql_statements(app.state.engine) as statements:
         r = await client.get(f"{API}/software", params={"limit": 500}, headers=headers)
         r.raise_for_status()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     return sum(1 for s in statements if "software" in s)
 
 
@@ -238,7 +219,7 @@ async def inprocess_part(settings: Settings, sample: int) -> tuple[int, int]:
             finally:
                 service_seconds += time.perf_counter() - start
 
-        installations.transition = timed  # type: ignore[assignment]
+        installations.transition = timed
         while True:
             r = await client.get(
                 f"{API}/installations",
@@ -257,7 +238,7 @@ async def inprocess_part(settings: Settings, sample: int) -> tuple[int, int]:
                     r.raise_for_status()
                     per_status[status].append(statements - before)
         event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
-        installations.transition = original  # type: ignore[assignment]
+        installations.transition = original
         print(
             f"wall time inside the state machine ({sample}-device roll-out, in-process): "
             f"transition() + roll-out engine incl. their SQL round trips = "
@@ -452,19 +433,6 @@ async def rollout_part(
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 class Sampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -474,7 +442,7 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak = max(self.peak, rss_kb(self.pid))
+            self.peak = max(self.peak, rss_kib(self.pid))
             time.sleep(0.02)
 
 
@@ -593,7 +561,7 @@ async def artifact_part(client: httpx.AsyncClient, pid: int, megabytes: int) -> 
             yield chunk
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    baseline = rss_kb(pid)
+    baseline = rss_kib(pid)
     sampler = Sampler(pid)
     sampler.start()
     start = time.perf_counter()

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +36,9 @@ from fleet.settings import Settings, sync_database_url
 from fleet.workshop import records
 from fleet.workshop.rules import rule_set_rows
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+from tests.support import fresh_postgres
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/fleet_workshop_bench"
 DEVICES = 100_000
 CUSTOMERS = 1_000
@@ -42,23 +47,6 @@ KINDS = ["full_face_mask", "lung_demand_valve", "scba_set", "composite_cylinder"
 SECRET = "bench-secret-key-that-is-long-enough-for-hs256"  # noqa: S105 - throwaway bench db
 PASSWORD = "bench-password"  # noqa: S105 - throwaway bench db
 ROUNDS = 40
-
-
-def ensure_database(url: str) -> None:
-    sync = sync_database_url(url)
-    admin = create_engine(sync.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": sync.database}
-        )
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{sync.database}"'))
-    admin.dispose()
-    engine = create_engine(sync)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 SEED_SQL = [
@@ -173,7 +161,7 @@ async def measure(url: str) -> dict[str, tuple[float, float]]:
     settings = Settings(
         env="test",
         database_url=url,
-        secret_key=SECRET,  # type: ignore[arg-type]
+        secret_key=SECRET,
         bcrypt_rounds=4,
     )
     app = create_app(settings)
@@ -216,7 +204,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.reuse:
         print(f"seeding {DEVICES} items, {REPORTS} test reports into {args.url}")
-        ensure_database(args.url)
+        fresh_postgres(args.url)
         migrate.upgrade(Settings(env="test", database_url=args.url))
         seed(args.url)
     print(f"measuring ({ROUNDS} requests each, in-process ASGI):")

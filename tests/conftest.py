@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet import migrate
 from fleet.app import create_app
-from fleet.auth.security import hash_password_sync
-from fleet.models import User
+from fleet.devices_api.fanout import FanoutBus
 from fleet.settings import Settings, sync_database_url
+from tests.factories import PASSWORD as PASSWORD
+from tests.factories import TEST_ROUNDS, add_user, bearer, login
+from tests.support import empty_postgres
 
 PG_URL = os.environ.get("FLEET_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
-TEST_ROUNDS = 4
-PASSWORD = "correct-horse"
 
 
 @dataclass
@@ -40,14 +40,6 @@ class Backend:
             shutil.copyfile(Path(self.template.removeprefix("sqlite:///")), target)
             return f"sqlite:///{target}"
         return self.template
-
-
-def _reset_postgres(url: str) -> None:
-    engine = create_engine(sync_database_url(url))
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def truncate_postgres(url: str) -> None:
@@ -81,7 +73,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     else:
         assert PG_URL
         url = PG_URL
-        _reset_postgres(url)
+        empty_postgres(url)
     migrate.upgrade(Settings(env="test", data_dir=workdir, database_url=url))
     return Backend(request.param, url, workdir)
 
@@ -115,50 +107,18 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def close_event_bus(app: Any) -> AsyncIterator[None]:
+    """Close the app's live-event bus after the test (on PostgreSQL it holds a connection)."""
+    yield
+    bus = app.state.events
+    if isinstance(bus, FanoutBus):
+        await bus.close()
+
+
+@pytest.fixture
 def sessionmaker(app: Any) -> async_sessionmaker[AsyncSession]:
     factory: async_sessionmaker[AsyncSession] = app.state.sessionmaker
     return factory
-
-
-async def add_user(
-    factory: async_sessionmaker[AsyncSession],
-    username: str,
-    role: str,
-    roles: list[str] | None = None,
-    *,
-    password: str = PASSWORD,
-    is_active: bool = True,
-    qr_code: str | None = None,
-    email: str | None = None,
-) -> User:
-    """Insert a user straight into the database."""
-    all_roles = [role, *[r for r in (roles or []) if r != role]]
-    async with factory() as session, session.begin():
-        user = User(
-            username=username,
-            role=role,
-            roles=all_roles,
-            is_active=is_active,
-            password_hash=hash_password_sync(password, TEST_ROUNDS),
-            qr_code=qr_code,
-            email=email,
-        )
-        session.add(user)
-    return user
-
-
-async def login(
-    client: httpx.AsyncClient, username: str, password: str = PASSWORD
-) -> dict[str, Any]:
-    """Log in with JSON and answer the token response."""
-    r = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    data: dict[str, Any] = r.json()
-    return data
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 ROLE_USERS = {

@@ -14,28 +14,19 @@ from sqlalchemy.orm import Session
 from fleet.auth.security import _verify_sync
 from fleet.models import User
 from fleet.settings import Settings, sync_database_url
+from tests.support import clean_env, run_fleet
 
 
 def run(
     settings: Settings, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATA_DIR": str(settings.data_dir),
-            "FLEET_ENV": "test",
-            "FLEET_DATABASE_URL": settings.resolved_database_url(),
-            "FLEET_BCRYPT_ROUNDS": "4",
-        }
+    env = clean_env(
+        FLEET_DATA_DIR=str(settings.data_dir),
+        FLEET_ENV="test",
+        FLEET_DATABASE_URL=settings.resolved_database_url(),
+        FLEET_BCRYPT_ROUNDS="4",
     )
-    return subprocess.run(
-        [sys.executable, "-m", "fleet.cli", *args],
-        env=env,
-        text=True,
-        capture_output=True,
-        input=stdin,
-        timeout=120,
-    )
+    return run_fleet(*args, env=env, check=False, input=stdin, timeout=120)
 
 
 @pytest.fixture

@@ -12,10 +12,6 @@ no operation can cut the fuzzer off from the ones after it.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,7 @@ from fleet.auth.roles import ROLES
 from fleet.auth.security import hash_password_sync
 from fleet.models import User
 from fleet.settings import Settings, sync_database_url
+from tests.support import clean_env, run_fleet, serve
 
 EXAMPLES = int(os.environ.get("FLEET_FUZZ_EXAMPLES", "5"))
 SEED = 20261130
@@ -64,52 +61,23 @@ SESSION_ENDING = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def fuzz_server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Settings, Path]]:
     """Serve the app with demo data on a free port (the test's database); answers its URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATA_DIR": str(settings.data_dir),
-            "FLEET_DATABASE_URL": settings.resolved_database_url(),
-            "FLEET_ENV": "test",
-            "FLEET_SECRET_KEY": "fuzz-secret-key-that-is-long-enough-for-hs256",
-            "FLEET_BCRYPT_ROUNDS": "4",
-            # The fuzzer signs in thousands of times from one address.
-            "FLEET_LOGIN_MAX_FAILURES_PER_USER": "1000000",
-            "FLEET_LOGIN_MAX_FAILURES_PER_IP": "1000000",
-        }
+    env = clean_env(
+        FLEET_DATA_DIR=str(settings.data_dir),
+        FLEET_DATABASE_URL=settings.resolved_database_url(),
+        FLEET_ENV="test",
+        FLEET_SECRET_KEY="fuzz-secret-key-that-is-long-enough-for-hs256",
+        FLEET_BCRYPT_ROUNDS="4",
+        # The fuzzer signs in thousands of times from one address.
+        FLEET_LOGIN_MAX_FAILURES_PER_USER="1000000",
+        FLEET_LOGIN_MAX_FAILURES_PER_IP="1000000",
     )
-    cli = [sys.executable, "-m", "fleet.cli"]
-    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True, timeout=300)
-    port = _free_port()
+    run_fleet("demo", env=env, timeout=300)
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [*cli, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("server did not start: " + log_path.read_text()[-2000:])
-                time.sleep(0.2)
-            yield base, settings, log_path
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+    with serve(env, log_path) as served:
+        yield served.base, settings, log_path
 
 
 class Users:

@@ -9,7 +9,7 @@ before it (which would silently undo the other change, or audit a wrong old valu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -18,11 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.db import Base, lock_row
-from fleet.devices_api.fanout import FanoutBus
 from fleet.models import Configuration, Device, DeviceAttributes, Rollout, SystemLog
 from fleet.settings import Settings
-from tests.config.conftest import API, add_devices
-from tests.devices_api.conftest import ddi, issue_token, make_device, make_version, target
+from tests.config.conftest import API
+from tests.factories import add_customer, add_device, add_version, ddi, issue_token, target
 
 TEMPLATE = {
     "name": "Mask tester config",
@@ -33,12 +32,7 @@ TEMPLATE = {
 }
 
 
-@pytest.fixture(autouse=True)
-async def _close_bus(app: Any) -> AsyncIterator[None]:
-    yield
-    bus = app.state.events
-    if isinstance(bus, FanoutBus):
-        await bus.close()
+pytestmark = pytest.mark.usefixtures("close_event_bus")
 
 
 async def while_held(
@@ -74,7 +68,8 @@ async def test_template_merge_keeps_a_concurrent_configuration(
     role_headers: dict[str, dict[str, str]],
 ) -> None:
     cfg = role_headers["configurator"]
-    (device,) = await add_devices(sessionmaker, [("MT-1", "mask_tester", {"site": "A"})])
+    acme = await add_customer(sessionmaker, name="ACME", contact_info=None)
+    device = await add_device(sessionmaker, "MT-1", configuration={"site": "A"}, customer_id=acme)
     tpl = (await client.post(f"{API}/json-templates", json=TEMPLATE, headers=cfg)).json()
 
     def change(row: Device) -> None:
@@ -102,7 +97,8 @@ async def test_configuration_update_audits_the_value_it_replaced(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    (device,) = await add_devices(sessionmaker, [("MT-1", "mask_tester", {"site": "A"})])
+    acme = await add_customer(sessionmaker, name="ACME", contact_info=None)
+    device = await add_device(sessionmaker, "MT-1", configuration={"site": "A"}, customer_id=acme)
 
     def change(row: Device) -> None:
         row.configuration = {"site": "B"}
@@ -128,7 +124,8 @@ async def test_device_type_change_keeps_a_concurrent_configuration(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    (device,) = await add_devices(sessionmaker, [("MT-1", "mask_tester", {"site": "A"})])
+    acme = await add_customer(sessionmaker, name="ACME", contact_info=None)
+    device = await add_device(sessionmaker, "MT-1", configuration={"site": "A"}, customer_id=acme)
 
     def change(row: Device) -> None:
         row.configuration = {"site": "B"}
@@ -181,7 +178,8 @@ async def test_device_attributes_merge_keeps_a_concurrent_report(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    (device,) = await add_devices(sessionmaker, [("MT-A", "mask_tester", None)])
+    acme = await add_customer(sessionmaker, name="ACME", contact_info=None)
+    device = await add_device(sessionmaker, "MT-A", customer_id=acme)
     headers = target(await issue_token(client, role_headers["maker"], device))
     url = ddi("MT-A", "/configData")
     r = await client.put(url, headers=headers, json={"data": {"serial": "S1"}})
@@ -214,11 +212,11 @@ async def test_rollout_pause_waits_for_the_engine(
 ) -> None:
     """A user's pause must not overwrite a roll-out the engine finished meanwhile."""
     maker = role_headers["maker"]
-    version = await make_version(sessionmaker, settings)
-    device = await make_device(sessionmaker, "MT-RO")
+    version = await add_version(sessionmaker, settings)
+    device_id = await add_device(sessionmaker, "MT-RO")
     r = await client.post(
         "/api/v1/fleet-software/rollouts",
-        json={"version_id": version.id, "device_ids": [device.id], "group_size": 1},
+        json={"version_id": version.id, "device_ids": [device_id], "group_size": 1},
         headers=maker,
     )
     assert r.status_code == 201, r.text

@@ -8,20 +8,20 @@ from typing import Any
 
 import httpx
 
-from tests.fleet_data.conftest import API, add_report, make_customer, make_device
-from tests.scenarios.factories import create_scenario
+from tests.factories import add_report, create_customer, create_device, create_scenario
+from tests.fleet_data.conftest import API
 
 
 async def test_device_list_items_equal_the_device_answers(
     client: httpx.AsyncClient, role_headers: dict[str, dict[str, str]], sessionmaker: Any
 ) -> None:
     headers = role_headers["manager"]
-    acme = await make_customer(client, headers, "Acme Ümlaut")
+    acme = await create_customer(client, headers, "Acme Ümlaut")
     now = datetime.now(UTC)
     made = [
-        await make_device(client, headers, "A1", customer_id=acme["id"], kind_of_device="bench"),
-        await make_device(client, headers, "A2", configuration={"port": "COM1", "x": [1, 2.5]}),
-        await make_device(client, headers, "A3", status="maintenance", serial_number="SN-1"),
+        await create_device(client, headers, "A1", customer_id=acme["id"], kind_of_device="bench"),
+        await create_device(client, headers, "A2", configuration={"port": "COM1", "x": [1, 2.5]}),
+        await create_device(client, headers, "A3", status="maintenance", serial_number="SN-1"),
     ]
     await add_report(sessionmaker, made[0]["id"], now, due=now - timedelta(days=1))
     await add_report(sessionmaker, made[1]["id"], now, due=now + timedelta(days=10))

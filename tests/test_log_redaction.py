@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,12 +13,7 @@ import pytest
 import websockets
 
 from fleet.logredact import redact
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import base_env, run_fleet, serve
 
 
 def test_redact_rules() -> None:
@@ -66,43 +57,12 @@ def test_handlers_redact_child_loggers_too() -> None:
 
 @pytest.fixture
 def served(tmp_path: Path) -> tuple[str, Path, subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATA_DIR": str(tmp_path),
-            "FLEET_ENV": "development",
-            "FLEET_BCRYPT_ROUNDS": "4",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    cli = [sys.executable, "-m", "fleet.cli"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [*cli, "user", "create", "op", "--role", "operator", "--password", "long-password"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
+    env = base_env(None, tmp_path, PYTHONUNBUFFERED="1")
+    run_fleet("db", "upgrade", env=env)
+    run_fleet("user", "create", "op", "--role", "operator", "--password", "long-password", env=env)
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cli, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    base = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("server did not start: " + log.read_text()[-2000:])
-        time.sleep(0.2)
-    yield base, log, proc
-    proc.terminate()
-    proc.wait(timeout=20)
+    with serve(env, log) as server:
+        yield server.address, log, server.proc
 
 
 def test_no_token_in_the_server_log(served: tuple[str, Path, subprocess.Popen[bytes]]) -> None:

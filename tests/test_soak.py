@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from fleet.settings import sync_database_url
 from tests.conftest import PG_URL
+from tests.support import drop_database, recreate_database
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="the soak runs on PostgreSQL only")
 
@@ -36,15 +35,10 @@ def soak_url() -> Iterator[str]:
     """A database of its own next to the test database, dropped afterwards."""
     assert PG_URL
     url = make_url(PG_URL)
-    name = f"{url.database}_soak"
-    admin = create_engine(sync_database_url(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    soak_db = url.set(database=f"{url.database}_soak").render_as_string(hide_password=False)
+    recreate_database(soak_db)
+    yield soak_db
+    drop_database(soak_db)
 
 
 def test_short_soak_loses_no_acknowledged_write(soak_url: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.app import create_app
@@ -23,18 +23,9 @@ from fleet.auth import principal_cache
 from fleet.models import User
 from fleet.settings import Settings
 from tests.conftest import Backend, add_user, bearer, login
+from tests.support import count_statements
 
 ME = "/api/v1/auth/me"
-
-
-def count_statements(app: Any) -> list[str]:
-    statements: list[str] = []
-    event.listen(
-        app.state.engine.sync_engine,
-        "before_cursor_execute",
-        lambda _c, _cur, statement, *_a: statements.append(statement),
-    )
-    return statements
 
 
 async def _client(stack: AsyncExitStack, app: Any) -> httpx.AsyncClient:

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.config import backups
 from fleet.models import Configuration, Device, JsonTemplate, SystemLog, Translation
-from tests.config.conftest import API, add_devices
+from tests.config.conftest import API
+from tests.factories import add_customer, add_device
 
 SEED_DATA: dict[str, Any] = {
     "configurations": [
@@ -94,7 +95,8 @@ async def test_snapshot_download_dry_run_and_restore(
     client: httpx.AsyncClient, cfg: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     await _setup(client, cfg)
-    await add_devices(sessionmaker, [("MT-1", "mask_tester", {"rate": 10})])
+    acme = await add_customer(sessionmaker, name="ACME", contact_info=None)
+    await add_device(sessionmaker, "MT-1", configuration={"rate": 10}, customer_id=acme)
     r = await client.post(f"{API}/backup", json={"backup_name": "before"}, headers=cfg)
     assert r.status_code == 201 and r.json()["kind"] == "snapshot"
     backup_id = r.json()["id"]

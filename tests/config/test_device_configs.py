@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import Device
-from tests.config.conftest import API, add_devices
+from tests.config.conftest import API
+from tests.factories import add_customer, add_device
 
 URL = f"{API}/device-configs"
 TEMPLATE = {
@@ -28,14 +29,18 @@ TEMPLATE = {
 async def test_update_and_bulk_apply(
     client: httpx.AsyncClient, cfg: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    ids = await add_devices(
-        sessionmaker,
-        [
-            ("MT-1", "mask_tester", None),
-            ("MT-2", "mask_tester", {"site": "A"}),
-            ("PS-1", "pressure_sensor", {"range": 100}),
-        ],
-    )
+    acme = await add_customer(sessionmaker, name="ACME", contact_info=None)
+    ids = [
+        await add_device(sessionmaker, "MT-1", customer_id=acme),
+        await add_device(sessionmaker, "MT-2", configuration={"site": "A"}, customer_id=acme),
+        await add_device(
+            sessionmaker,
+            "PS-1",
+            device_type="pressure_sensor",
+            configuration={"range": 100},
+            customer_id=acme,
+        ),
+    ]
     tpl = (await client.post(f"{API}/json-templates", json=TEMPLATE, headers=cfg)).json()
     r = await client.get(URL, params={"device_type": "mask_tester"}, headers=cfg)
     assert [d["device_number"] for d in r.json()] == ["MT-1", "MT-2"]
@@ -71,13 +76,9 @@ async def test_update_and_bulk_apply(
 async def test_bulk_apply_is_all_or_nothing(
     client: httpx.AsyncClient, cfg: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    await add_devices(
-        sessionmaker,
-        [
-            ("MT-1", "mask_tester", {}),
-            ("MT-2", "mask_tester", {"sample_rate_hz": 10}),
-        ],
-    )
+    acme = await add_customer(sessionmaker, name="ACME", contact_info=None)
+    await add_device(sessionmaker, "MT-1", configuration={}, customer_id=acme)
+    await add_device(sessionmaker, "MT-2", configuration={"sample_rate_hz": 10}, customer_id=acme)
     tpl = (await client.post(f"{API}/json-templates", json=TEMPLATE, headers=cfg)).json()
     strict = {
         **TEMPLATE,

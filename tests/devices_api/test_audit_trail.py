@@ -11,9 +11,9 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleet.models import SoftwareInstallation, SystemLog, User
+from fleet.models import Device, SoftwareInstallation, SystemLog, User
 from fleet.settings import Settings
-from tests.devices_api.conftest import ddi, issue_token, make_device, make_version, target
+from tests.factories import add_ddi_device, add_device, add_version, ddi, issue_token, target
 
 API = "/api/v1/fleet-software"
 SUCCESS = {"status": {"execution": "closed", "result": {"finished": "success"}, "details": []}}
@@ -34,12 +34,13 @@ async def test_rollout_engine_changes_are_audited_in_their_causes_name(
     role_headers: dict[str, dict[str, str]],
 ) -> None:
     maker = role_headers["maker"]
-    version = await make_version(sessionmaker, settings)
-    devices, tokens = [], {}
+    version = await add_version(sessionmaker, settings)
+    tokens = {}
     for n in range(1, 7):
-        device = await make_device(sessionmaker, f"MT-AU{n}")
-        devices.append(device)
-        tokens[device.id] = target(await issue_token(client, maker, device.id))
+        device_id = await add_device(sessionmaker, f"MT-AU{n}")
+        tokens[device_id] = target(await issue_token(client, maker, device_id))
+    async with sessionmaker() as session:
+        devices = list(await session.scalars(select(Device).order_by(Device.id)))
     r = await client.post(
         f"{API}/rollouts",
         json={
@@ -127,12 +128,11 @@ async def test_a_pause_by_the_engine_is_audited_in_the_devices_name(
     role_headers: dict[str, dict[str, str]],
 ) -> None:
     maker = role_headers["maker"]
-    version = await make_version(sessionmaker, settings)
-    device = await make_device(sessionmaker, "MT-AP1")
-    headers = target(await issue_token(client, maker, device.id))
+    version = await add_version(sessionmaker, settings)
+    device_id, headers = await add_ddi_device(client, sessionmaker, maker, "MT-AP1")
     r = await client.post(
         f"{API}/rollouts",
-        json={"version_id": version.id, "device_ids": [device.id], "error_threshold": 0},
+        json={"version_id": version.id, "device_ids": [device_id], "error_threshold": 0},
         headers=maker,
     )
     assert r.status_code == 201, r.text
@@ -149,6 +149,6 @@ async def test_a_pause_by_the_engine_is_audited_in_the_devices_name(
     assert len(pauses) == 1
     (pause,) = pauses
     assert pause.user_id is None and pause.log_level == "WARNING"
-    assert pause.details["caused_by_device"] == device.id
+    assert pause.details["caused_by_device"] == device_id
     assert pause.details["changes"] == {"status": {"old": "running", "new": "paused"}}
     assert "error threshold" in pause.details["reason"]

@@ -15,26 +15,13 @@ from fleet.models import DeviceSoftware, SoftwareInstallation, SystemLog
 from fleet.settings import Settings
 from fleet.software.installations import transition
 from fleet.software.policy import INSTALLATION_POLICY
-from tests.devices_api.conftest import (
+from tests.factories import (
+    add_ddi_device,
+    add_installation,
+    add_version,
     artifact_path,
     ddi,
-    issue_token,
-    make_device,
-    make_installation,
-    make_version,
-    target,
 )
-
-
-async def _setup(
-    client: httpx.AsyncClient,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    role_headers: dict[str, dict[str, str]],
-    number: str = "MT-D",
-) -> tuple[int, dict[str, str]]:
-    device = await make_device(sessionmaker, number)
-    token = await issue_token(client, role_headers["maker"], device.id)
-    return device.id, target(token)
 
 
 async def _installation(
@@ -59,7 +46,7 @@ async def test_poll_without_action_and_config_data(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    device_id, headers = await _setup(client, sessionmaker, role_headers)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-D")
     r = await client.get(ddi("MT-D"), headers=headers)
     assert r.status_code == 200
     body = r.json()
@@ -109,9 +96,9 @@ async def test_install_success_flow(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _setup(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-D")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     body = (await client.get(ddi("MT-D"), headers=headers)).json()
     href = body["_links"]["deploymentBase"]["href"]
     assert f"/DEFAULT/controller/v1/MT-D/deploymentBase/{inst.id}?c=" in href
@@ -185,12 +172,14 @@ async def test_failure_bad_feedback_and_ordering(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _setup(client, sessionmaker, role_headers)
-    other_id, other_headers = await _setup(client, sessionmaker, role_headers, "MT-O")
-    v1 = await make_version(sessionmaker, settings)
-    v2 = await make_version(sessionmaker, settings, name="tester-app", version="2.0.0")
-    first = await make_installation(sessionmaker, device_id, v1.id)
-    second = await make_installation(sessionmaker, device_id, v2.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-D")
+    other_id, other_headers = await add_ddi_device(
+        client, sessionmaker, role_headers["maker"], "MT-O"
+    )
+    v1 = await add_version(sessionmaker, settings)
+    v2 = await add_version(sessionmaker, settings, name="tester-app", version="2.0.0")
+    first = await add_installation(sessionmaker, device_id, v1.id)
+    second = await add_installation(sessionmaker, device_id, v2.id)
     links = (await client.get(ddi("MT-D"), headers=headers)).json()["_links"]
     assert f"/deploymentBase/{first.id}?" in links["deploymentBase"]["href"]
     # one at a time: the second is not active yet
@@ -231,9 +220,9 @@ async def test_closed_without_a_start_passes_through_in_progress(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _setup(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-D")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     fb = ddi("MT-D", f"/deploymentBase/{inst.id}/feedback")
     r = await client.post(fb, headers=headers, json=_feedback("closed", "success", details=["ok"]))
     assert r.status_code == 200, r.text
@@ -262,8 +251,8 @@ async def test_closed_without_a_start_passes_through_in_progress(
     # the same report again is too late, and a chain through an illegal step writes nothing
     again = await client.post(fb, headers=headers, json=_feedback("closed", "success"))
     assert again.status_code == 410
-    other = await make_version(sessionmaker, settings, name="tester-app", version="2.0.0")
-    second = await make_installation(sessionmaker, device_id, other.id)
+    other = await add_version(sessionmaker, settings, name="tester-app", version="2.0.0")
+    second = await add_installation(sessionmaker, device_id, other.id)
     async with sessionmaker() as session:
         loaded = await session.get(SoftwareInstallation, second.id)
         assert loaded is not None
@@ -282,9 +271,9 @@ async def test_cancel_action(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _setup(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-D")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     # not delivered yet, nothing to cancel
     assert (
         await client.get(ddi("MT-D", f"/cancelAction/{inst.id}"), headers=headers)
@@ -336,9 +325,9 @@ async def test_tampered_artifact_is_not_offered(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _setup(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-D")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     artifact_path(version).write_bytes(b"evil")
     r = await client.get(ddi("MT-D", f"/deploymentBase/{inst.id}"), headers=headers)
     assert r.json()["deployment"]["chunks"][0]["artifacts"] == []

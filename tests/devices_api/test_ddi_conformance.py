@@ -26,27 +26,10 @@ from fleet.models import (
 from fleet.settings import Settings
 from fleet.software.installations import transition
 from fleet.software.policy import INSTALLATION_POLICY
-from tests.devices_api.conftest import (
-    ddi,
-    issue_token,
-    make_device,
-    make_installation,
-    make_version,
-    target,
-)
+from tests.factories import add_ddi_device, add_installation, add_version, ddi
 
 API = "/api/v1/fleet-software"
 
-
-async def _device(
-    client: httpx.AsyncClient,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    role_headers: dict[str, dict[str, str]],
-    number: str = "MT-C",
-) -> tuple[int, dict[str, str]]:
-    device = await make_device(sessionmaker, number)
-    token = await issue_token(client, role_headers["maker"], device.id)
-    return device.id, target(token)
 
 
 async def _status(factory: async_sessionmaker[AsyncSession], installation_id: int) -> str | None:
@@ -69,9 +52,9 @@ async def test_feedback_as_swupdate_sends_it(
 ) -> None:
     """A numeric ``id`` and unknown fields are ignored, progress ``{cnt: 0, of: 0}`` is not
     checked, ``closed`` + ``finished: none`` is a success; code and details are kept."""
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
     body: dict[str, Any] = {
         "id": 15,
@@ -130,9 +113,9 @@ async def test_feedback_bad_body_is_400_and_failure_keeps_details(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
     for bad in (
         {},
@@ -203,9 +186,9 @@ async def test_cancel_rejected_puts_the_action_back_and_its_success_counts(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     await _deliver_and_cancel(client, sessionmaker, headers, "MT-C", inst.id)
     links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
     assert links["cancelAction"]["href"].endswith(f"/cancelAction/{inst.id}")
@@ -257,9 +240,9 @@ async def test_cancel_confirmed_stays_canceled(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     await _deliver_and_cancel(client, sessionmaker, headers, "MT-C", inst.id)
     cfb = ddi("MT-C", f"/cancelAction/{inst.id}/feedback")
     # closed with finished none confirms, as success does
@@ -280,10 +263,12 @@ async def test_rejected_cancel_in_a_rollout_is_not_counted_as_canceled(
     settings: Settings,
 ) -> None:
     maker = role_headers["maker"]
-    version = await make_version(sessionmaker, settings)
+    version = await add_version(sessionmaker, settings)
     devices = []
     for n in (1, 2):
-        device_id, headers = await _device(client, sessionmaker, role_headers, f"MT-R{n}")
+        device_id, headers = await add_ddi_device(
+            client, sessionmaker, role_headers["maker"], f"MT-R{n}"
+        )
         devices.append((device_id, headers))
     r = await client.post(
         f"{API}/rollouts",
@@ -335,7 +320,7 @@ async def test_tenant_ignores_case_and_unknown_tenant_is_404(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    _device_id, headers = await _device(client, sessionmaker, role_headers)
+    _device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
     for tenant in ("default", "DEFAULT", "Default"):
         r = await client.get(f"/{tenant}/controller/v1/MT-C", headers=headers)
         assert r.status_code == 200, tenant
@@ -348,9 +333,9 @@ async def test_installed_base_and_finished_deployment_base(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     poll = (await client.get(ddi("MT-C"), headers=headers)).json()
     assert "installedBase" not in poll["_links"]
     r = await client.get(ddi("MT-C", f"/installedBase/{inst.id}"), headers=headers)
@@ -379,7 +364,9 @@ async def test_installed_base_and_finished_deployment_base(
     r = await client.get(ddi("MT-C", f"/installedBase/{inst.id}?actionHistory=x"), headers=headers)
     assert r.status_code == 400
     # another device cannot read it
-    _other, other_headers = await _device(client, sessionmaker, role_headers, "MT-X")
+    _other, other_headers = await add_ddi_device(
+        client, sessionmaker, role_headers["maker"], "MT-X"
+    )
     r = await client.get(ddi("MT-X", f"/installedBase/{inst.id}"), headers=other_headers)
     assert r.status_code == 404
 
@@ -390,9 +377,9 @@ async def test_part_is_the_hawkbit_module_type(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    firmware = await make_version(sessionmaker, settings)  # category "firmware"
-    inst = await make_installation(sessionmaker, device_id, firmware.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    firmware = await add_version(sessionmaker, settings)  # category "firmware"
+    inst = await add_installation(sessionmaker, device_id, firmware.id)
     body = (await client.get(ddi("MT-C", f"/deploymentBase/{inst.id}"), headers=headers)).json()
     assert body["deployment"]["chunks"][0]["part"] == "os"
     assert module_type("application") == "bApp"
@@ -406,9 +393,9 @@ async def test_etag_and_304_on_poll_deployment_and_installed_base(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     for path in (ddi("MT-C"), ddi("MT-C", f"/deploymentBase/{inst.id}")):
         r = await client.get(path, headers=headers)
         etag = r.headers["etag"]
@@ -440,9 +427,9 @@ async def test_download_head_if_match_range_and_md5sum(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     body = (await client.get(ddi("MT-C", f"/deploymentBase/{inst.id}"), headers=headers)).json()
     artifact = body["deployment"]["chunks"][0]["artifacts"][0]
     url = _path(artifact["_links"]["download-http"]["href"])
@@ -476,7 +463,9 @@ async def test_download_head_if_match_range_and_md5sum(
     assert (await client.get(url, headers=headers)).status_code == 200
     module = ddi("MT-C", f"/softwaremodules/{version.id}/artifacts")
     assert (await client.get(module, headers=headers)).status_code == 200
-    _other, other_headers = await _device(client, sessionmaker, role_headers, "MT-X")
+    _other, other_headers = await add_ddi_device(
+        client, sessionmaker, role_headers["maker"], "MT-X"
+    )
     other_url = url.replace("/MT-C/", "/MT-X/")
     assert (await client.get(other_url, headers=other_headers)).status_code == 404
 
@@ -499,8 +488,8 @@ async def test_update_types_and_download_only(
     settings: Settings,
 ) -> None:
     maker = role_headers["maker"]
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
     r = await _create(client, maker, device_id, version.id, update_type="soft")
     assert r.status_code == 201, r.text
     assert r.json()["delivery"]["update_type"] == "soft"
@@ -516,7 +505,7 @@ async def test_update_types_and_download_only(
     assert r.status_code == 200
     # download only: DDI download forced, update skip; "downloaded" finishes it, and the
     # device's software is left as it was
-    other = await make_version(sessionmaker, settings, name="tester-app", version="3.0.0")
+    other = await add_version(sessionmaker, settings, name="tester-app", version="3.0.0")
     r = await _create(client, maker, device_id, other.id, update_type="download_only")
     assert r.status_code == 201
     only = r.json()["id"]
@@ -566,8 +555,8 @@ async def test_maintenance_window(
     settings: Settings,
 ) -> None:
     maker = role_headers["maker"]
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
     # a window that starts every minute and lasts two: always open
     r = await _create(
         client,
@@ -586,7 +575,7 @@ async def test_maintenance_window(
     assert (await client.post(fb, headers=headers, json=done)).status_code == 200
     # a one-minute window twelve hours from now (Quartz style, with seconds): closed
     hour = (datetime.now(UTC).hour + 12) % 24
-    other = await make_version(sessionmaker, settings, name="tester-app", version="3.0.0")
+    other = await add_version(sessionmaker, settings, name="tester-app", version="3.0.0")
     window = {"schedule": f"0 0 {hour} ? * *", "duration": "00:01:00", "timezone": "+00:00"}
     r = await _create(client, maker, device_id, other.id, maintenance_window=window)
     assert r.status_code == 201, r.text
@@ -609,8 +598,8 @@ async def test_confirmation_and_auto_confirm(
     settings: Settings,
 ) -> None:
     maker = role_headers["maker"]
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
     r = await _create(client, maker, device_id, version.id, confirmation_required=True)
     assert r.status_code == 201
     inst = r.json()["id"]
@@ -656,7 +645,7 @@ async def test_confirmation_and_auto_confirm(
     assert base["autoConfirm"]["state"] == "active"
     assert base["autoConfirm"]["initiator"] == "operator"
     assert "deactivateAutoConfirm" in base["_links"]
-    other = await make_version(sessionmaker, settings, name="tester-app", version="3.0.0")
+    other = await add_version(sessionmaker, settings, name="tester-app", version="3.0.0")
     r = await _create(client, maker, device_id, other.id, confirmation_required=True)
     links = (await client.get(ddi("MT-C"), headers=headers)).json()["_links"]
     assert "deploymentBase" in links and "confirmationBase" not in links
@@ -673,8 +662,8 @@ async def test_rollout_options_reach_its_installations(
     settings: Settings,
 ) -> None:
     maker = role_headers["maker"]
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
     r = await client.post(
         f"{API}/rollouts",
         headers=maker,
@@ -712,9 +701,9 @@ async def test_uninstall_is_not_offered_to_ddi_clients(
     update: an uninstall is never linked to the device; the maker finishes it through the API
     once it is done on the device by other means (README, "Connecting devices")."""
     maker = role_headers["maker"]
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
     done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
     assert (await client.post(fb, headers=headers, json=done)).status_code == 200
@@ -769,9 +758,9 @@ async def test_gateway_token(
     assert [log.details["device_number"] for log in logs] == ["GW-NEW"]
     assert (await client.get(ddi("GW-NEW"), headers=gateway)).status_code == 200  # once
     # it acts for any controller: an existing one with its own token, the whole flow
-    device_id, _headers = await _device(client, sessionmaker, role_headers)
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    device_id, _headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     r = await client.get(ddi("MT-C", f"/deploymentBase/{inst.id}"), headers=gateway)
     assert r.status_code == 200
     fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
@@ -793,15 +782,17 @@ async def test_poll_and_feedback_quotas_answer_429(
 ) -> None:
     app.state.device_api.poll_quota_per_minute = 5
     app.state.device_api.feedback_quota_per_minute = 3
-    device_id, headers = await _device(client, sessionmaker, role_headers)
-    _other, other_headers = await _device(client, sessionmaker, role_headers, "MT-X")
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
+    _other, other_headers = await add_ddi_device(
+        client, sessionmaker, role_headers["maker"], "MT-X"
+    )
     codes = [(await client.get(ddi("MT-C"), headers=headers)).status_code for _ in range(6)]
     assert codes == [200] * 5 + [429]
     r = await client.get(ddi("MT-C"), headers=headers)
     assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
     assert (await client.get(ddi("MT-X"), headers=other_headers)).status_code == 200
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
     progress = {"status": {"execution": "proceeding"}}
     codes = [(await client.post(fb, headers=headers, json=progress)).status_code for _ in range(4)]
@@ -819,13 +810,13 @@ async def test_config_data_is_asked_again_after_every_success(
     role_headers: dict[str, dict[str, str]],
     settings: Settings,
 ) -> None:
-    device_id, headers = await _device(client, sessionmaker, role_headers)
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-C")
     put = ddi("MT-C", "/configData")
     attrs = {"mode": "merge", "data": {"swVersion": "0.9"}}
     assert (await client.put(put, headers=headers, json=attrs)).status_code == 200
     assert "_links" not in (await client.get(ddi("MT-C"), headers=headers)).json()
-    version = await make_version(sessionmaker, settings)
-    inst = await make_installation(sessionmaker, device_id, version.id)
+    version = await add_version(sessionmaker, settings)
+    inst = await add_installation(sessionmaker, device_id, version.id)
     fb = ddi("MT-C", f"/deploymentBase/{inst.id}/feedback")
     failed = {"status": {"execution": "closed", "result": {"finished": "failure"}}}
     assert (await client.post(fb, headers=headers, json=failed)).status_code == 200
@@ -833,7 +824,7 @@ async def test_config_data_is_asked_again_after_every_success(
     assert "configData" not in (await client.get(ddi("MT-C"), headers=headers)).json().get(
         "_links", {}
     )
-    again = await make_installation(sessionmaker, device_id, version.id)
+    again = await add_installation(sessionmaker, device_id, version.id)
     fb = ddi("MT-C", f"/deploymentBase/{again.id}/feedback")
     done = {"status": {"execution": "closed", "result": {"finished": "success"}}}
     assert (await client.post(fb, headers=headers, json=done)).status_code == 200

@@ -20,9 +20,9 @@ from fleet.devices_api.credentials import DeviceUnauthorized
 from fleet.devices_api.feedback import Report
 from fleet.devices_api.schemas import DdiActionFeedback
 from fleet.errors import Forbidden, NotFound
-from fleet.models import DeviceSoftware, SoftwareInstallation, SystemLog
+from fleet.models import Device, DeviceSoftware, SoftwareInstallation, SystemLog
 from fleet.settings import Settings
-from tests.devices_api.conftest import ddi, issue_token, make_device, make_version, target
+from tests.factories import add_device, add_version, ddi, issue_token, target
 
 API = "/api/v1/fleet-software"
 
@@ -43,12 +43,13 @@ async def _fleet(
     group_size: int,
 ) -> dict[str, Any]:
     """``count`` devices with tokens and a started roll-out to them in groups."""
-    version = await make_version(sessionmaker, settings)
-    devices, tokens = [], {}
+    version = await add_version(sessionmaker, settings)
+    tokens = {}
     for n in range(1, count + 1):
-        device = await make_device(sessionmaker, f"MT-B{n}")
-        devices.append(device)
-        tokens[device.device_number] = await issue_token(client, maker, device.id)
+        device_id = await add_device(sessionmaker, f"MT-B{n}")
+        tokens[f"MT-B{n}"] = await issue_token(client, maker, device_id)
+    async with sessionmaker() as session:
+        devices = list(await session.scalars(select(Device).order_by(Device.id)))
     r = await client.post(
         f"{API}/rollouts",
         json={

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleet.db import utcnow
 from fleet.devices_api import presence
 from fleet.models import DevicePresence, SystemLog
-from tests.devices_api.conftest import ddi, issue_token, make_device, target
+from tests.factories import add_ddi_device, ddi
 
 
 async def test_poll_records_presence_and_announces_changes(
@@ -22,9 +22,8 @@ async def test_poll_records_presence_and_announces_changes(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    device = await make_device(sessionmaker, "MT-P")
-    headers = target(await issue_token(client, role_headers["maker"], device.id))
-    url = f"/api/v1/fleet-data/devices/{device.id}/presence"
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-P")
+    url = f"/api/v1/fleet-data/devices/{device_id}/presence"
     r = await client.get(url, headers=role_headers["operator"])
     assert r.json()["status"] == "offline" and r.json()["last_seen"] is None
     bus = app.state.events
@@ -42,12 +41,12 @@ async def test_poll_records_presence_and_announces_changes(
     cfg = app.state.device_api
     assert await presence.sweep(app.state.sessionmaker, bus, cfg) == []
     later = utcnow() + timedelta(seconds=cfg.offline_after_seconds + 1)
-    assert await presence.sweep(app.state.sessionmaker, bus, cfg, now=later) == [device.id]
+    assert await presence.sweep(app.state.sessionmaker, bus, cfg, now=later) == [device_id]
     assert await presence.sweep(app.state.sessionmaker, bus, cfg, now=later) == []
     event = await asyncio.wait_for(sub.queue.get(), 5)
     assert event["data"]["status"] == "offline"
     async with sessionmaker() as session:
-        row = await session.get(DevicePresence, device.id)
+        row = await session.get(DevicePresence, device_id)
         logs = list(
             await session.scalars(
                 select(SystemLog.details).where(SystemLog.action == "device.status_changed")

@@ -5,15 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import httpx
 import pytest
 from rauc_hawkbit.ddi.cancel_action import CancelStatusExecution, CancelStatusResult
 from rauc_hawkbit.ddi.client import ConfigStatusExecution, ConfigStatusResult, DDIClient
@@ -36,12 +31,7 @@ from fleet.models import (
 from fleet.settings import Settings
 from fleet.software.installations import create_installation, transition
 from fleet.software.policy import INSTALLATION_POLICY
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import base_env, serve
 
 
 @pytest.fixture(scope="module")
@@ -50,40 +40,9 @@ def ddi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     data = tmp_path_factory.mktemp("ddi-server")
     settings = Settings(env="development", data_dir=data, database_url=None)
     migrate.upgrade(settings)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATA_DIR": str(data),
-            "FLEET_ENV": "development",
-            "FLEET_DDI_POLLING_SECONDS": "1",
-            "FLEET_BCRYPT_ROUNDS": "4",
-        }
-    )
-    port = _free_port()
-    log = open(data / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start: " + (data / "server.log").read_text())
-            time.sleep(0.2)
-        yield base, settings
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+    env = base_env(None, data, FLEET_DDI_POLLING_SECONDS="1")
+    with serve(env, data / "server.log") as served:
+        yield served.address, settings
 
 
 def _seed(settings: Settings) -> tuple[str, list[int]]:

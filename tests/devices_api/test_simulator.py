@@ -21,7 +21,7 @@ from fleet.models import (
 )
 from fleet.settings import Settings
 from fleet.software import rollouts
-from tests.devices_api.conftest import make_installation, make_version
+from tests.factories import add_installation, add_version
 
 
 async def test_simulator_drives_rollout_to_completion(
@@ -29,7 +29,7 @@ async def test_simulator_drives_rollout_to_completion(
 ) -> None:
     async with sessionmaker() as session, session.begin():
         devices = await session.run_sync(lambda s: simulator.provision(s, 4, "RS"))
-    version = await make_version(sessionmaker, settings)
+    version = await add_version(sessionmaker, settings)
     async with sessionmaker() as session, session.begin():
         rollout, _excluded = await rollouts.create_rollout(
             session,
@@ -78,11 +78,11 @@ async def test_simulator_reports_failures(
 ) -> None:
     async with sessionmaker() as session, session.begin():
         devices = await session.run_sync(lambda s: simulator.provision(s, 2, "RF"))
-    version = await make_version(sessionmaker, settings)
+    version = await add_version(sessionmaker, settings)
     async with sessionmaker() as session:
         device_ids = list(await session.scalars(select(Device.id).order_by(Device.id)))
     for device_id in device_ids:
-        await make_installation(sessionmaker, device_id, version.id)
+        await add_installation(sessionmaker, device_id, version.id)
     stats = await simulator.run(
         f"http://{live}",
         devices,

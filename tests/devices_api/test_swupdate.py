@@ -12,9 +12,7 @@ import asyncio
 import hashlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,6 +49,7 @@ from tests.devices_api.swu import (
     suricatta_config,
     swupdate_command,
 )
+from tests.support import base_env, serve
 
 DEVICES = 4
 # swupdate's line once an image is installed: the device then reboots (here: swupdate restarts
@@ -58,12 +57,6 @@ DEVICES = 4
 # installation while its log thread talks to the server; the reboot that follows an update on a
 # real device makes that harmless, and so does the restart here.)
 INSTALLED = "SWUPDATE successful !"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -128,42 +121,12 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         truncate_postgres(url)
     signer = make_signing_key(folder)
     lab = _seed(settings, folder, signer)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATA_DIR": str(data),
-            "FLEET_ENV": "development",
-            "FLEET_DDI_POLLING_SECONDS": "1",
-            "FLEET_BCRYPT_ROUNDS": "4",
-        }
-    )
-    if url:
-        env["FLEET_DATABASE_URL"] = url
-    port = _free_port()
-    log = open(folder / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    lab.url = f"http://127.0.0.1:{port}"
+    env = base_env(url, data, FLEET_DDI_POLLING_SECONDS="1")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{lab.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start: " + (folder / "server.log").read_text())
-            time.sleep(0.2)
-        yield lab
+        with serve(env, folder / "server.log") as served:
+            lab.url = served.base
+            yield lab
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
         if url:
             truncate_postgres(url)
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import TelemetrySample, TestReport
-from tests.devices_api.conftest import issue_token, make_device, target
+from tests.factories import add_ddi_device, add_device, issue_token, target
 
 URL = "/api/v1/device-api/telemetry"
 
@@ -42,10 +42,9 @@ async def test_ingest_stores_and_publishes(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    device = await make_device(sessionmaker, "MT-T")
-    headers = target(await issue_token(client, role_headers["maker"], device.id))
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-T")
     bus = app.state.events
-    sub = bus.subscribe({f"device:{device.id}"})
+    sub = bus.subscribe({f"device:{device_id}"})
     await bus.ready()
     iso = datetime.now(UTC) - timedelta(minutes=10)
     batch = [
@@ -56,7 +55,7 @@ async def test_ingest_stores_and_publishes(
     assert r.status_code == 200, r.text
     assert r.json() == {
         "accepted": 2,
-        "device_id": device.id,
+        "device_id": device_id,
         "test_id": None,
         "appended_to_test": False,
     }
@@ -65,14 +64,14 @@ async def test_ingest_stores_and_publishes(
     assert await _count(sessionmaker) == 1002
     first = await asyncio.wait_for(sub.queue.get(), 5)
     assert first["event"] == "sensor.reading"
-    assert first["data"]["device_id"] == device.id
+    assert first["data"]["device_id"] == device_id
     assert first["data"]["samples"][0]["pressure_low"] == -13.9
     second = await asyncio.wait_for(sub.queue.get(), 5)
     assert len(second["data"]["samples"]) == 1000  # big payloads travel through the outbox
     bus.unsubscribe(sub)
 
     r = await client.get(
-        f"/api/v1/fleet-data/devices/{device.id}/telemetry?limit=5",
+        f"/api/v1/fleet-data/devices/{device_id}/telemetry?limit=5",
         headers=role_headers["operator"],
     )
     assert r.status_code == 200 and r.headers["x-total-count"] == "1002"
@@ -84,8 +83,7 @@ async def test_bad_batches_write_nothing(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    device = await make_device(sessionmaker, "MT-T")
-    headers = target(await issue_token(client, role_headers["maker"], device.id))
+    _device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-T")
     good = _samples(3)
     bad_bodies: list[Any] = [
         {"samples": []},
@@ -135,19 +133,19 @@ async def test_test_id_links(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    device = await make_device(sessionmaker, "MT-T")
-    other = await make_device(sessionmaker, "MT-U")
-    headers = target(await issue_token(client, role_headers["maker"], device.id))
+    device_id = await add_device(sessionmaker, "MT-T")
+    other_id = await add_device(sessionmaker, "MT-U")
+    headers = target(await issue_token(client, role_headers["maker"], device_id))
     async with sessionmaker() as session, session.begin():
         now = datetime.now(UTC)
         running = TestReport(
-            device_id=device.id,
+            device_id=device_id,
             start_time=now - timedelta(minutes=10),
             status="in_progress",
             results={"current_step": 2, "steps": [{"step_order": 2, "auto_test": True}]},
         )
-        done = TestReport(device_id=device.id, start_time=now, status="passed")
-        foreign = TestReport(device_id=other.id, start_time=now, status="in_progress")
+        done = TestReport(device_id=device_id, start_time=now, status="passed")
+        foreign = TestReport(device_id=other_id, start_time=now, status="in_progress")
         session.add_all([running, done, foreign])
     for test_id, code in ((999999, 404), (foreign.id, 404), (done.id, 409)):
         r = await client.post(

@@ -20,7 +20,7 @@ from fleet.events import QUEUE_SIZE
 from fleet.models import TestReport
 from fleet.settings import Settings
 from tests.conftest import add_user, login
-from tests.devices_api.conftest import ddi, issue_token, make_device, target
+from tests.factories import add_ddi_device, add_device, ddi, issue_token
 
 
 def _connect(url: str, token: str | None) -> Any:
@@ -53,23 +53,23 @@ async def test_ws_auth_and_topic_rules(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    device = await make_device(sessionmaker, "MT-W")
+    device_id = await add_device(sessionmaker, "MT-W")
     op = await add_user(sessionmaker, "op2", "operator")
     async with sessionmaker() as session, session.begin():
         mine = TestReport(
-            device_id=device.id,
+            device_id=device_id,
             operator_id=op.id,
             start_time=datetime.now(UTC),
             status="in_progress",
         )
-        theirs = TestReport(device_id=device.id, start_time=datetime.now(UTC), status="passed")
+        theirs = TestReport(device_id=device_id, start_time=datetime.now(UTC), status="passed")
         session.add_all([mine, theirs])
     op_token = (await login(client, "op2"))["access_token"]
     manager = role_headers["manager"]["Authorization"].split()[1]
     base = f"ws://{live}/api/v1/ws"
     assert await _closed_with(base, None) == 4401
     assert await _closed_with(base, "garbage") == 4401
-    device_token = await issue_token(client, role_headers["maker"], device.id)
+    device_token = await issue_token(client, role_headers["maker"], device_id)
     assert await _closed_with(base, device_token) == 4401
     # the token is never taken from the URL (a URL ends up in access logs)
     async with websockets.connect(f"{base}?token={op_token}") as ws:
@@ -89,14 +89,14 @@ async def test_ws_auth_and_topic_rules(
         assert ws.subprotocol == "fleet.v1"  # the server never echoes the token
         await ws.send(
             json.dumps(
-                {"action": "subscribe", "topics": [f"device:{device.id}", f"test:{mine.id}"]}
+                {"action": "subscribe", "topics": [f"device:{device_id}", f"test:{mine.id}"]}
             )
         )
         ack = await _next_event(ws, "subscribed")
-        assert ack["data"]["topics"] == sorted([f"device:{device.id}", f"test:{mine.id}"])
+        assert ack["data"]["topics"] == sorted([f"device:{device_id}", f"test:{mine.id}"])
         await ws.send(json.dumps({"action": "unsubscribe", "topics": [f"test:{mine.id}"]}))
         ack = await _next_event(ws, "unsubscribed")
-        assert ack["data"]["topics"] == [f"device:{device.id}"]
+        assert ack["data"]["topics"] == [f"device:{device_id}"]
     async with _connect(f"{base}?topics=fleet,test:{theirs.id}", manager) as ws:
         ack = await _next_event(ws, "subscribed")
         assert "fleet" in ack["data"]["topics"]
@@ -108,15 +108,14 @@ async def test_live_events_reach_subscribers(
     sessionmaker: async_sessionmaker[AsyncSession],
     role_headers: dict[str, dict[str, str]],
 ) -> None:
-    device = await make_device(sessionmaker, "MT-L")
-    headers = target(await issue_token(client, role_headers["maker"], device.id))
+    device_id, headers = await add_ddi_device(client, sessionmaker, role_headers["maker"], "MT-L")
     manager = role_headers["manager"]["Authorization"].split()[1]
-    url = f"ws://{live}/api/v1/ws?topics=fleet,device:{device.id}"
+    url = f"ws://{live}/api/v1/ws?topics=fleet,device:{device_id}"
     async with _connect(url, manager) as ws, httpx.AsyncClient(base_url=f"http://{live}") as http:
         await _next_event(ws, "subscribed")
         assert (await http.get(ddi("MT-L"), headers=headers)).status_code == 200
         changed = await _next_event(ws, "device.status_changed")
-        assert changed["data"]["status"] == "online" and changed["data"]["device_id"] == device.id
+        assert changed["data"]["status"] == "online" and changed["data"]["device_id"] == device_id
         t0 = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp() * 1000)
         samples = [{"t": t0 + i, "pressure_low": -14.0} for i in range(3)]
         r = await http.post(
@@ -175,18 +174,18 @@ async def test_events_cross_processes(
     role_headers: dict[str, dict[str, str]],
 ) -> None:
     """On PostgreSQL an event published by another process reaches this one's WebSocket."""
-    device = await make_device(sessionmaker, "MT-X")
+    device_id = await add_device(sessionmaker, "MT-X")
     bus: FanoutBus = client._transport.app.state.events  # type: ignore[attr-defined]
     assert bus.cross_process is (settings.resolved_database_url().startswith("postgresql"))
     if not bus.cross_process:
         # SQLite serves one machine: delivery is in-process and immediate.
-        sub = bus.subscribe({f"device:{device.id}"})
-        await bus.publish(f"device:{device.id}", "notification", {"n": 1})
+        sub = bus.subscribe({f"device:{device_id}"})
+        await bus.publish(f"device:{device_id}", "notification", {"n": 1})
         assert sub.queue.get_nowait()["data"] == {"n": 1}
         bus.unsubscribe(sub)
         return
     manager = role_headers["manager"]["Authorization"].split()[1]
-    url = f"ws://{live}/api/v1/ws?topics=device:{device.id}"
+    url = f"ws://{live}/api/v1/ws?topics=device:{device_id}"
     async with _connect(url, manager) as ws:
         await _next_event(ws, "subscribed")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -196,7 +195,7 @@ async def test_events_cross_processes(
             PUBLISHER,
             settings.resolved_database_url(),
             str(settings.data_dir),
-            f"device:{device.id}",
+            f"device:{device_id}",
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.support import base_env, free_port, run_fleet, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,23 +23,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _fleet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fleet.cli", *args],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 class SmtpInbox:
@@ -60,7 +39,7 @@ class SmtpInbox:
 @pytest.fixture(scope="session")
 def smtp_inbox() -> Iterator[tuple[SmtpInbox, int]]:
     inbox = SmtpInbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield inbox, port
@@ -72,10 +51,7 @@ def server_env(
     tmp_path_factory: pytest.TempPathFactory, smtp_inbox: tuple[SmtpInbox, int]
 ) -> dict[str, str]:
     data = tmp_path_factory.mktemp("e2e-data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {"FLEET_DATA_DIR": str(data), "FLEET_ENV": "development", "FLEET_BCRYPT_ROUNDS": "4"}
-    )
+    env = base_env(None, data)
     env.update({"FLEET_SMTP_HOST": "127.0.0.1", "FLEET_SMTP_PORT": str(smtp_inbox[1]),
                 "FLEET_SMTP_TLS": "none", "FLEET_SMTP_SENDER": "workshop@fleet.example"})
     return env
@@ -84,32 +60,9 @@ def server_env(
 @pytest.fixture(scope="session")
 def live_server(server_env: dict[str, str]) -> Iterator[str]:
     """Serve the app with demo data on a free port; answers its base URL."""
-    _fleet("demo", env=server_env)
-    port = _free_port()
-    log = open(Path(server_env["FLEET_DATA_DIR"]) / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "serve", "--port", str(port)],
-        env=server_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start: " + Path(log.name).read_text()[-2000:])
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+    run_fleet("demo", env=server_env, timeout=300)
+    with serve(server_env, Path(server_env["FLEET_DATA_DIR"]) / "server.log") as served:
+        yield served.base
 
 
 @pytest.fixture(scope="session")

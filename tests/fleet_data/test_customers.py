@@ -8,13 +8,14 @@ import httpx
 from sqlalchemy import select
 
 from fleet.models import SystemLog
-from tests.fleet_data.conftest import API, add_report, make_customer, make_device
+from tests.factories import add_report, create_customer, create_device
+from tests.fleet_data.conftest import API
 
 
 async def test_create_read_update_customer(
     client: httpx.AsyncClient, manager, sessionmaker
 ) -> None:
-    created = await make_customer(
+    created = await create_customer(
         client,
         manager,
         "  Acme Rescue  ",
@@ -70,8 +71,8 @@ async def test_contact_info_validation(client: httpx.AsyncClient, manager) -> No
 
 
 async def test_duplicate_names_conflict(client: httpx.AsyncClient, manager) -> None:
-    await make_customer(client, manager, "Fire Brigade")
-    other = await make_customer(client, manager, "Mine Rescue")
+    await create_customer(client, manager, "Fire Brigade")
+    other = await create_customer(client, manager, "Mine Rescue")
     r = await client.post(f"{API}/customers", headers=manager, json={"name": "fire brigade"})
     assert r.status_code == 409
     r = await client.patch(
@@ -83,9 +84,9 @@ async def test_duplicate_names_conflict(client: httpx.AsyncClient, manager) -> N
 
 
 async def test_list_search_sort_and_paging(client: httpx.AsyncClient, manager, operator) -> None:
-    await make_customer(client, manager, "Bravo", company="Harbour Works")
-    await make_customer(client, manager, "Alpha", email="a@north.example")
-    await make_customer(client, manager, "Charlie_1")
+    await create_customer(client, manager, "Bravo", company="Harbour Works")
+    await create_customer(client, manager, "Alpha", email="a@north.example")
+    await create_customer(client, manager, "Charlie_1")
     r = await client.get(f"{API}/customers", headers=operator)
     assert [c["name"] for c in r.json()] == ["Alpha", "Bravo", "Charlie_1"]
     assert r.headers["X-Total-Count"] == "3"
@@ -108,10 +109,10 @@ async def test_list_search_sort_and_paging(client: httpx.AsyncClient, manager, o
 async def test_delete_guarded_by_devices_and_reports(
     client: httpx.AsyncClient, manager, sessionmaker
 ) -> None:
-    lonely = await make_customer(client, manager, "Lonely")
-    busy = await make_customer(client, manager, "Busy")
-    device = await make_device(client, manager, "M-1", customer_id=busy["id"])
-    await make_device(client, manager, "M-2", customer_id=busy["id"])
+    lonely = await create_customer(client, manager, "Lonely")
+    busy = await create_customer(client, manager, "Busy")
+    device = await create_device(client, manager, "M-1", customer_id=busy["id"])
+    await create_device(client, manager, "M-2", customer_id=busy["id"])
     r = await client.get(f"{API}/customers/{busy['id']}", headers=manager)
     assert r.json()["device_count"] == 2
     r = await client.delete(f"{API}/customers/{busy['id']}", headers=manager)
@@ -127,7 +128,7 @@ async def test_delete_guarded_by_devices_and_reports(
     r = await client.delete(f"{API}/customers/{lonely['id']}", headers=manager)
     assert r.status_code == 409
     assert "1 test report(s)" in r.json()["detail"]
-    fresh = await make_customer(client, manager, "Fresh")
+    fresh = await create_customer(client, manager, "Fresh")
     r = await client.delete(f"{API}/customers/{fresh['id']}", headers=manager)
     assert r.status_code == 204
     r = await client.get(f"{API}/customers/{fresh['id']}", headers=manager)

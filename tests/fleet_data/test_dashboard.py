@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from tests.fleet_data.conftest import API, add_report, make_customer, make_device
+from tests.factories import add_report, create_customer, create_device
+from tests.fleet_data.conftest import API
 
 
 async def test_dashboard_counts(client: httpx.AsyncClient, manager, sessionmaker) -> None:
@@ -14,13 +15,13 @@ async def test_dashboard_counts(client: httpx.AsyncClient, manager, sessionmaker
     assert empty.status_code == 200
     assert empty.json()["total_devices"] == 0
     assert empty.json()["tests_by_verdict"] == []
-    acme = await make_customer(client, manager, "Acme")
-    beta = await make_customer(client, manager, "Beta")
+    acme = await create_customer(client, manager, "Acme")
+    beta = await create_customer(client, manager, "Beta")
     now = datetime.now(UTC)
-    d1 = await make_device(client, manager, "1", customer_id=acme["id"])
-    d2 = await make_device(client, manager, "2", customer_id=acme["id"], status="maintenance")
-    d3 = await make_device(client, manager, "3", customer_id=beta["id"], device_type="flow_meter")
-    await make_device(client, manager, "4")
+    d1 = await create_device(client, manager, "1", customer_id=acme["id"])
+    d2 = await create_device(client, manager, "2", customer_id=acme["id"], status="maintenance")
+    d3 = await create_device(client, manager, "3", customer_id=beta["id"], device_type="flow_meter")
+    await create_device(client, manager, "4")
     await add_report(
         sessionmaker, d1["id"], now - timedelta(days=1), "passed", due=now - timedelta(days=1)
     )

@@ -8,12 +8,13 @@ import httpx
 from sqlalchemy import select, text
 
 from fleet.models import DeviceSoftware, SystemLog
-from tests.fleet_data.conftest import API, add_report, add_template, make_customer, make_device
+from tests.factories import add_report, add_template, create_customer, create_device
+from tests.fleet_data.conftest import API
 
 
 async def test_create_get_update_device(client: httpx.AsyncClient, manager, operator) -> None:
-    customer = await make_customer(client, manager, "Acme")
-    device = await make_device(
+    customer = await create_customer(client, manager, "Acme")
+    device = await create_device(
         client,
         manager,
         "MT-001",
@@ -42,7 +43,7 @@ async def test_create_get_update_device(client: httpx.AsyncClient, manager, oper
 
 
 async def test_device_bad_input(client: httpx.AsyncClient, manager) -> None:
-    await make_device(client, manager, "MT-1")
+    await create_device(client, manager, "MT-1")
     cases = [
         ({"device_number": "MT-1", "device_type": "mask_tester"}, 409),
         ({"device_number": "MT-2", "device_type": "mask_tester", "customer_id": 999}, 422),
@@ -68,7 +69,7 @@ async def test_device_bad_input(client: httpx.AsyncClient, manager) -> None:
         assert r.status_code == status, (body, r.text)
     r = await client.get(f"{API}/devices", headers=manager)
     assert r.headers["X-Total-Count"] == "1"
-    other = await make_device(client, manager, "MT-3")
+    other = await create_device(client, manager, "MT-3")
     for body, status in [
         ({"device_number": "MT-1"}, 409),
         ({"status": None}, 422),
@@ -105,7 +106,7 @@ async def test_configuration_checked_against_device_config_template(
     )
     assert r.status_code == 422
     assert r.json()["detail"]["errors"][0]["path"] == "/max_pressure"
-    device = await make_device(client, manager, "T2")
+    device = await create_device(client, manager, "T2")
     assert device["configuration"] == {"max_pressure": 50}  # started from the template defaults
     r = await client.patch(
         f"{API}/devices/{device['id']}", headers=manager, json={"configuration": {"other": 1}}
@@ -121,7 +122,7 @@ async def test_configuration_checked_against_device_config_template(
         f"{API}/devices/{device['id']}", headers=manager, json={"configuration": None}
     )
     assert r.json()["configuration"] == {"max_pressure": 50}  # null resets to the defaults
-    flow = await make_device(
+    flow = await create_device(
         client, manager, "F1", device_type="flow_meter", configuration={"anything": True}
     )
     r = await client.patch(
@@ -131,12 +132,12 @@ async def test_configuration_checked_against_device_config_template(
 
 
 async def test_filters_sorting_and_paging(client: httpx.AsyncClient, manager, operator) -> None:
-    acme = await make_customer(client, manager, "Acme")
-    zulu = await make_customer(client, manager, "Zulu")
-    await make_device(client, manager, "A-3", customer_id=zulu["id"], serial_number="S-X1")
-    await make_device(client, manager, "A-1", customer_id=acme["id"], status="maintenance")
-    await make_device(client, manager, "B-2", device_type="flow_meter", kind_of_device="meter")
-    await make_device(client, manager, "A_9", status="decommissioned")
+    acme = await create_customer(client, manager, "Acme")
+    zulu = await create_customer(client, manager, "Zulu")
+    await create_device(client, manager, "A-3", customer_id=zulu["id"], serial_number="S-X1")
+    await create_device(client, manager, "A-1", customer_id=acme["id"], status="maintenance")
+    await create_device(client, manager, "B-2", device_type="flow_meter", kind_of_device="meter")
+    await create_device(client, manager, "A_9", status="decommissioned")
 
     async def numbers(**params: object) -> list[str]:
         r = await client.get(f"{API}/devices", headers=operator, params=params)
@@ -175,17 +176,17 @@ async def test_filters_sorting_and_paging(client: httpx.AsyncClient, manager, op
 
 
 async def test_delete_device_guards(client: httpx.AsyncClient, manager, sessionmaker) -> None:
-    tested = await make_device(client, manager, "T-1")
+    tested = await create_device(client, manager, "T-1")
     await add_report(sessionmaker, tested["id"], datetime.now(UTC))
     r = await client.delete(f"{API}/devices/{tested['id']}", headers=manager)
     assert r.status_code == 409
     assert "inactive" in r.json()["detail"]
-    installed = await make_device(client, manager, "T-2")
+    installed = await create_device(client, manager, "T-2")
     async with sessionmaker() as s, s.begin():
         s.add(DeviceSoftware(device_id=installed["id"], installation_status="installed"))
     r = await client.delete(f"{API}/devices/{installed['id']}", headers=manager)
     assert r.status_code == 409
-    free = await make_device(client, manager, "T-3")
+    free = await create_device(client, manager, "T-3")
     r = await client.patch(
         f"{API}/devices/{free['id']}", headers=manager, json={"status": "inactive"}
     )
@@ -199,8 +200,8 @@ async def test_delete_device_guards(client: httpx.AsyncClient, manager, sessionm
 
 
 async def test_device_types_lists(client: httpx.AsyncClient, manager, operator) -> None:
-    await make_device(client, manager, "A", kind_of_device="bench")
-    await make_device(client, manager, "B", device_type="flow_meter")
+    await create_device(client, manager, "A", kind_of_device="bench")
+    await create_device(client, manager, "B", device_type="flow_meter")
     r = await client.get(f"{API}/device-types", headers=operator)
     assert r.json()["in_use"] == ["flow_meter", "mask_tester"]
     assert r.json()["kinds_in_use"] == ["bench"]
@@ -234,7 +235,7 @@ async def test_out_of_range_ids_and_deep_json(client: httpx.AsyncClient, manager
 async def test_delete_refused_when_another_module_refers_to_the_device(
     client: httpx.AsyncClient, manager, sessionmaker
 ) -> None:
-    device = await make_device(client, manager, "REF-1")
+    device = await create_device(client, manager, "REF-1")
     async with sessionmaker() as s, s.begin():
         await s.execute(
             text("CREATE TABLE fdm_test_refs (device_id INTEGER NOT NULL REFERENCES devices(id))")

@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from fleet.models import Software, SoftwareInstallation, SoftwareVersion
-from tests.fleet_data.conftest import API, add_report, make_device
+from tests.factories import add_report, create_device
+from tests.fleet_data.conftest import API
 
 
 async def test_history_merges_tests_software_and_changes(
     client: httpx.AsyncClient, manager, operator, sessionmaker
 ) -> None:
-    device = await make_device(client, manager, "H-1")
-    other = await make_device(client, manager, "H-2")
+    device = await create_device(client, manager, "H-1")
+    other = await create_device(client, manager, "H-2")
     now = datetime.now(UTC)
     await add_report(
         sessionmaker,
@@ -85,10 +86,10 @@ async def test_history_merges_tests_software_and_changes(
 
 async def test_due_states_and_filters(client: httpx.AsyncClient, manager, sessionmaker) -> None:
     now = datetime.now(UTC)
-    overdue = await make_device(client, manager, "D-overdue")
-    soon = await make_device(client, manager, "D-soon")
-    later = await make_device(client, manager, "D-later")
-    await make_device(client, manager, "D-never")
+    overdue = await create_device(client, manager, "D-overdue")
+    soon = await create_device(client, manager, "D-soon")
+    later = await create_device(client, manager, "D-later")
+    await create_device(client, manager, "D-never")
     await add_report(
         sessionmaker, overdue["id"], now - timedelta(days=370), due=now - timedelta(days=5)
     )

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from fleet import pacing
-from tests.fleet_data.conftest import API, add_template
+from tests.factories import add_template
+from tests.fleet_data.conftest import API
 
 ROWS = 40_000
 

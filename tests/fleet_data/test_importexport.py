@@ -11,7 +11,8 @@ import httpx
 from sqlalchemy import delete, func, select
 
 from fleet.models import Customer, Device, SystemLog
-from tests.fleet_data.conftest import API, add_template, make_customer, make_device
+from tests.factories import add_template, create_customer, create_device
+from tests.fleet_data.conftest import API
 
 
 async def _export(client: httpx.AsyncClient, headers: dict[str, str], entity: str, fmt: str) -> str:
@@ -41,7 +42,7 @@ async def _import(
 
 
 async def _fleet(client: httpx.AsyncClient, manager: dict[str, str]) -> None:
-    acme = await make_customer(
+    acme = await create_customer(
         client,
         manager,
         'Acme, "Rescue"',
@@ -49,8 +50,8 @@ async def _fleet(client: httpx.AsyncClient, manager: dict[str, str]) -> None:
         notes="line one\nline two; zażółć",
         extra={"tags": ["vip", 1]},
     )
-    await make_customer(client, manager, "Bravo")
-    await make_device(
+    await create_customer(client, manager, "Bravo")
+    await create_device(
         client,
         manager,
         "MT-1",
@@ -59,7 +60,7 @@ async def _fleet(client: httpx.AsyncClient, manager: dict[str, str]) -> None:
         kind_of_device="bench",
         configuration={"port": "COM3", "limits": [1, 2.5]},
     )
-    await make_device(client, manager, "FM-2", device_type="flow_meter", status="maintenance")
+    await create_device(client, manager, "FM-2", device_type="flow_meter", status="maintenance")
 
 
 async def _wipe(sessionmaker) -> None:
@@ -96,8 +97,8 @@ async def test_round_trip_csv_and_json(client: httpx.AsyncClient, manager, sessi
 
 
 async def test_dry_run_and_all_or_nothing(client: httpx.AsyncClient, manager, sessionmaker) -> None:
-    await make_customer(client, manager, "Acme")
-    await make_device(client, manager, "EXISTING", serial_number="old")
+    await create_customer(client, manager, "Acme")
+    await create_device(client, manager, "EXISTING", serial_number="old")
     await add_template(
         sessionmaker,
         "pressure_sensor",
@@ -198,7 +199,7 @@ async def test_bad_files_are_refused(client: httpx.AsyncClient, manager, session
 
 
 async def test_customer_import_upsert_by_name(client: httpx.AsyncClient, manager) -> None:
-    await make_customer(client, manager, "Acme", email="old@acme.example")
+    await create_customer(client, manager, "Acme", email="old@acme.example")
     body = json.dumps(
         [
             {"name": "ACME", "contact_info": {"email": "new@acme.example"}},

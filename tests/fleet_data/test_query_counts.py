@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 
-from tests.fleet_data.conftest import API, add_report, make_customer, make_device
-
-
-@contextmanager
-def counting(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+from tests.factories import add_report, create_customer, create_device
+from tests.fleet_data.conftest import API
+from tests.support import sql_statements
 
 
 async def _count(
     app: Any, client: httpx.AsyncClient, headers: dict[str, str], path: str, **params: Any
 ) -> int:
-    with counting(app) as statements:
+    with sql_statements(app.state.engine) as statements:
         r = await client.get(API + path, headers=headers, params=params)
         assert r.status_code == 200, r.text
     return len(statements)
@@ -40,10 +24,12 @@ async def _count(
 async def test_statement_counts_are_constant(
     app, client: httpx.AsyncClient, manager, sessionmaker
 ) -> None:
-    customers = [await make_customer(client, manager, f"C{i}") for i in range(3)]
+    customers = [await create_customer(client, manager, f"C{i}") for i in range(3)]
     now = datetime.now(UTC)
     for i in range(12):
-        device = await make_device(client, manager, f"D{i:02}", customer_id=customers[i % 3]["id"])
+        device = await create_device(
+            client, manager, f"D{i:02}", customer_id=customers[i % 3]["id"]
+        )
         if i % 2:
             await add_report(
                 sessionmaker, device["id"], now - timedelta(days=i), due=now + timedelta(days=i)
@@ -65,21 +51,21 @@ async def test_statement_counts_are_constant(
         )
     assert await _count(app, client, manager, f"/devices/{device['id']}/history") == one
     dashboard = await _count(app, client, manager, "/dashboard")
-    await make_device(client, manager, "EXTRA", device_type="flow_meter", status="maintenance")
+    await create_device(client, manager, "EXTRA", device_type="flow_meter", status="maintenance")
     assert await _count(app, client, manager, "/dashboard") == dashboard
 
 
 async def test_scenario_list_statements_do_not_grow_with_the_page(
     app: Any, client: httpx.AsyncClient, role_headers: dict[str, dict[str, str]]
 ) -> None:
-    from tests.scenarios.factories import create_scenario
+    from tests.factories import create_scenario
 
     headers = role_headers["superuser"]
     for i in range(6):
         await create_scenario(client, headers, name=f"Scenario {i}")
 
     async def count(**params: Any) -> tuple[int, list[Any], str]:
-        with counting(app) as statements:
+        with sql_statements(app.state.engine) as statements:
             r = await client.get("/api/v1/scenarios", headers=headers, params=params)
             assert r.status_code == 200, r.text
         return len(statements), r.json(), r.headers["X-Total-Count"]

@@ -15,22 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from fleet.app import create_app
 from fleet.settings import Settings
 from tests.conftest import Backend, add_user, bearer, login
-from tests.fleet_data.conftest import API, add_report, make_device
-
-
-def count_statements(app: Any) -> list[str]:
-    statements: list[str] = []
-    event.listen(
-        app.state.engine.sync_engine,
-        "before_cursor_execute",
-        lambda _c, _cur, statement, *_a: statements.append(statement),
-    )
-    return statements
+from tests.factories import add_report, create_device
+from tests.fleet_data.conftest import API
+from tests.support import count_statements
 
 
 @pytest.fixture
@@ -77,8 +68,8 @@ async def test_totals_are_remembered_and_exact_after_every_change(workers: Any) 
     a, b, ca, cb = workers
     await add_user(a.state.sessionmaker, "mgr", "manager")
     headers = bearer(await login(ca, "mgr"))
-    first = await make_device(ca, headers, "D1")
-    await make_device(ca, headers, "D2", status="maintenance")
+    first = await create_device(ca, headers, "D1")
+    await create_device(ca, headers, "D2", status="maintenance")
     assert await _total(cb, headers) == 2
     assert await _total(cb, headers, status="maintenance") == 1
 
@@ -91,7 +82,7 @@ async def test_totals_are_remembered_and_exact_after_every_change(workers: Any) 
     # Created, changed and deleted on worker A: worker A's totals follow before its answer,
     # worker B's when the notification arrives.
     assert await _total(ca, headers) == 2
-    third = await make_device(ca, headers, "D3")
+    third = await create_device(ca, headers, "D3")
     await soon(lambda: _total(cb, headers), 3)
     r = await ca.patch(
         f"{API}/devices/{first['id']}", headers=headers, json={"status": "maintenance"}
@@ -116,7 +107,7 @@ async def test_overdue_totals_are_never_remembered(workers: Any) -> None:
     a, b, ca, cb = workers
     await add_user(a.state.sessionmaker, "mgr", "manager")
     headers = bearer(await login(ca, "mgr"))
-    await make_device(ca, headers, "D1")
+    await create_device(ca, headers, "D1")
     assert await _total(cb, headers, overdue="false") == 1
     statements = count_statements(b)
     assert await _total(cb, headers, overdue="false") == 1
@@ -134,12 +125,12 @@ async def test_fresh_dashboard_counts_follow_every_change(workers: Any) -> None:
         body: dict[str, Any] = r.json()
         return body
 
-    device = await make_device(ca, headers, "D1")
+    device = await create_device(ca, headers, "D1")
     assert (await fresh())["total_devices"] == 1
     statements = count_statements(b)
     assert (await fresh())["total_devices"] == 1
     assert "group by devices.status" not in statements[-1].lower()  # fleet counts remembered
-    await make_device(ca, headers, "D2", status="maintenance")
+    await create_device(ca, headers, "D2", status="maintenance")
     await soon(lambda: _by(fresh, "by_status"), {"active": 1, "maintenance": 1})
     r = await ca.post(f"{API}/customers", headers=headers, json={"name": "Acme"})
     assert r.status_code == 201

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from websockets.sync.client import ClientConnection
@@ -25,35 +21,9 @@ from fleet.auth.security import hash_password_sync
 from fleet.devices_api.simulator import SimDevice, provision
 from fleet.models import User
 from fleet.settings import sync_database_url
+from tests.support import REPO, ROUNDS, free_port
 
 PASSWORD = "correct-horse"
-ROUNDS = 4
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def base_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a served app: this one's, less any FLEET_ setting, plus these."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("FLEET_", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"))
-    }
-    env.update(
-        {
-            "FLEET_DATABASE_URL": database_url,
-            "FLEET_DATA_DIR": str(data_dir),
-            "FLEET_ENV": "development",
-            "FLEET_BCRYPT_ROUNDS": str(ROUNDS),
-        }
-    )
-    env.update(extra)
-    return env
 
 
 def add_users(database_url: str, users: dict[str, str]) -> None:
@@ -76,61 +46,6 @@ def add_devices(database_url: str, count: int, prefix: str) -> list[SimDevice]:
         devices = provision(session, count, prefix)
     engine.dispose()
     return devices
-
-
-@dataclass
-class Served:
-    base: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def lines(self) -> list[str]:
-        return self.log.read_text(errors="replace").splitlines()
-
-
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("server did not start:\n" + log.read_text()[-3000:])
-        time.sleep(0.2)
-
-
-@contextmanager
-def serve(
-    env: dict[str, str],
-    log: Path,
-    args: Sequence[str] = (),
-    fleet: Sequence[str] = (sys.executable, "-m", "fleet.cli"),
-) -> Iterator[Served]:
-    """Run `fleet serve` on a free port until the block ends (then SIGTERM, like systemd)."""
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*fleet, "serve", "--port", str(port), *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc, log)
-        yield Served(base, port, proc, log)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 # -- nginx ------------------------------------------------------------------------------------

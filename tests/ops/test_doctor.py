@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from fleet.settings import Settings
-from tests.ops.harness import base_env
+from tests.support import base_env
 
 SECRET = "a-production-secret-that-is-long-enough-0123456789"
 

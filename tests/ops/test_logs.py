@@ -15,7 +15,8 @@ from fleet.models import User
 from fleet.ops import context
 from fleet.ops.logs import JsonFormatter, TextFormatter, log_config
 from fleet.settings import Settings, sync_database_url
-from tests.ops.harness import PASSWORD, add_devices, add_users, base_env, live_events, serve
+from tests.ops.harness import PASSWORD, add_devices, add_users, live_events
+from tests.support import base_env, serve
 
 WRONG_PASSWORD = "Wr0ng-Pa55word-XYZ"
 BADGE = "BADGE-7f3c9e1d2b4a"

@@ -19,8 +19,9 @@ from fleet import __version__
 from fleet.db import create_engine as create_async
 from fleet.db import create_sessionmaker
 from fleet.settings import Settings, sync_database_url
-from tests.devices_api.conftest import make_installation, make_version
-from tests.ops.harness import PASSWORD, add_devices, add_users, base_env, live_events, serve
+from tests.factories import add_installation, add_version
+from tests.ops.harness import PASSWORD, add_devices, add_users, live_events
+from tests.support import base_env, serve
 
 pytestmark = pytest.mark.ops
 
@@ -66,7 +67,7 @@ def test_metrics_add_up_across_two_workers(settings: Settings, tmp_path: Path) -
         engine = create_async(settings)
         factory = create_sessionmaker(engine)
         try:
-            version = await make_version(factory, settings)
+            version = await add_version(factory, settings)
             from sqlalchemy import select
 
             from fleet.models import Device
@@ -76,7 +77,7 @@ def test_metrics_add_up_across_two_workers(settings: Settings, tmp_path: Path) -
                     select(Device.id).where(Device.device_number == device.controller_id)
                 )
             assert dev_id is not None
-            inst = await make_installation(factory, dev_id, version.id)
+            inst = await add_installation(factory, dev_id, version.id)
             return inst.id, dev_id
         finally:
             await engine.dispose()

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from fleet.app import create_app
 from fleet.settings import Settings
-from tests.ops.harness import base_env, free_port, serve
+from tests.support import base_env, free_port, serve
 
 
 async def _get(settings: Settings, headers: dict[str, str] | None = None) -> httpx.Response:

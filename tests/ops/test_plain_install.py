@@ -12,7 +12,7 @@ import click
 import pytest
 
 from fleet.cli import main
-from tests.ops.harness import REPO, base_env, serve
+from tests.support import REPO, base_env, serve
 
 pytestmark = pytest.mark.ops
 

@@ -19,16 +19,9 @@ from fleet.db import create_engine as create_async
 from fleet.db import create_sessionmaker
 from fleet.models import Device
 from fleet.settings import Settings
-from tests.devices_api.conftest import make_installation, make_version
-from tests.ops.harness import (
-    PASSWORD,
-    add_devices,
-    add_users,
-    base_env,
-    live_events,
-    nginx,
-    serve,
-)
+from tests.factories import add_installation, add_version
+from tests.ops.harness import PASSWORD, add_devices, add_users, live_events, nginx
+from tests.support import base_env, serve
 
 pytestmark = pytest.mark.ops
 
@@ -56,12 +49,12 @@ def test_behind_nginx(settings: Settings, tmp_path: Path) -> None:
         engine = create_async(settings)
         factory = create_sessionmaker(engine)
         try:
-            version = await make_version(factory, settings)
+            version = await add_version(factory, settings)
             async with factory() as session:
                 dev_id = await session.scalar(
                     select(Device.id).where(Device.device_number == device.controller_id))
             assert dev_id is not None
-            return (await make_installation(factory, dev_id, version.id)).id
+            return (await add_installation(factory, dev_id, version.id)).id
         finally:
             await engine.dispose()
 

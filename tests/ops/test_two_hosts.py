@@ -20,16 +20,9 @@ from fleet.db import create_engine as create_async
 from fleet.db import create_sessionmaker
 from fleet.models import Device
 from fleet.settings import Settings, sync_database_url
-from tests.devices_api.conftest import make_version
-from tests.ops.harness import (
-    PASSWORD,
-    add_devices,
-    add_users,
-    base_env,
-    live_events,
-    nginx,
-    serve,
-)
+from tests.factories import add_version
+from tests.ops.harness import PASSWORD, add_devices, add_users, live_events, nginx
+from tests.support import base_env, serve
 
 pytestmark = pytest.mark.ops
 
@@ -67,7 +60,7 @@ def test_two_instances_behind_one_proxy(settings: Settings, tmp_path: Path) -> N
     async def version() -> int:
         engine = create_async(settings)
         try:
-            return (await make_version(create_sessionmaker(engine), settings)).id
+            return (await add_version(create_sessionmaker(engine), settings)).id
         finally:
             await engine.dispose()
 

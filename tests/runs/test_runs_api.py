@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import Configuration, DeviceDueDate, SystemLog, TestReport, TestReportSeal
 from tests.conftest import add_user, bearer, login
+from tests.factories import add_device, create_scenario, flow, yearly_test_setup
 from tests.runs.pdftext import pdf_text
-from tests.scenarios.factories import add_customer, add_device, create_scenario, flow
 from tests.writes import recorded_writes
 
 T = "/api/v1/tests"
@@ -29,16 +29,7 @@ async def setup(
     role_headers: dict[str, dict[str, str]],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> dict[str, Any]:
-    customer = await add_customer(sessionmaker)
-    scenario = await create_scenario(client, role_headers["superuser"], "Yearly mask")
-    device = await add_device(sessionmaker, "FFM-1", customer_id=customer)
-    return {
-        "scenario": scenario,
-        "device": device,
-        "customer": customer,
-        "op": role_headers["operator"],
-        "h": role_headers,
-    }
+    return await yearly_test_setup(client, sessionmaker, role_headers)
 
 
 async def start(
@@ -286,7 +277,9 @@ async def test_bad_input_writes_nothing(
         )
     ).status_code == 404
     assert (await client.get(f"{T}/999", headers=op)).status_code == 404
-    other_type = await add_device(sessionmaker, "PS-1", device_type="pressure_sensor")
+    other_type = await add_device(
+        sessionmaker, "PS-1", device_type="pressure_sensor", kind="full_face_mask", serial=True
+    )
     assert (
         await client.post(
             f"{T}/start",
@@ -431,7 +424,7 @@ async def test_report_list_filters_csv_and_roles(
     second = await start(client, setup, headers=h["maker"])
     await run_yearly(client, h["maker"], second["id"])
     await client.post(f"{T}/{second['id']}/complete", headers=h["maker"])
-    other_device = await add_device(sessionmaker, "FFM-2")
+    other_device = await add_device(sessionmaker, "FFM-2", kind="full_face_mask", serial=True)
     third = await start(client, {**setup, "device": other_device})
     assert (await client.get(R)).status_code == 401
     mine = await client.get(R, headers=op)

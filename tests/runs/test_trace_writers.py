@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +19,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.db import lock_row
-from fleet.devices_api.fanout import FanoutBus
 from fleet.models import TestReport
 from fleet.runs.live import runner_for
 from fleet.runs.samples import append_samples
 from fleet.scenarios.flow import SIGNALS
-from tests.devices_api.conftest import issue_token, target
-from tests.scenarios.factories import add_device, create_scenario
+from tests.factories import add_device, create_scenario, issue_token, target
 
 T = "/api/v1/tests"
 TELEMETRY = "/api/v1/device-api/telemetry"
@@ -34,12 +31,7 @@ AUTO_STEPS = 6
 ROUNDS = 4  # tests run one after the other; AUTO_STEPS races each
 
 
-@pytest.fixture(autouse=True)
-async def _close_bus(app: Any) -> AsyncIterator[None]:
-    yield
-    bus = app.state.events
-    if isinstance(bus, FanoutBus):
-        await bus.close()
+pytestmark = pytest.mark.usefixtures("close_event_bus")
 
 
 def _auto_flow(steps: int) -> dict[str, Any]:
@@ -95,7 +87,7 @@ async def _trace_marks(
 async def _device_with_token(
     client: httpx.AsyncClient, factory: async_sessionmaker[AsyncSession], maker: dict[str, str]
 ) -> tuple[int, dict[str, str]]:
-    device = await add_device(factory, "TRACE-1")
+    device = await add_device(factory, "TRACE-1", kind="full_face_mask", serial=True)
     return device, target(await issue_token(client, maker, device))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import SystemLog, TestScenario, TestStep
-from tests.scenarios.factories import create_scenario, flow
+from tests.factories import create_scenario, flow
 
 BASE = "/api/v1/scenarios"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.software.conftest import API, add_devices
+from tests.factories import add_devices
+from tests.software.conftest import API
 
 ENDPOINTS = [
     ("GET", "/software"),
@@ -42,7 +43,7 @@ async def test_access_per_role(
     role_headers: dict[str, dict[str, str]],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    await add_devices(sessionmaker)
+    await add_devices(sessionmaker, kind="bench")
     for method, path in ENDPOINTS:
         r = await client.request(method, API + path, json={})
         assert r.status_code == 401, (method, path)

@@ -5,24 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import SoftwareVersion, SystemLog
-from tests.software.conftest import (
-    API,
-    add_devices,
-    add_software,
-    add_version,
-    finish,
-    install,
-)
+from tests.factories import add_devices, create_software, create_version, finish, install
+from tests.software.conftest import API
+from tests.support import sql_statements
 
 
 async def test_crud_and_audit(
     client: httpx.AsyncClient, maker: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    sw = await add_software(client, maker, description="Bench firmware")
+    sw = await create_software(client, maker, description="Bench firmware")
     assert sw["version_count"] == 0 and sw["latest_stable_version"] is None
     r = await client.patch(
         f"{API}/software/{sw['id']}", json={"vendor": "Dräger", "is_active": False}, headers=maker
@@ -57,16 +52,16 @@ async def test_bad_input(client: httpx.AsyncClient, maker: dict[str, str]) -> No
 async def test_list_filters_counts_and_latest_stable(
     client: httpx.AsyncClient, maker: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    fw = await add_software(client, maker, "Tester FW")
-    await add_software(client, maker, "Calibration tool", category="tool", vendor="Other")
-    await add_software(client, maker, "Old driver", category="driver", is_active=False)
+    fw = await create_software(client, maker, "Tester FW")
+    await create_software(client, maker, "Calibration tool", category="tool", vendor="Other")
+    await create_software(client, maker, "Old driver", category="driver", is_active=False)
     for number, extra in [
         ("2.9.0", {}),
         ("2.10.0", {}),
         ("3.0.0-beta.1", {"is_beta": True, "is_stable": False}),
     ]:
-        await add_version(client, maker, fw["id"], number, artifact=number == "2.10.0", **extra)
-    [dev] = await add_devices(sessionmaker)
+        await create_version(client, maker, fw["id"], number, artifact=number == "2.10.0", **extra)
+    [dev] = await add_devices(sessionmaker, kind="bench")
     r = await install(client, maker, dev, (await _version_id(sessionmaker, "2.10.0")))
     assert r.status_code == 201, r.text
 
@@ -108,20 +103,11 @@ async def test_catalog_listing_is_one_query(
     client: httpx.AsyncClient, maker: dict[str, str], app: Any
 ) -> None:
     for i in range(12):
-        sw = await add_software(client, maker, f"Package {i:02d}")
+        sw = await create_software(client, maker, f"Package {i:02d}")
         if i % 3 == 0:
-            await add_version(client, maker, sw["id"], "1.0.0", artifact=False)
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+            await create_version(client, maker, sw["id"], "1.0.0", artifact=False)
+    with sql_statements(app.state.engine) as statements:
         r = await client.get(f"{API}/software", params={"limit": 5}, headers=maker)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert r.status_code == 200 and len(r.json()) == 5
     assert r.headers["X-Total-Count"] == "12"
     catalog = [s for s in statements if "software_versions" in s or "FROM software" in s]
@@ -131,16 +117,16 @@ async def test_catalog_listing_is_one_query(
 async def test_delete_refused_with_installations_and_cascades_otherwise(
     client: httpx.AsyncClient, maker: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    sw = await add_software(client, maker)
-    v = await add_version(client, maker, sw["id"], "1.0.0")
-    [dev] = await add_devices(sessionmaker)
+    sw = await create_software(client, maker)
+    v = await create_version(client, maker, sw["id"], "1.0.0")
+    [dev] = await add_devices(sessionmaker, kind="bench")
     r = await install(client, maker, dev, v["id"])
     await finish(client, maker, r.json()["id"])
     r = await client.delete(f"{API}/software/{sw['id']}", headers=maker)
     assert r.status_code == 409 and "deactivate" in r.json()["detail"]
 
-    other = await add_software(client, maker, "Spare")
-    v2 = await add_version(client, maker, other["id"], "0.1.0")
+    other = await create_software(client, maker, "Spare")
+    v2 = await create_version(client, maker, other["id"], "0.1.0")
     r = await client.delete(f"{API}/software/{other['id']}", headers=maker)
     assert r.status_code == 204
     assert (await client.get(f"{API}/versions/{v2['id']}", headers=maker)).status_code == 404
@@ -149,15 +135,15 @@ async def test_delete_refused_with_installations_and_cascades_otherwise(
 async def test_dashboard(
     client: httpx.AsyncClient, maker: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    sw = await add_software(client, maker)
-    await add_software(client, maker, "Tool", category="tool")
-    v1 = await add_version(client, maker, sw["id"], "1.0.0")
-    [dev, dev2] = await add_devices(sessionmaker, 2)
+    sw = await create_software(client, maker)
+    await create_software(client, maker, "Tool", category="tool")
+    v1 = await create_version(client, maker, sw["id"], "1.0.0")
+    [dev, dev2] = await add_devices(sessionmaker, 2, kind="bench")
     r = await install(client, maker, dev, v1["id"])
     await finish(client, maker, r.json()["id"])
     r = await install(client, maker, dev2, v1["id"])
     await finish(client, maker, r.json()["id"], "failed")
-    await add_version(client, maker, sw["id"], "1.1.0")
+    await create_version(client, maker, sw["id"], "1.1.0")
     r = await client.get(f"{API}/dashboard/stats", headers=maker)
     assert r.status_code == 200
     stats = r.json()

@@ -13,15 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.models import DeviceSoftware
 from fleet.software import queries
-from tests.software.conftest import (
-    API,
-    add_devices,
-    add_software,
-    add_version,
-    finish,
-    install,
-    move,
-)
+from tests.factories import add_devices, create_software, create_version, finish, install, move
+from tests.software.conftest import API
 
 STATUSES = ("pending", "in_progress", "completed", "failed", "canceled")
 LEGAL = {
@@ -44,13 +37,13 @@ PATHS = {
 async def world(
     client: httpx.AsyncClient, maker: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> dict[str, Any]:
-    sw = await add_software(client, maker)
-    v1 = await add_version(
+    sw = await create_software(client, maker)
+    v1 = await create_version(
         client, maker, sw["id"], "1.0.0", compatibility={"device_types": ["mask_tester"]}
     )
-    v2 = await add_version(client, maker, sw["id"], "1.1.0")
-    devices = await add_devices(sessionmaker, 6)
-    [sensor] = await add_devices(sessionmaker, 1, device_type="pressure_sensor")
+    v2 = await create_version(client, maker, sw["id"], "1.1.0")
+    devices = await add_devices(sessionmaker, 6, kind="bench")
+    [sensor] = await add_devices(sessionmaker, 1, device_type="pressure_sensor", kind="bench")
     return {"sw": sw, "v1": v1, "v2": v2, "devices": devices, "sensor": sensor}
 
 
@@ -249,9 +242,9 @@ async def test_outdated_follows_new_stable_versions(
     r = await install(client, maker, dev, world["v2"]["id"])
     await finish(client, maker, r.json()["id"])
     assert (await _status(sessionmaker, dev)).installation_status == "installed"
-    beta = await add_version(client, maker, world["sw"]["id"], "2.0.0", is_beta=True)
+    beta = await create_version(client, maker, world["sw"]["id"], "2.0.0", is_beta=True)
     assert (await _status(sessionmaker, dev)).installation_status == "installed"
-    incompatible = await add_version(
+    incompatible = await create_version(
         client, maker, world["sw"]["id"], "2.1.0", compatibility={"device_types": ["flow_meter"]}
     )
     assert (await _status(sessionmaker, dev)).installation_status == "installed"
@@ -285,8 +278,8 @@ async def test_next_pending_for_device(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     dev = world["devices"][0]
-    other = await add_software(client, maker, "Tool")
-    tool = await add_version(client, maker, other["id"], "0.1")
+    other = await create_software(client, maker, "Tool")
+    tool = await create_version(client, maker, other["id"], "0.1")
     first = (await install(client, maker, dev, world["v1"]["id"])).json()
     second = (await install(client, maker, dev, tool["id"])).json()
     async with sessionmaker() as session:

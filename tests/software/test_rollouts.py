@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.app import create_app
 from fleet.settings import Settings
-from tests.software.conftest import API, add_devices, add_software, add_version, finish, install
+from tests.factories import add_devices, create_software, create_version, finish, install
+from tests.software.conftest import API
 
 R = f"{API}/rollouts"
 
@@ -19,12 +20,12 @@ R = f"{API}/rollouts"
 async def setup(
     client: httpx.AsyncClient, maker: dict[str, str], sessionmaker: async_sessionmaker[AsyncSession]
 ) -> dict[str, Any]:
-    sw = await add_software(client, maker)
-    version = await add_version(
+    sw = await create_software(client, maker)
+    version = await create_version(
         client, maker, sw["id"], "2.0.0", compatibility={"device_types": ["mask_tester"]}
     )
-    devices = await add_devices(sessionmaker, 10)
-    sensors = await add_devices(sessionmaker, 2, device_type="pressure_sensor")
+    devices = await add_devices(sessionmaker, 10, kind="bench")
+    sensors = await add_devices(sessionmaker, 2, device_type="pressure_sensor", kind="bench")
     return {"sw": sw, "version": version, "devices": devices, "sensors": sensors}
 
 
@@ -150,7 +151,7 @@ async def test_group_below_threshold_pauses_and_busy_devices_count_as_failed(
     # Device 0 already runs 2.0.0 (counts as completed), device 1 is busy (counts as failed).
     r = await install(client, maker, devices[0], setup["version"]["id"])
     await finish(client, maker, r.json()["id"])
-    other = await add_version(client, maker, setup["sw"]["id"], "1.9.0")
+    other = await create_version(client, maker, setup["sw"]["id"], "1.9.0")
     busy = await install(client, maker, devices[1], other["id"])
     assert busy.status_code == 201
     body = {
@@ -194,7 +195,7 @@ async def test_bad_rollouts(
         assert r.status_code == 422, (body, r.text)
     r = await client.post(R, json={"version_id": 9999, "device_ids": [1]}, headers=maker)
     assert r.status_code == 404
-    no_file = await add_version(client, maker, setup["sw"]["id"], "3.0.0", artifact=False)
+    no_file = await create_version(client, maker, setup["sw"]["id"], "3.0.0", artifact=False)
     r = await client.post(R, json={"version_id": no_file["id"], "device_ids": [1]}, headers=maker)
     assert r.status_code == 409
     assert (await client.get(f"{R}/999", headers=maker)).status_code == 404

@@ -10,14 +10,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.settings import Settings
-from tests.software.conftest import (
-    API,
-    add_devices,
-    add_software,
-    add_version,
-    install,
-    upload,
-)
+from tests.factories import add_devices, create_software, create_version, install, upload
+from tests.software.conftest import API
 
 
 def _artifact_files(settings: Settings) -> list[Path]:
@@ -28,9 +22,9 @@ def _artifact_files(settings: Settings) -> list[Path]:
 async def test_create_duplicate_and_semantic_order(
     client: httpx.AsyncClient, maker: dict[str, str]
 ) -> None:
-    sw = await add_software(client, maker)
+    sw = await create_software(client, maker)
     for n in ["2.9.0", "2.10.0", "2.10.0-rc.1", "10.0", "1.0.0"]:
-        await add_version(client, maker, sw["id"], n, artifact=False)
+        await create_version(client, maker, sw["id"], n, artifact=False)
     r = await client.get(f"{API}/software/{sw['id']}/versions", headers=maker)
     assert [v["version_number"] for v in r.json()] == [
         "10.0",
@@ -56,7 +50,7 @@ async def test_create_duplicate_and_semantic_order(
 
 
 async def test_compatibility_is_validated(client: httpx.AsyncClient, maker: dict[str, str]) -> None:
-    sw = await add_software(client, maker)
+    sw = await create_software(client, maker)
     for compat in [
         {"device_types": "mask_tester"},
         {"device_types": [1]},
@@ -76,7 +70,7 @@ async def test_compatibility_is_validated(client: httpx.AsyncClient, maker: dict
         headers=maker,
     )
     assert r.status_code == 422
-    v = await add_version(
+    v = await create_version(
         client,
         maker,
         sw["id"],
@@ -104,8 +98,8 @@ async def test_compatibility_is_validated(client: httpx.AsyncClient, maker: dict
 async def test_upload_and_download_with_checksum_and_range(
     client: httpx.AsyncClient, maker: dict[str, str], settings: Settings
 ) -> None:
-    sw = await add_software(client, maker)
-    v = await add_version(client, maker, sw["id"], "1.0.0", artifact=False)
+    sw = await create_software(client, maker)
+    v = await create_version(client, maker, sw["id"], "1.0.0", artifact=False)
     content = bytes(range(256)) * 1000
     digest = hashlib.sha256(content).hexdigest()
     r = await upload(client, maker, v["id"], content, sha256=digest.upper())
@@ -141,8 +135,8 @@ async def test_upload_and_download_with_checksum_and_range(
 async def test_bad_uploads_store_nothing(
     client: httpx.AsyncClient, maker: dict[str, str], settings: Settings
 ) -> None:
-    sw = await add_software(client, maker)
-    v = await add_version(client, maker, sw["id"], "1.0.0", artifact=False)
+    sw = await create_software(client, maker)
+    v = await create_version(client, maker, sw["id"], "1.0.0", artifact=False)
     r = await upload(client, maker, v["id"], b"image", sha256="0" * 64)
     assert r.status_code == 422 and "checksum mismatch" in r.json()["detail"]
     r = await upload(client, maker, v["id"], b"image", sha256="not-a-hash")
@@ -180,8 +174,8 @@ async def test_oversized_upload_is_refused(
     client: httpx.AsyncClient, maker: dict[str, str], settings: Settings, app: Any
 ) -> None:
     app.state.settings = settings.model_copy(update={"max_upload_mb": 1})
-    sw = await add_software(client, maker)
-    v = await add_version(client, maker, sw["id"], "1.0.0", artifact=False)
+    sw = await create_software(client, maker)
+    v = await create_version(client, maker, sw["id"], "1.0.0", artifact=False)
     big = b"x" * (1024 * 1024 + 1)
     r = await upload(client, maker, v["id"], big)
     assert r.status_code == 413
@@ -208,10 +202,10 @@ async def test_artifact_of_installed_version_is_immutable_and_version_delete(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
-    sw = await add_software(client, maker)
-    v = await add_version(client, maker, sw["id"], "1.0.0")
-    spare = await add_version(client, maker, sw["id"], "1.0.1")
-    [dev] = await add_devices(sessionmaker)
+    sw = await create_software(client, maker)
+    v = await create_version(client, maker, sw["id"], "1.0.0")
+    spare = await create_version(client, maker, sw["id"], "1.0.1")
+    [dev] = await add_devices(sessionmaker, kind="bench")
     assert (await install(client, maker, dev, v["id"])).status_code == 201
     r = await upload(client, maker, v["id"], b"another")
     assert r.status_code == 409
@@ -225,8 +219,8 @@ async def test_artifact_of_installed_version_is_immutable_and_version_delete(
 async def test_malicious_multipart_is_refused(
     client: httpx.AsyncClient, maker: dict[str, str], settings: Settings
 ) -> None:
-    sw = await add_software(client, maker)
-    v = await add_version(client, maker, sw["id"], "1.0.0", artifact=False)
+    sw = await create_software(client, maker)
+    v = await create_version(client, maker, sw["id"], "1.0.0", artifact=False)
     many = b"".join(
         b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(20)
     )

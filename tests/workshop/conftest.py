@@ -8,33 +8,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleet.models import Device
-from tests.scenarios.factories import add_customer, create_scenario
+from tests.factories import yearly_test_setup
 
 W = "/api/v1/workshop"
 T = "/api/v1/tests"
-
-
-async def add_item(
-    factory: async_sessionmaker[AsyncSession],
-    number: str,
-    *,
-    kind: str = "full_face_mask",
-    customer_id: int | None = None,
-    status: str = "active",
-) -> int:
-    async with factory() as session, session.begin():
-        device = Device(
-            device_number=number,
-            device_type="mask_tester",
-            kind_of_device=kind,
-            serial_number=f"SN-{number}",
-            customer_id=customer_id,
-            status=status,
-        )
-        session.add(device)
-        await session.flush()
-        return device.id
 
 
 @pytest.fixture
@@ -43,17 +20,7 @@ async def shop(
     role_headers: dict[str, dict[str, str]],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> dict[str, Any]:
-    customer = await add_customer(sessionmaker)
-    scenario = await create_scenario(client, role_headers["superuser"], "Yearly mask")
-    device = await add_item(sessionmaker, "FFM-1", customer_id=customer)
-    return {
-        "customer": customer,
-        "scenario": scenario,
-        "device": device,
-        "h": role_headers,
-        "op": role_headers["operator"],
-        "mgr": role_headers["manager"],
-    }
+    return await yearly_test_setup(client, sessionmaker, role_headers)
 
 
 async def start_test(

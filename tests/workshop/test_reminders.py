@@ -7,10 +7,8 @@ import asyncio
 import csv
 import email
 import io
-import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import Message
@@ -23,9 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.db import utcnow
-from fleet.models import Customer, WorkshopReminder
+from fleet.models import WorkshopReminder
+from tests.factories import add_customer, add_device
 from tests.runs.pdftext import pdf_text
-from tests.workshop.conftest import W, add_item
+from tests.support import clean_env, run_fleet
+from tests.workshop.conftest import W
 
 
 class Inbox:
@@ -51,14 +51,6 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
-async def _customer(factory: async_sessionmaker[AsyncSession], name: str, contact: Any) -> int:
-    async with factory() as session, session.begin():
-        customer = Customer(name=name, contact_info=contact)
-        session.add(customer)
-        await session.flush()
-        return customer.id
-
-
 @pytest.fixture
 async def due_world(
     client: httpx.AsyncClient,
@@ -67,21 +59,33 @@ async def due_world(
 ) -> dict[str, Any]:
     mgr = role_headers["manager"]
     assert (await client.post(f"{W}/interval-rules/seed", headers=mgr)).status_code == 200
-    brigade = await _customer(
+    brigade = await add_customer(
         sessionmaker,
-        "Brigade",
-        {
+        name="Brigade",
+        contact_info={
             "email": "chief@brigade.example",
             "contacts": [{"name": "Ann", "email": "ann@brigade.example"}],
         },
     )
-    chem = await _customer(sessionmaker, "Chem", {"email": "safety@chem.example"})
-    silent = await _customer(sessionmaker, "Silent", {"phone": "+48 1 2 3"})
-    used = await add_item(sessionmaker, "FFM-A1", customer_id=brigade)
-    idle = await add_item(sessionmaker, "FFM-A2", customer_id=brigade)
-    cylinder = await add_item(sessionmaker, "CYL-B1", kind="composite_cylinder", customer_id=chem)
-    other = await add_item(sessionmaker, "CYL-C1", kind="composite_cylinder", customer_id=silent)
-    far = await add_item(sessionmaker, "CYL-B2", kind="composite_cylinder", customer_id=chem)
+    chem = await add_customer(
+        sessionmaker, name="Chem", contact_info={"email": "safety@chem.example"}
+    )
+    silent = await add_customer(sessionmaker, name="Silent", contact_info={"phone": "+48 1 2 3"})
+    used = await add_device(
+        sessionmaker, "FFM-A1", customer_id=brigade, kind="full_face_mask", serial=True
+    )
+    idle = await add_device(
+        sessionmaker, "FFM-A2", customer_id=brigade, kind="full_face_mask", serial=True
+    )
+    cylinder = await add_device(
+        sessionmaker, "CYL-B1", kind="composite_cylinder", customer_id=chem, serial=True
+    )
+    other = await add_device(
+        sessionmaker, "CYL-C1", kind="composite_cylinder", customer_id=silent, serial=True
+    )
+    far = await add_device(
+        sessionmaker, "CYL-B2", kind="composite_cylinder", customer_id=chem, serial=True
+    )
     r = await client.post(
         f"{W}/items/{used}/uses",
         headers=mgr,
@@ -211,25 +215,15 @@ async def test_due_list_json_csv_pdf(client: httpx.AsyncClient, due_world: dict[
 
 
 def _fleet(settings: Any, port: int, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "DATABASE_URL"))}
-    env.update(
-        {
-            "FLEET_DATA_DIR": str(settings.data_dir),
-            "FLEET_ENV": "test",
-            "FLEET_DATABASE_URL": settings.resolved_database_url(),
-            "FLEET_SMTP_HOST": "127.0.0.1",
-            "FLEET_SMTP_PORT": str(port),
-            "FLEET_SMTP_TLS": "none",
-        }
+    env = clean_env(
+        FLEET_DATA_DIR=str(settings.data_dir),
+        FLEET_ENV="test",
+        FLEET_DATABASE_URL=settings.resolved_database_url(),
+        FLEET_SMTP_HOST="127.0.0.1",
+        FLEET_SMTP_PORT=str(port),
+        FLEET_SMTP_TLS="none",
     )
-    return subprocess.run(
-        [sys.executable, "-m", "fleet.cli", *args],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    return run_fleet(*args, env=env, check=False, timeout=120)
 
 
 async def test_reminders_on_a_schedule_from_the_command_line(

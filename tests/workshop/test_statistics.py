@@ -18,8 +18,8 @@ from fleet.models import (
     WorkshopStockLot,
 )
 from fleet.workshop import hooks
-from tests.scenarios.factories import add_customer
-from tests.workshop.conftest import W, add_item
+from tests.factories import add_customer, add_device
+from tests.workshop.conftest import W
 
 V, L, F = "Visual inspection", "Leak test", "Flow test"
 
@@ -59,12 +59,16 @@ EXPECTED: dict[str, list[tuple[str, int | None, int | None, float | None, float 
 
 @pytest.fixture
 async def history(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
-    a = await add_customer(sessionmaker, "A")
-    b = await add_customer(sessionmaker, "B")
+    a = await add_customer(sessionmaker, name="A")
+    b = await add_customer(sessionmaker, name="B")
     devices = {
-        "M1": await add_item(sessionmaker, "M1", customer_id=a),
-        "M2": await add_item(sessionmaker, "M2", customer_id=b),
-        "S1": await add_item(sessionmaker, "S1", kind="scba_set", customer_id=a),
+        "M1": await add_device(
+            sessionmaker, "M1", customer_id=a, kind="full_face_mask", serial=True
+        ),
+        "M2": await add_device(
+            sessionmaker, "M2", customer_id=b, kind="full_face_mask", serial=True
+        ),
+        "S1": await add_device(sessionmaker, "S1", kind="scba_set", customer_id=a, serial=True),
     }
     customers = {devices["M1"]: a, devices["S1"]: a, devices["M2"]: b}
     for number, day, failed, steps in REPORTS:
