@@ -39,7 +39,7 @@ from fleet.devices_api.actions import (
     status_row,
 )
 from fleet.devices_api.artifacts import ArtifactInfo, describe
-from fleet.devices_api.body import body_doc, parse_ddi
+from fleet.devices_api.body import body_doc, parse
 from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.credentials import (
     DeviceIdentity,
@@ -56,7 +56,7 @@ from fleet.devices_api.schemas import (
     DdiConfigData,
     DdiConfirmationFeedback,
 )
-from fleet.errors import BadRequest, Conflict, DomainError, NotFound
+from fleet.errors import BadRequest, BadRequestRoute, Conflict, DomainError, NotFound
 from fleet.models import (
     DdiAction,
     DdiActionStatus,
@@ -79,7 +79,12 @@ from fleet.software.installations import (
 
 BODY_LIMIT = 256 * 1024
 
-router = APIRouter(prefix="/{tenant}/controller/v1/{controllerId}", tags=["device API (DDI)"])
+# hawkBit's clients take a bad request as 400 (another 4xx means something else to them).
+router = APIRouter(
+    prefix="/{tenant}/controller/v1/{controllerId}",
+    tags=["device API (DDI)"],
+    route_class=BadRequestRoute,
+)
 
 # Our software categories as hawkBit software module types (the chunk's ``part``).
 MODULE_TYPES = {"firmware": "os", "application": "bApp", "driver": "bApp", "tool": "bApp"}
@@ -541,7 +546,7 @@ async def deployment_feedback(
     )
     report = Report(authorization, tenant, controllerId, actionId, ip)
     try:
-        report.feedback = await parse_ddi(request, DdiActionFeedback, BODY_LIMIT)
+        report.feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
     except (DomainError, RequestValidationError) as exc:
         report.refusal = exc  # answered after the token checks, like every request
     batcher: FeedbackBatcher = request.app.state.feedback
@@ -583,7 +588,7 @@ async def cancel_feedback(
     """Take the device's answer to a cancellation, as hawkBit does: ``closed`` (success or
     none) or ``canceled`` confirms it; ``rejected`` or ``closed`` + ``failure`` refuses it, and
     the action runs again (its later success is accepted); anything else is progress."""
-    feedback = await parse_ddi(request, DdiActionFeedback, BODY_LIMIT)
+    feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
     installation, action = await _pending_cancel(session, identity, actionId)
     status = feedback.status
     rejected = status.execution == "rejected" or (
@@ -699,7 +704,7 @@ async def confirmation_feedback(
 ) -> Response:
     """The device's user confirmed the action (it is then offered as a deploymentBase) or
     denied it (it keeps waiting, as in hawkBit)."""
-    body = await parse_ddi(request, DdiConfirmationFeedback, BODY_LIMIT)
+    body = await parse(request, DdiConfirmationFeedback, BODY_LIMIT)
     installation, row = await _awaiting(session, identity, actionId)
     if body.confirmation == "confirmed":
         row.confirmed_at = utcnow()
@@ -738,7 +743,7 @@ async def activate_auto_confirm(
     raw = await request.body()
     body = DdiAutoConfirm()
     if raw.strip():
-        body = await parse_ddi(request, DdiAutoConfirm, BODY_LIMIT)
+        body = await parse(request, DdiAutoConfirm, BODY_LIMIT)
     if await session.get(DeviceAutoConfirm, identity.device_id) is not None:
         raise Conflict("Auto-confirmation is already active")
     session.add(
@@ -785,7 +790,7 @@ async def config_data(
     ip: ClientIP,
 ) -> Response:
     """Store the attributes the device reports (hardware revision, serial, firmware, ...)."""
-    body = await parse_ddi(request, DdiConfigData, BODY_LIMIT)
+    body = await parse(request, DdiConfigData, BODY_LIMIT)
     # The row exists and is locked before it is read: two reports of one device must not
     # each merge into the same snapshot (fleet.db.lock_row).
     ins = pg_insert if session.bind and session.bind.dialect.name == "postgresql" else sqlite_insert
