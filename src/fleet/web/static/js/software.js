@@ -4,7 +4,7 @@ import { api, ApiError, el, flash, fmtTime, request, tokens } from "./api.js";
 import { mountJsonEditor } from "./jsoneditor.js";
 import { ready } from "./shell.js";
 import { t } from "./i18n.js";
-import { PAGE, download as saveFile, formQuery, namePicker, pager, rowDelete, sources, tabs } from "./ui.js";
+import { PAGE, download as saveFile, formQuery, namePicker, pager, rowDelete, showError, sources, tabs } from "./ui.js";
 
 const SW = "/fleet-software";
 const LIVE_MS = 3000;
@@ -15,12 +15,6 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
-
-function showError(id, message) {
-  const box = $(id);
-  box.textContent = message || "";
-  box.hidden = !message;
-}
 
 function bytes(n) {
   if (n === null || n === undefined) return "";

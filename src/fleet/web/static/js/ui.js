@@ -119,6 +119,13 @@ export async function download(source, filename) {
   } catch (e) { flash(e.message, "error"); }
 }
 
+// A form's error line (by element id): the message, or hidden when there is none.
+export function showError(id, message) {
+  const box = document.getElementById(id);
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
 // A row's delete (or deactivate) action: a quiet button, not a red one on every row; its handler
 // still asks for confirmation.
 export function rowDelete(label, onclick) {
