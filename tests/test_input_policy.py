@@ -27,7 +27,7 @@ from fleet import migrate
 from fleet.app import create_app
 from fleet.config import dbdump
 from fleet.db import create_sync_engine, install_sqlite_pragmas
-from fleet.models import Customer, Translation
+from fleet.models import Customer, JsonTemplate, Translation
 from fleet.settings import Settings, sync_database_url
 from tests.conftest import add_user, bearer, login
 
@@ -473,8 +473,8 @@ async def test_large_streamed_artifact_still_uploads(
 def test_database_restore_refuses_an_id_its_columns_cannot_hold(
     settings: Settings, backend: Any, tmp_path: Path
 ) -> None:
-    """SQLite's integers are 64-bit, PostgreSQL's INTEGER 32-bit: such a row is refused with
-    one line on PostgreSQL, and restores where the column can hold it."""
+    """SQLite's integers are 64-bit, PostgreSQL's INTEGER 32-bit: the column's type decides on
+    both databases, so such a row is refused with one line and nothing is restored."""
     url = f"sqlite:///{tmp_path / 'src.db'}"
     migrate.upgrade(Settings(env="test", data_dir=tmp_path, database_url=url))
     with sqlite3.connect(tmp_path / "src.db") as conn:
@@ -487,14 +487,51 @@ def test_database_restore_refuses_an_id_its_columns_cannot_hold(
         source.dispose()
     target = create_sync_engine(settings)
     try:
-        if backend.name == "postgresql":
-            with pytest.raises(dbdump.DumpError, match="cannot hold"):
-                dbdump.restore(target, io.BytesIO(out.getvalue()), replace=True)
-            expected = 0
-        else:
+        with pytest.raises(dbdump.DumpError, match="cannot hold"):
             dbdump.restore(target, io.BytesIO(out.getvalue()), replace=True)
-            expected = 1
         with target.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM customers")).scalar_one() == expected
+            assert conn.execute(text("SELECT count(*) FROM customers")).scalar_one() == 0
     finally:
         target.dispose()
+
+
+@pytest.mark.parametrize("value", [2**31, 2**63 - 1])
+async def test_api_write_beyond_an_integer_columns_type_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, maker: Any, sessionmaker: Any, value: int
+) -> None:
+    """A template id in a configuration restore has no upper bound in the document's schema;
+    the column is an INTEGER, so on both databases a value past 2^31 - 1 is refused as
+    PostgreSQL refuses it, and nothing of the restore is written."""
+    r = await client.post("/api/v1/fleet-config/backup", headers=maker, json={})
+    assert r.status_code == 201, r.text
+    backup = (await client.get(f"/api/v1/fleet-config/backups/{r.json()['id']}",
+                               headers=maker)).json()
+    data = backup.get("data") or backup.get("backup_data")
+    assert isinstance(data, dict)
+
+    def with_template(template_id: int) -> dict[str, Any]:
+        template = {"id": template_id, "name": f"t{template_id}", "template_type": "probe",
+                    "category": None, "schema": {"type": "object"}, "default_values": {},
+                    "description": None, "is_active": True, "created_by": None}
+        tables = data["tables"]
+        return {**data, "tables": {**tables,
+                                   "json_templates": [*tables["json_templates"], template]}}
+
+    async def stored(template_id: int) -> int:
+        async with sessionmaker() as s:
+            where = JsonTemplate.template_type == "probe"
+            count = await s.scalar(select(func.count()).select_from(JsonTemplate).where(where))
+            found = await s.scalar(select(JsonTemplate.id).where(where))
+            return int(count or 0) if found in (None, template_id) else -1
+
+    r = await client.post("/api/v1/fleet-config/restore",
+                          json={"restore_data": with_template(value)}, headers=maker)
+    assert r.status_code == 422, r.text
+    problem = r.json()["detail"][0]
+    assert problem["loc"][0] == "body" and problem["type"] == "value_error", problem
+    assert await stored(value) == 0
+    inside = 2**31 - 1
+    r = await client.post("/api/v1/fleet-config/restore",
+                          json={"restore_data": with_template(inside)}, headers=maker)
+    assert r.status_code == 200, r.text
+    assert await stored(inside) == 1

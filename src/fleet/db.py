@@ -6,7 +6,19 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, Select, event, false, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    Select,
+    SmallInteger,
+    event,
+    false,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +33,10 @@ from sqlalchemy.types import TypeDecorator
 
 from fleet.settings import Settings, async_database_url
 from fleet.validation import (
+    INT16_MAX,
+    INT16_MIN,
+    INT32_MAX,
+    INT32_MIN,
     INT64_MAX,
     INT64_MIN,
     PoisonValue,
@@ -102,10 +118,67 @@ def _check_parameter(value: Any) -> None:
             raise PoisonValue("integer outside the 64-bit range")
 
 
+# The range of each integer column type, the same on every database: SQLite would store any
+# 64-bit integer in an INTEGER column, PostgreSQL refuses what its type cannot hold.
+_INTEGER_RANGES: tuple[tuple[type[Integer], int, int], ...] = (
+    (SmallInteger, INT16_MIN, INT16_MAX),
+    (BigInteger, INT64_MIN, INT64_MAX),
+    (Integer, INT32_MIN, INT32_MAX),
+)
+
+
+def integer_range(type_: Any) -> tuple[int, int] | None:
+    """The values an integer column type holds (``None`` for any other type). A variant for one
+    database (``BigInteger().with_variant(Integer(), "sqlite")``) keeps its base type's range."""
+    if isinstance(type_, TypeDecorator):
+        type_ = type_.impl_instance
+    for kind, low, high in _INTEGER_RANGES:
+        if isinstance(type_, kind):
+            return low, high
+    return None
+
+
+def _integer_binds(compiled: Any) -> dict[str, tuple[int, int]]:
+    """The integer-typed parameters of a compiled statement and their ranges (kept on the
+    compiled statement, which SQLAlchemy caches, so it is worked out once per statement)."""
+    found: dict[str, tuple[int, int]] | None = getattr(compiled, "_fleet_integer_binds", None)
+    if found is None:
+        found = {}
+        for bind, name in compiled.bind_names.items():
+            bounds = integer_range(bind.type)
+            if bounds is not None:
+                found[name] = bounds
+        compiled._fleet_integer_binds = found
+    return found
+
+
+def _guard_integer_columns(context: Any) -> None:
+    """In an INSERT or UPDATE, refuse an integer its column's type cannot hold (once per
+    execution: a batched insert reaches the cursor once per batch)."""
+    compiled = getattr(context, "compiled", None)
+    if compiled is None or not (context.isinsert or context.isupdate):
+        return
+    if getattr(context, "_fleet_integers_checked", False):
+        return
+    context._fleet_integers_checked = True
+    binds = _integer_binds(compiled)
+    if not binds:
+        return
+    for params in context.compiled_parameters:
+        for name, (low, high) in binds.items():
+            value = params.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                if not low <= value <= high:
+                    raise PoisonValue(
+                        f"{name} cannot hold {value}: an integer between {low} and {high}"
+                    )
+
+
 def _guard_parameters(
-    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, context: Any, _many: bool
 ) -> None:
     """Refuse NUL in text and integers no column can hold, in every statement sent."""
+    _guard_integer_columns(context)
     items = parameters.values() if isinstance(parameters, dict) else parameters or ()
     for item in items:
         if isinstance(item, dict):

@@ -7,7 +7,8 @@
   read or kept, and no token is needed to be refused;
 - a JSON body must be JSON the policy accepts (``validation.loads_strict``): no NaN/Infinity,
   numbers within float/int64 range, no NUL in any string or key, nesting within the limit;
-  otherwise 422 before parsing by the route;
+  otherwise 422 (or the status the route's class declares, see ``errors.BadRequestRoute``)
+  before parsing by the route;
 - the path and the query string must not carry the NUL character (404 / 422).
 
 ``check_parameters`` is a dependency of every route: an integer path parameter outside the
@@ -24,11 +25,12 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.requests import HTTPConnection
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fleet.errors import NotFound
+from fleet.errors import NotFound, invalid_request_status
 from fleet.settings import Settings
 from fleet.validation import (
     INT32_MAX,
@@ -133,9 +135,9 @@ class InputPolicy:
             try:
                 loads_strict(bytes(body), self.max_depth)
             except PoisonValue as exc:
-                # hawkBit answers a device's bad body with 400; everything else is 422
-                status = 400 if "/controller/v1/" in scope.get("path", "") else 422
-                answer = _json_answer(status, _problem(["body", *exc.path], exc.message))
+                answer = _json_answer(
+                    _invalid_status(scope), _problem(["body", *exc.path], exc.message)
+                )
                 await _send_all(send, answer)
                 return
             except (ValueError, UnicodeDecodeError):
@@ -185,6 +187,20 @@ class InputPolicy:
                 raise
         if too_large and not started:
             await _refuse_too_large(send, limit)
+
+
+def _invalid_status(scope: Scope) -> int:
+    """The status the route this request goes to gives a request that is not valid (422, or
+    the one its route class declares, as ``errors.BadRequestRoute``); looked up only for a
+    body the policy refuses, before the router has matched it."""
+    app = scope.get("app")
+    if not isinstance(app, FastAPI):
+        return 422
+    for context in iter_route_contexts(app.routes):
+        match, _child = context.matches(scope)
+        if match == Match.FULL:
+            return invalid_request_status(context.original_route)
+    return 422
 
 
 def _is_json(content_type: str) -> bool:

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
 
 
@@ -72,11 +73,30 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-async def _request_validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+class BadRequestRoute(APIRoute):
+    """A route of an API whose clients expect a request that is not valid (its body or a
+    parameter) to be answered 400, not 422: hawkBit's device API (DDI). The router declares it
+    (``APIRouter(route_class=BadRequestRoute)``); the validation-error handler and the input
+    policy at the edge read it from the route."""
+
+    invalid_request_status = 400
+
+
+def invalid_request_status(route: object) -> int:
+    """The status a request that is not valid earns on ``route``: 422 unless it says otherwise."""
+    status = getattr(route, "invalid_request_status", 422)
+    return status if isinstance(status, int) else 422
+
+
+async def _request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
     # Like FastAPI's own handler, but a NaN/Infinity echoed back as the bad input is sent as
-    # text: strict JSON cannot carry it, and the 422 must not turn into a 500.
+    # text: strict JSON cannot carry it, and the 422 must not turn into a 500. The status is
+    # the route's (``BadRequestRoute``).
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+    return JSONResponse(
+        {"detail": _json_safe(jsonable_encoder(exc.errors()))},
+        status_code=invalid_request_status(request.scope.get("route")),
+    )
 
 
 DB_RETRY_AFTER_SECONDS = 5

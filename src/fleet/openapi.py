@@ -14,6 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
+
+from fleet.errors import invalid_request_status
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -59,7 +62,12 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     return sorted(codes)
 
 
-def _with_errors(schema: dict[str, Any]) -> dict[str, Any]:
+_INVALID_AS_400 = "Bad request, also a body or a parameter that is not valid (this API answers 400)"
+
+
+def _with_errors(
+    schema: dict[str, Any], invalid_as_400: frozenset[tuple[str, str]] = frozenset()
+) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = ERROR_SCHEMA
     # FastAPI's own validation-error schemas stay out: every 422 is declared as Error.
@@ -73,8 +81,11 @@ def _with_errors(schema: dict[str, Any]) -> dict[str, Any]:
                 continue
             responses = operation["responses"]
             for code in _statuses(path, method, operation):
+                description = _DESCRIPTIONS[code]
+                if code == "400" and (path, method) in invalid_as_400:
+                    description = _INVALID_AS_400
                 entry: dict[str, Any] = {
-                    "description": _DESCRIPTIONS[code],
+                    "description": description,
                     "content": {"application/json": {"schema": ref}},
                 }
                 if code in {"429", "503"}:
@@ -95,7 +106,13 @@ def install(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = _with_errors(schema)
+            invalid_as_400 = frozenset(
+                (str(context.path_format), method.lower())
+                for context in iter_route_contexts(app.routes)
+                if invalid_request_status(context.original_route) == 400
+                for method in context.methods or ()
+            )
+            app.openapi_schema = _with_errors(schema, invalid_as_400)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -119,6 +119,7 @@ def check_template(schema: Any, default_values: Any) -> list[SchemaIssue]:
 # ``fleet.edge``), an import, a configuration restore or a whole-database restore (checked
 # where those parse, and once more where any value is written: ``fleet.db``).
 
+INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MIN_YEAR, MAX_YEAR = 1900, 9999

@@ -16,7 +16,7 @@ from fleet.software import installations
 from fleet.software.batch import SoftwareChangeBatch
 from fleet.software.policy import INSTALLATION_POLICY
 from fleet.software.states import FINISHED, MOVES, STATUSES, Move, Policy, Rule, check_moves
-from tests.software.conftest import add_devices, add_software, add_version, install
+from tests.factories import add_devices, create_software, create_version, install
 
 
 def test_check_moves_follows_the_table() -> None:
@@ -77,8 +77,8 @@ async def _pending(
     client: httpx.AsyncClient, maker: dict[str, str], sessionmaker: Any
 ) -> tuple[int, int]:
     (device,) = await add_devices(sessionmaker)
-    software = await add_software(client, maker)
-    version = await add_version(client, maker, software["id"], "1.0.0")
+    software = await create_software(client, maker)
+    version = await create_version(client, maker, software["id"], "1.0.0")
     r = await install(client, maker, device, version["id"])
     assert r.status_code == 201, r.text
     return r.json()["id"], device

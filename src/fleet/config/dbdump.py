@@ -349,6 +349,10 @@ def _flush(conn: Connection, insert: Table, batch: list[dict[str, Any]]) -> None
             raise DumpError(
                 f"the backup holds a value that is refused in {insert.name}: {exc.orig}"
             ) from None
+        except PoisonValue as exc:  # refused by the write guard before the statement is sent
+            raise DumpError(
+                f"the backup holds a value that is refused in {insert.name}: {exc}"
+            ) from None
         batch.clear()
 
 

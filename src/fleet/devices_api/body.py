@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from fleet.errors import BadRequest, DomainError
+from fleet.errors import DomainError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,7 +37,8 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 async def parse(request: Request, model: type[M], limit: int) -> M:
-    """Parse and validate a JSON body into ``model``; 422 with located errors otherwise."""
+    """Parse and validate a JSON body into ``model``; the route's validation status (422, or
+    400 on a ``BadRequestRoute``) with located errors otherwise."""
     raw = await read_limited(request, limit)
     try:
         return model.model_validate_json(raw)
@@ -45,15 +46,6 @@ async def parse(request: Request, model: type[M], limit: int) -> M:
         raise RequestValidationError(
             exc.errors(include_url=False, include_context=False, include_input=False)
         ) from None
-
-
-async def parse_ddi(request: Request, model: type[M], limit: int) -> M:
-    """Parse a DDI body as ``parse`` does, but answer a bad body 400 with the located errors,
-    as hawkBit does (its clients treat a 4xx other than 400 differently)."""
-    try:
-        return await parse(request, model, limit)
-    except RequestValidationError as exc:
-        raise BadRequest(list(exc.errors())) from None
 
 
 def body_doc(model: type[BaseModel]) -> dict[str, Any]:

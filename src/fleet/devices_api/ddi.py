@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.devices_api import ddi_format, ddi_service, presence
 from fleet.devices_api.actions import check_controller
-from fleet.devices_api.body import body_doc, parse_ddi
+from fleet.devices_api.body import body_doc, parse
 from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.credentials import (
     DeviceIdentity,
@@ -45,13 +45,18 @@ from fleet.devices_api.schemas import (
     DdiConfigData,
     DdiConfirmationFeedback,
 )
-from fleet.errors import DomainError, NotFound
+from fleet.errors import BadRequestRoute, DomainError, NotFound
 from fleet.ops.metrics import DDI_POLLS
 from fleet.settings import Settings
 
 BODY_LIMIT = 256 * 1024
 
-router = APIRouter(prefix="/{tenant}/controller/v1/{controllerId}", tags=["device API (DDI)"])
+# hawkBit's clients take a bad request as 400 (another 4xx means something else to them).
+router = APIRouter(
+    prefix="/{tenant}/controller/v1/{controllerId}",
+    tags=["device API (DDI)"],
+    route_class=BadRequestRoute,
+)
 
 
 def config_of(request: Request) -> DeviceApiConfig:
@@ -249,7 +254,7 @@ async def deployment_feedback(
     )
     report = Report(authorization, tenant, controllerId, actionId, ip)
     try:
-        report.feedback = await parse_ddi(request, DdiActionFeedback, BODY_LIMIT)
+        report.feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
     except (DomainError, RequestValidationError) as exc:
         report.refusal = exc  # answered after the token checks, like every request
     batcher: FeedbackBatcher = request.app.state.feedback
@@ -279,7 +284,7 @@ async def cancel_feedback(
     """Take the device's answer to a cancellation, as hawkBit does: ``closed`` (success or
     none) or ``canceled`` confirms it; ``rejected`` or ``closed`` + ``failure`` refuses it, and
     the action runs again (its later success is accepted); anything else is progress."""
-    feedback = await parse_ddi(request, DdiActionFeedback, BODY_LIMIT)
+    feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
     await ddi_service.answer_cancel(session, identity, actionId, feedback.status, ip)
     return Response(status_code=200)
 
@@ -330,7 +335,7 @@ async def confirmation_feedback(
 ) -> Response:
     """The device's user confirmed the action (it is then offered as a deploymentBase) or
     denied it (it keeps waiting, as in hawkBit)."""
-    body = await parse_ddi(request, DdiConfirmationFeedback, BODY_LIMIT)
+    body = await parse(request, DdiConfirmationFeedback, BODY_LIMIT)
     await ddi_service.confirm(session, identity, actionId, body, ip)
     return Response(status_code=200)
 
@@ -343,7 +348,7 @@ async def activate_auto_confirm(
     raw = await request.body()
     body = DdiAutoConfirm()
     if raw.strip():
-        body = await parse_ddi(request, DdiAutoConfirm, BODY_LIMIT)
+        body = await parse(request, DdiAutoConfirm, BODY_LIMIT)
     await ddi_service.activate_auto_confirm(session, identity.device_id, body, ip)
     return Response(status_code=200)
 
@@ -365,7 +370,7 @@ async def config_data(
     ip: ClientIP,
 ) -> Response:
     """Store the attributes the device reports (hardware revision, serial, firmware, ...)."""
-    body = await parse_ddi(request, DdiConfigData, BODY_LIMIT)
+    body = await parse(request, DdiConfigData, BODY_LIMIT)
     await ddi_service.store_attributes(session, identity.device_id, body, ip)
     return Response(status_code=200)
 

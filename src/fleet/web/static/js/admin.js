@@ -2,10 +2,9 @@
 import { api, el, flash, fmtTime } from "./api.js";
 import { ready } from "./shell.js";
 import { t } from "./i18n.js";
-import { download, namePicker, sources } from "./ui.js";
+import { PAGE, download, formQuery, namePicker, pager, rowDelete, sources, tabs } from "./ui.js";
 
 const ROLES = ["operator", "admin", "superuser", "manager", "configurator", "maker"];
-const PAGE = 25;
 let userSkip = 0;
 let logSkip = 0;
 let editing = null;
@@ -19,27 +18,7 @@ function manageable(user) {
   return user.id === myId || user.roles.every((r) => grantable.includes(r));
 }
 
-function showTab() {
-  const tab = (location.hash || "#users").slice(1);
-  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${tab}`;
-  for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.tab === tab);
-  if (tab === "logs") loadLogs();
-  else loadUsers();
-}
-
-function pager(box, skip, total, go) {
-  const last = Math.max(0, Math.ceil(total / PAGE) - 1);
-  const page = Math.floor(skip / PAGE);
-  box.replaceChildren(
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => go(skip - PAGE) }, "‹ Prev"),
-    el("span", {}, ` ${total ? page + 1 : 0} / ${last + 1} (${total}) `),
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page >= last, onclick: () => go(skip + PAGE) }, "Next ›"),
-  );
-}
-
-function formQuery(form) {
-  return Object.fromEntries(new FormData(form).entries());
-}
+const showTab = tabs(["users", "logs"], (name) => (name === "logs" ? loadLogs() : loadUsers()));
 
 async function loadUsers(skip = userSkip) {
   userSkip = Math.max(0, skip);
@@ -60,7 +39,7 @@ async function loadUsers(skip = userSkip) {
               el("button", { class: "btn btn-small", type: "button", onclick: () => openUser(u) }, "Edit"),
               el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openBadge(u) }, "Badge"),
               u.is_active
-                ? el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deactivate(u) }, "Deactivate")
+                ? rowDelete(t("admin.deactivate", "Deactivate"), () => deactivate(u))
                 : el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => reactivate(u) }, "Activate"),
             )
             : el("td", { class: "actions", title: "Holds a role you do not hold" }, "—"),
@@ -145,29 +124,50 @@ async function reactivate(user) {
   }
 }
 
+// The badge as it is shown and saved: the QR code with the user's name and role under it.
 async function showBadgeImage() {
   const img = document.getElementById("badge-img");
-  const link = document.getElementById("badge-download");
+  const card = document.getElementById("badge-card");
+  const none = document.getElementById("badge-none");
+  for (const id of ["badge-download", "badge-pdf"]) document.getElementById(id).hidden = true;
+  card.hidden = true;
+  none.hidden = true;
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.removeAttribute("src");
   try {
     const blob = await api.get(`/users/${badgeUser.id}/badge`, { format: "png" });
-    const url = URL.createObjectURL(blob);
-    img.src = url;
-    link.href = url;
-    link.download = `badge-${badgeUser.username}.png`;
-    img.hidden = false;
-    link.hidden = false;
-    document.getElementById("badge-pdf").hidden = false;
+    img.src = URL.createObjectURL(blob);
+    await img.decode();
+    card.hidden = false;
+    for (const id of ["badge-download", "badge-pdf"]) document.getElementById(id).hidden = false;
   } catch (e) {
-    img.hidden = true;
-    link.hidden = true;
-    document.getElementById("badge-pdf").hidden = true;
+    none.hidden = false;
     if (e.status !== 404) flash(e.message, "error");
   }
 }
 
+// The PNG to save: the code image with the name and role drawn under it.
+function badgePng() {
+  const img = document.getElementById("badge-img");
+  const size = img.naturalWidth;
+  const canvas = el("canvas", { width: String(size), height: String(size + 96) });
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(img, 0, 0);
+  ctx.fillStyle = "#000";
+  ctx.textAlign = "center";
+  ctx.font = "bold 32px sans-serif";
+  ctx.fillText(badgeUser.username, size / 2, size + 40, size - 16);
+  ctx.font = "24px sans-serif";
+  ctx.fillText(badgeUser.role, size / 2, size + 78, size - 16);
+  return new Promise((resolve) => { canvas.toBlob(resolve, "image/png"); });
+}
+
 function openBadge(user) {
   badgeUser = user;
-  document.getElementById("badge-user").textContent = user.username;
+  for (const id of ["badge-user", "badge-name"]) document.getElementById(id).textContent = user.username;
+  document.getElementById("badge-role").textContent = user.role;
   document.getElementById("badge-dialog").showModal();
   showBadgeImage();
 }
@@ -194,7 +194,6 @@ function detailsList(details) {
 async function loadLogs(skip = logSkip) {
   logSkip = Math.max(0, skip);
   const raw = formQuery(document.getElementById("log-filter"));
-  for (const k of ["from", "to"]) if (raw[k]) raw[k] = new Date(raw[k]).toISOString();
   try {
     const { items, total } = await api.list("/logs", { ...raw, skip: logSkip, limit: PAGE });
     document.querySelector("#logs-table tbody").replaceChildren(
@@ -234,6 +233,6 @@ ready.then(async (me) => {
   document.getElementById("badge-close").addEventListener("click", () => document.getElementById("badge-dialog").close());
   document.getElementById("badge-regenerate").addEventListener("click", regenerateBadge);
   document.getElementById("badge-pdf").addEventListener("click", () => badgeUser && download(`/users/${badgeUser.id}/badge?format=pdf`, `badge-${badgeUser.username}.pdf`));
-  window.addEventListener("hashchange", showTab);
+  document.getElementById("badge-download").addEventListener("click", async () => badgeUser && download(await badgePng(), `badge-${badgeUser.username}.png`));
   showTab();
 });

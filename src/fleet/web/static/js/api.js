@@ -61,6 +61,7 @@ async function refreshTokens() {
 function toLogin() {
   tokens.clear();
   if (location.pathname !== "/") location.assign("/");
+  else window.dispatchEvent(new Event("fleet:signed-out")); // the landing page shows sign-in
 }
 
 async function parse(response) {

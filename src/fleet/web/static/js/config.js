@@ -4,7 +4,7 @@ import { api, el, flash, fmtTime } from "./api.js";
 import { ready } from "./shell.js";
 import { t } from "./i18n.js";
 import { mountJsonEditor } from "./jsoneditor.js";
-import { PAGE, download, formQuery, namePicker, pager, sources, tabs } from "./ui.js";
+import { PAGE, download, formQuery, listRows, namePicker, pager, rowDelete, sources, tabs } from "./ui.js";
 
 const API = "/fleet-config";
 const COMPONENTS = ["", "CPP", "CM", "FDM", "FCM", "FSM"];
@@ -176,7 +176,7 @@ async function loadSystem(skip = skips.system) {
         el("td", {}, fmtTime(c.updated_at)),
         el("td", { class: "actions" },
           btn(t("fcm.edit", "Edit"), () => editSystem(c)),
-          btn(t("fcm.delete", "Delete"), () => removeSystem(c), "btn-danger")),
+          rowDelete(t("fcm.delete", "Delete"), () => removeSystem(c))),
       ),
     ),
   );
@@ -277,7 +277,7 @@ async function loadTemplates(skip = skips.templates) {
         el("td", {}, fmtTime(tp.updated_at || tp.created_at)),
         el("td", { class: "actions" },
           btn(t("fcm.edit", "Edit"), () => editTemplate(tp)),
-          btn(t("fcm.delete", "Delete"), () => removeTemplate(tp), "btn-danger")),
+          rowDelete(t("fcm.delete", "Delete"), () => removeTemplate(tp))),
       ),
     ),
   );
@@ -396,23 +396,24 @@ let pendingRestore = null;
 
 async function loadBackups(skip = skips.backups) {
   skips.backups = Math.max(0, skip);
-  const { items, total } = await api.list(`${API}/backups`, { skip: skips.backups, limit: PAGE });
-  document.querySelector("#bk-table tbody").replaceChildren(
-    ...items.map((b) =>
-      el("tr", { dataset: { id: b.id, name: b.backup_name } },
-        el("td", {}, b.backup_name),
-        el("td", {}, t(`fcm.kind_${b.kind}`, b.kind)),
-        el("td", {}, fmtTime(b.created_at)),
-        el("td", {}, `${(b.size / 1024).toFixed(1)} KiB`),
-        el("td", {}, el("code", { title: b.sha256 }, b.sha256.slice(0, 12))),
-        el("td", { class: "actions" },
-          btn(t("fcm.download", "Download"), () => downloadBackup(b), "btn-ghost"),
-          btn(t("fcm.dry_run", "Dry run"), () => dryRun({ backup_id: b.id }, b.backup_name)),
-          btn(t("fcm.delete", "Delete"), () => removeBackup(b), "btn-danger")),
-      ),
-    ),
-  );
-  pager(document.getElementById("bk-pager"), skips.backups, total, loadBackups);
+  const load = async () => {
+    const { items, total } = await api.list(`${API}/backups`, { skip: skips.backups, limit: PAGE });
+    pager(document.getElementById("bk-pager"), skips.backups, total, loadBackups);
+    return items;
+  };
+  const empty = t("fcm.no_backups", "No backups yet. “Back up configuration now” keeps one.");
+  await listRows(document.querySelector("#bk-table tbody"), 6, load, (b) =>
+    el("tr", { dataset: { id: b.id, name: b.backup_name } },
+      el("td", {}, b.backup_name),
+      el("td", {}, t(`fcm.kind_${b.kind}`, b.kind)),
+      el("td", {}, fmtTime(b.created_at)),
+      el("td", {}, `${(b.size / 1024).toFixed(1)} KiB`),
+      el("td", {}, el("code", { title: b.sha256 }, b.sha256.slice(0, 12))),
+      el("td", { class: "actions" },
+        btn(t("fcm.download", "Download"), () => downloadBackup(b), "btn-ghost"),
+        btn(t("fcm.dry_run", "Dry run"), () => dryRun({ backup_id: b.id }, b.backup_name)),
+        rowDelete(t("fcm.delete", "Delete"), () => removeBackup(b))),
+    ), empty);
 }
 
 async function downloadBackup(b) {

@@ -2,7 +2,7 @@
 import { api, el, flash } from "./api.js";
 import { ready } from "./shell.js";
 import { mountJsonEditor } from "./jsoneditor.js";
-import { PAGE, download as saveFile, formQuery, listRows, pager, pill } from "./ui.js";
+import { PAGE, download as saveFile, formQuery, listRows, pager, pill, rowDelete } from "./ui.js";
 const SIGNALS = ["pressure_low", "pressure_high", "flow"];
 // The fields of each criteria type (the published schema's $defs): [name, kind, required].
 const CRITERIA = {
@@ -48,7 +48,7 @@ function row(s) {
       el("button", { class: "btn btn-small", type: "button", onclick: () => open(s.id) }, "Edit"),
       el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => duplicate(s) }, "Duplicate"),
       el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => exportOne(s) }, "Export"),
-      el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => remove(s) }, "Delete"),
+      rowDelete("Delete", () => remove(s)),
     ),
   );
 }

@@ -4,7 +4,8 @@ import { api, el, flash, fmtTime, request, tokens } from "./api.js";
 import { ready } from "./shell.js";
 import { fieldProblems, mountSchemaForm } from "./schemaform.js";
 import { mountReports } from "./reports.js";
-import { PAGE, download, fmtDate, pager, tabs } from "./ui.js";
+import { PAGE, download, fmtDate, pager, rowDelete, tabs } from "./ui.js";
+import { t } from "./i18n.js";
 
 const DUE_LABELS = { overdue: "overdue", due_soon: "due soon", ok: "", never_tested: "never tested" };
 const state = { deviceSkip: 0, customerSkip: 0, editingDevice: null, editingCustomer: null };
@@ -107,35 +108,49 @@ function dueCell(d) {
   return el("td", { class: "fdm-due" }, fmtDate(d.next_due_at), label ? el("span", { class: `fdm-badge fdm-${d.due_state}` }, label) : null);
 }
 
+function deviceRow(d) {
+  return el("tr", { class: d.due_state === "overdue" ? "overdue" : d.due_state === "due_soon" ? "due-soon" : "", dataset: { number: d.device_number, id: d.id } },
+    el("td", {}, d.device_number),
+    el("td", {}, d.device_type),
+    el("td", {}, d.kind_of_device || ""),
+    el("td", {}, d.serial_number || ""),
+    el("td", {}, d.status || ""),
+    el("td", { class: "readiness", dataset: { readinessFor: d.id } }),
+    el("td", {}, d.customer_name || "—"),
+    el("td", {}, fmtDate(d.last_test_at)),
+    dueCell(d),
+    el("td", { class: "actions" },
+      el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openHistory(d) }, "History"),
+      el("button", { class: "btn btn-small", type: "button", onclick: () => openDevice(d) }, "Edit"),
+      rowDelete(t("ui.delete", "Delete"), () => deleteDevice(d)),
+    ),
+  );
+}
+
+// Answers the rows shown (a device just created is kept in view: see saveDevice).
 async function loadDevices(skip = state.deviceSkip) {
   state.deviceSkip = Math.max(0, skip);
   try {
     const { items, total } = await api.list("/fleet-data/devices", { ...deviceQuery(), skip: state.deviceSkip, limit: PAGE });
-    document.querySelector("#devices-table tbody").replaceChildren(
-      ...items.map((d) =>
-        el("tr", { class: d.due_state === "overdue" ? "overdue" : d.due_state === "due_soon" ? "due-soon" : "", dataset: { number: d.device_number, id: d.id } },
-          el("td", {}, d.device_number),
-          el("td", {}, d.device_type),
-          el("td", {}, d.kind_of_device || ""),
-          el("td", {}, d.serial_number || ""),
-          el("td", {}, d.status || ""),
-          el("td", { class: "readiness", dataset: { readinessFor: d.id } }),
-          el("td", {}, d.customer_name || "—"),
-          el("td", {}, fmtDate(d.last_test_at)),
-          dueCell(d),
-          el("td", { class: "actions" },
-            el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openHistory(d) }, "History"),
-            el("button", { class: "btn btn-small", type: "button", onclick: () => openDevice(d) }, "Edit"),
-            el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deleteDevice(d) }, "Delete"),
-          ),
-        ),
-      ),
-    );
+    document.querySelector("#devices-table tbody").replaceChildren(...items.map(deviceRow));
     pager(document.getElementById("devices-pager"), state.deviceSkip, total, loadDevices);
     fillReadiness(document.getElementById("devices-table"));
+    return items;
   } catch (e) {
     flash(e.message, "error");
+    return null;
   }
+}
+
+// A device just created stays in view after Save even when the list's order or filters put it
+// on another page: its row is shown first, marked as new.
+function showCreated(device, shown) {
+  if (!shown || shown.some((d) => d.id === device.id)) return;
+  const row = deviceRow(device);
+  row.classList.add("just-added");
+  row.cells[0].append(" ", el("span", { class: "fdm-badge fdm-new" }, t("fdm.just_added", "new")));
+  document.querySelector("#devices-table tbody").prepend(row);
+  fillReadiness(document.getElementById("devices-table"));
 }
 
 async function fillCustomerSelects() {
@@ -222,7 +237,8 @@ async function saveDevice(ev) {
     document.getElementById("device-dialog").close();
     flash(`Device ${saved.device_number} saved`, "ok");
     fillDeviceTypes();
-    loadDevices();
+    const shown = await loadDevices();
+    if (!editing) showCreated(saved, shown);
   } catch (e) {
     const isConfig = e.detail && e.detail.message && /configuration/.test(e.detail.message);
     const rest = isConfig ? configEditor.showErrors(fieldProblems(e, "configuration")) : null;
@@ -303,7 +319,7 @@ async function loadCustomers(skip = state.customerSkip) {
           el("td", {}, fmtDate(c.created_at)),
           el("td", { class: "actions" },
             el("button", { class: "btn btn-small", type: "button", onclick: () => openCustomer(c) }, "Edit"),
-            el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deleteCustomer(c) }, "Delete"),
+            rowDelete(t("ui.delete", "Delete"), () => deleteCustomer(c)),
           ),
         );
       }),

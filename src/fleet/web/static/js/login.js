@@ -87,10 +87,16 @@ document.getElementById("camera-start").addEventListener("click", async () => {
   requestAnimationFrame(tick);
 });
 
+function showSignIn() {
+  document.getElementById("home-view").hidden = true;
+  document.getElementById("login-view").hidden = false;
+  document.getElementById("username").focus();
+}
+window.addEventListener("fleet:signed-out", showSignIn);
+
 ready.then((me) => {
   if (!me) {
-    document.getElementById("login-view").hidden = false;
-    document.getElementById("username").focus();
+    showSignIn();
     return;
   }
   document.getElementById("home-view").hidden = false;

@@ -1,5 +1,5 @@
 // The page shell: role-aware navigation, role switcher, logout. Pages wait on `ready`.
-import { auth, el, flash } from "./api.js";
+import { auth, el, flash, tokens } from "./api.js";
 import "./i18n.js"; // UI language picker and data-i18n texts
 
 const NAV = JSON.parse(document.getElementById("nav-data").textContent);
@@ -34,11 +34,27 @@ function renderSession(me) {
     }
   };
   document.getElementById("logout").onclick = async () => {
-    await auth.logout();
+    try {
+      await auth.logout();
+    } catch {
+      // the session had already ended: signed out all the same
+    }
+    showSignedOut();
     location.assign("/");
   };
   document.getElementById("session").hidden = false;
 }
+
+// Signed out (Log out, or the session ended): no session controls, no navigation.
+function showSignedOut() {
+  document.getElementById("session").hidden = true;
+  document.getElementById("nav").hidden = true;
+}
+window.addEventListener("fleet:signed-out", showSignedOut);
+// A page the browser restores from its back/forward cache after signing out starts again.
+window.addEventListener("pageshow", (ev) => {
+  if (ev.persisted && !tokens.access && !tokens.refresh) location.reload();
+});
 
 async function boot() {
   const me = await auth.me();

@@ -4,10 +4,9 @@ import { api, ApiError, el, flash, fmtTime, request, tokens } from "./api.js";
 import { mountJsonEditor } from "./jsoneditor.js";
 import { ready } from "./shell.js";
 import { t } from "./i18n.js";
-import { namePicker, sources } from "./ui.js";
+import { PAGE, download as saveFile, formQuery, namePicker, pager, rowDelete, showError, sources, tabs } from "./ui.js";
 
 const SW = "/fleet-software";
-const PAGE = 25;
 const LIVE_MS = 3000;
 const state = {
   swSkip: 0, instSkip: 0, roSkip: 0,
@@ -16,31 +15,6 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
-
-function showError(id, message) {
-  const box = $(id);
-  box.textContent = message || "";
-  box.hidden = !message;
-}
-
-function pager(box, skip, total, go) {
-  const last = Math.max(0, Math.ceil(total / PAGE) - 1);
-  const page = Math.floor(skip / PAGE);
-  box.replaceChildren(
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => go(skip - PAGE) }, "‹ Prev"),
-    el("span", {}, ` ${total ? page + 1 : 0} / ${last + 1} (${total}) `),
-    el("button", { class: "btn btn-ghost", type: "button", disabled: page >= last, onclick: () => go(skip + PAGE) }, "Next ›"),
-  );
-}
-
-function formQuery(form) {
-  const query = {};
-  for (const [k, v] of new FormData(form).entries()) {
-    if (v === "") continue;
-    query[k] = form.elements[k] && form.elements[k].type === "datetime-local" ? new Date(v).toISOString() : v;
-  }
-  return query;
-}
 
 function bytes(n) {
   if (n === null || n === undefined) return "";
@@ -66,10 +40,7 @@ function bar(parts, total) {
 
 // ---------------------------------------------------------------- tabs and live refresh
 
-function showTab() {
-  const tab = (location.hash || "#catalog").slice(1);
-  for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${tab}`;
-  for (const a of document.querySelectorAll(".tab")) a.classList.toggle("active", a.dataset.tab === tab);
+const showTab = tabs(["catalog", "installations", "rollouts", "devices", "dashboard"], (tab) => {
   clearInterval(state.timer);
   state.timer = null;
   if (tab === "installations") {
@@ -86,7 +57,7 @@ function showTab() {
   } else {
     loadSoftware();
   }
-}
+});
 
 // ---------------------------------------------------------------- catalog
 
@@ -107,7 +78,7 @@ async function loadSoftware(skip = state.swSkip) {
         el("td", { class: "actions" },
           el("button", { class: "btn btn-small", type: "button", onclick: () => showVersions(s) }, "Versions"),
           el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openSoftware(s) }, "Edit"),
-          el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deleteSoftware(s) }, "Delete"),
+          rowDelete(t("ui.delete", "Delete"), () => deleteSoftware(s)),
         ),
       )));
     pager($("sw-pager"), state.swSkip, total, loadSoftware);
@@ -181,7 +152,7 @@ async function showVersions(s = state.software) {
           v.checksum ? el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => download(v) }, "Download") : null,
           v.checksum ? el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openInstall(s, v) }, "Install…") : null,
           el("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => openVersion(v) }, "Edit"),
-          el("button", { class: "btn btn-small btn-danger", type: "button", onclick: () => deleteVersion(v) }, "Delete"),
+          rowDelete(t("ui.delete", "Delete"), () => deleteVersion(v)),
         ),
       )));
   } catch (e) {
@@ -315,11 +286,7 @@ async function download(v) {
     const response = await request("GET", `${SW}/versions/${v.id}/artifact`, { raw: true });
     const blob = await response.blob();
     const name = (response.headers.get("content-disposition") || "").match(/filename="?([^";]+)"?/);
-    const link = el("a", { href: URL.createObjectURL(blob), download: name ? name[1] : `${v.version_number}.bin` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    await saveFile(blob, name ? name[1] : `${v.version_number}.bin`);
     flash(`Downloaded; SHA-256 ${response.headers.get("X-Checksum-SHA256")}`, "ok");
   } catch (e) {
     flash(e.message, "error");
@@ -682,6 +649,5 @@ ready.then((me) => {
   for (const button of document.querySelectorAll("[data-close]")) {
     button.addEventListener("click", () => $(button.dataset.close).close());
   }
-  window.addEventListener("hashchange", showTab);
   showTab();
 });

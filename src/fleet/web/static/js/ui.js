@@ -51,6 +51,7 @@ export function pager(box, skip, total, go, size = PAGE) {
   const last = Math.max(0, Math.ceil(total / size) - 1);
   const page = Math.floor(skip / size);
   box.classList.add("pager");
+  box.hidden = !total; // an empty list says so itself (listRows); "0" pages say nothing
   box.replaceChildren(
     el("button", { class: "btn btn-ghost", type: "button", disabled: page === 0, onclick: () => go(Math.max(0, skip - size)), "aria-label": t("ui.prev", "Previous page") }, "‹"),
     el("span", { class: "pager-text" }, total ? `${fmtNumber(skip + 1)}–${fmtNumber(Math.min(total, skip + size))} / ${fmtNumber(total)}` : "0"),
@@ -72,11 +73,14 @@ export function tabs(names, onShow) {
   return show;
 }
 
-// A form's filled fields as a query object, and back.
+// A form's filled fields as a query object, and back. A local date-time field is sent as the
+// ISO instant the API takes.
 export function formQuery(form) {
   const out = {};
   for (const [k, v] of new FormData(form).entries()) {
-    if (typeof v === "string" && v.trim() !== "") out[k] = v.trim();
+    if (typeof v !== "string" || v.trim() === "") continue;
+    const field = form.elements.namedItem(k);
+    out[k] = field && field.type === "datetime-local" ? new Date(v).toISOString() : v.trim();
   }
   return out;
 }
@@ -113,6 +117,19 @@ export async function download(source, filename) {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 5000);
   } catch (e) { flash(e.message, "error"); }
+}
+
+// A form's error line (by element id): the message, or hidden when there is none.
+export function showError(id, message) {
+  const box = document.getElementById(id);
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+// A row's delete (or deactivate) action: a quiet button, not a red one on every row; its handler
+// still asks for confirmation.
+export function rowDelete(label, onclick) {
+  return el("button", { class: "btn btn-small btn-ghost row-delete", type: "button", onclick }, label);
 }
 
 // A modal dialog asking for text (a reason); answers the text, or null when cancelled.

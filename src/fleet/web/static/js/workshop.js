@@ -6,6 +6,7 @@ import { t } from "./i18n.js";
 import { mountJsonEditor } from "./jsoneditor.js";
 import { readinessBadge } from "./readiness.js";
 import { ready } from "./shell.js";
+import { showError } from "./ui.js";
 
 const W = "/workshop";
 const STATES = ["proposed", "open", "in_progress", "done", "canceled"];
@@ -18,12 +19,6 @@ const NEXT = {
 };
 const state = { order: null, parts: [], rule: null, ruleEditor: null, chart: null, devices: new Map() };
 const $ = (id) => document.getElementById(id);
-
-function showError(id, message) {
-  const box = $(id);
-  box.textContent = message || "";
-  box.hidden = !message;
-}
 
 function day(value) {
   return value ? String(value).slice(0, 10) : "";
