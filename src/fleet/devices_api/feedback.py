@@ -3,11 +3,12 @@
 A roll-out makes hundreds of devices report at the same moment, and what a report costs is
 mostly its round trips to the database: begin, token check, roll-out lock, the writes, commit.
 Reports that arrive while a batch is being written wait for the next one; a batch checks all
-tokens in one query, locks the roll-outs concerned in one query, reads each package's versions
-once, runs every report through the same state machine as a single report would
-(``actions.apply_feedback``), writes the devices' ``device_software`` rows together and
-commits once. A lone report is a batch of one, so nothing waits
-for a timer.
+tokens in one query, locks the roll-outs concerned in one query (the installation policy's
+``prepare``), reads each package's versions once, runs every report through the same state
+machine as a single report would (``actions.apply_feedback``), writes the devices'
+``device_software`` rows together and commits once. The batch's held-back changes are an
+explicit ``SoftwareChangeBatch``, created, passed to every move and flushed here. A lone
+report is a batch of one, so nothing waits for a timer.
 
 Each request still gets its own answer, and only after the commit that holds its report: a
 refused report (401, 404, 409, 410, ...) is refused before it writes anything, so it does not
