@@ -27,7 +27,7 @@ from fleet.models import (
     WorkshopStepOutcome,
     WorkshopTestOutcome,
 )
-from fleet.workshop import records
+from fleet.workshop import reasons, records
 
 
 async def ensure_may_start(session: AsyncSession, device: Device) -> None:
@@ -48,7 +48,7 @@ async def ensure_may_start(session: AsyncSession, device: Device) -> None:
         .limit(1)
     )
     if block is not None:
-        raise Conflict(f"Device {device.device_number} is blocked: {block}")
+        raise Conflict(f"Device {device.device_number} is blocked: {reasons.load(block).english()}")
 
 
 def _steps(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -378,7 +378,7 @@ async function moveInstallation(i, status) {
 }
 
 async function showLog(i) {
-  $("log-title").textContent = `Installation ${i.id}: ${i.software_name || ""} on ${i.device_number || i.device_id}`;
+  $("log-title").textContent = t("fsm.log_title", "Installation {id}: {software} on {device}").replace("{id}", i.id).replace("{software}", i.software_name || "").replace("{device}", i.device_number || i.device_id);
   try {
     const detail = await api.get(`${SW}/installations/${i.id}`);
     $("log-text").textContent = detail.installation_log || "";
@@ -401,10 +401,10 @@ async function showLog(i) {
 
 function describeDelivery(d) {
   if (!d) return "";
-  const parts = [`Update type: ${d.update_type}`];
+  const parts = [`${t("fsm.update_type", "Update type")}: ${t(`fsm.update_${d.update_type}`, d.update_type)}`];
   const w = d.maintenance_window;
-  if (w) parts.push(`maintenance window: ${w.schedule} for ${w.duration} (${w.timezone})`);
-  if (d.confirmation_required) parts.push("the device's user confirms first");
+  if (w) parts.push(t("fsm.window_summary", "maintenance window: {schedule} for {duration} ({timezone})").replace("{schedule}", w.schedule).replace("{duration}", w.duration).replace("{timezone}", w.timezone));
+  if (d.confirmation_required) parts.push(t("fsm.confirm_first_summary", "the device's user confirms first"));
   return parts.join(" · ");
 }
 

@@ -4,7 +4,7 @@
 import { api, el, flash, fmtTime, request } from "./api.js";
 import { t } from "./i18n.js";
 import { mountJsonEditor } from "./jsoneditor.js";
-import { readinessBadge } from "./readiness.js";
+import { readinessBadge, reasonText } from "./readiness.js";
 import { ready } from "./shell.js";
 
 const W = "/workshop";
@@ -410,7 +410,7 @@ async function loadDue(event) {
           el("td", {}, i.component || ""),
           el("td", {}, i.kind_of_test),
           el("td", {}, day(i.due_at), i.overdue ? ` (${t("fwm.overdue", "Overdue")})` : ""),
-          el("td", { title: i.reason }, i.rule_name || i.reason),
+          el("td", { title: reasonText(i.reason_code, i.reason_params) }, i.rule_name || reasonText(i.reason_code, i.reason_params)),
         ),
       ),
     );
