@@ -77,6 +77,10 @@ def _serve(
         from fleet.settings import ConfigError
 
         raise ConfigError("FLEET_METRICS=token needs FLEET_METRICS_TOKEN")
+    if settings.demo_fleet and settings.env == "production":
+        from fleet.settings import ConfigError
+
+        raise ConfigError("the demo fleet is for development only (FLEET_ENV=production)")
     migrate.upgrade(settings)
     workers = workers or default_workers(settings)
     fit_pool(settings, workers)
