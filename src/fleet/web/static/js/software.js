@@ -165,7 +165,7 @@ async function deleteSoftware(s) {
 async function showVersions(s = state.software) {
   state.software = s;
   $("versions-panel").hidden = false;
-  $("versions-title").textContent = `Versions of ${s.name}`;
+  $("versions-title").textContent = t("fsm.versions_of", "Versions of {name}").replace("{name}", s.name);
   try {
     const versions = await api.get(`${SW}/software/${s.id}/versions`, { limit: 500 });
     $("versions-table").tBodies[0].replaceChildren(...versions.map((v) =>
@@ -193,7 +193,7 @@ function openVersion(v) {
   state.editingVersion = v;
   const form = $("version-form");
   form.reset();
-  $("version-form-title").textContent = v ? `Edit ${v.version_number}` : `New version of ${state.software.name}`;
+  $("version-form-title").textContent = v ? t("fsm.edit_version", "Edit {version}").replace("{version}", v.version_number) : t("fsm.new_version_of", "New version of {name}").replace("{name}", state.software.name);
   form.elements.version_number.value = v ? v.version_number : "";
   form.elements.version_number.disabled = !!v;
   form.elements.is_stable.checked = v ? !!v.is_stable : true;

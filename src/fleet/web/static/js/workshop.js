@@ -4,6 +4,7 @@
 import { api, el, flash, fmtTime, request } from "./api.js";
 import { t } from "./i18n.js";
 import { mountJsonEditor } from "./jsoneditor.js";
+import { evaluationSentence } from "./evaluation.js";
 import { readinessBadge, reasonText } from "./readiness.js";
 import { ready } from "./shell.js";
 
@@ -23,6 +24,14 @@ function showError(id, message) {
   const box = $(id);
   box.textContent = message || "";
   box.hidden = !message;
+}
+
+// Why a step failed: its evaluation in the user's language (the English reason of older orders).
+function failedWhy(step) {
+  if (step.evaluation && step.evaluation.type && step.evaluation.type !== "boolean") {
+    return `: ${evaluationSentence({ result: "failed", evaluation: step.evaluation, criteria: step.criteria })}`;
+  }
+  return step.reason ? `: ${step.reason}` : "";
 }
 
 function day(value) {
@@ -135,7 +144,7 @@ function renderOrder() {
     o.release_report_id ? ` · ${t("fwm.release", "release test")} #${o.release_report_id}` : "",
     o.technician ? ` · ${o.technician}` : "",
   );
-  $("order-failed").replaceChildren(...o.failed_steps.map((s) => el("li", {}, `${s.step_order}. ${s.step_name}${s.reason ? `: ${s.reason}` : ""}`)));
+  $("order-failed").replaceChildren(...o.failed_steps.map((s) => el("li", {}, `${s.step_order}. ${s.step_name}${failedWhy(s)}`)));
   form.elements.findings.value = o.findings || "";
   form.elements.work_done.value = o.work_done || "";
   form.elements.time_spent_minutes.value = o.time_spent_minutes ?? "";
