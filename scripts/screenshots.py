@@ -29,12 +29,13 @@ DESKTOP, PHONE = (1440, 900), (390, 844)
 def _running_test(page: Page) -> None:
     """Connect++ in the middle of a yearly test: step 1 passed, the bench holding pressure."""
     base = page.url.split("/connect-plus-plus")[0]
-    r = httpx.post(f"{base}/api/v1/auth/login", json={"username": "maker1", "password": "pass"})
+    r = httpx.post(f"{base}/api/v1/auth/login", json={"username": "maker1", "password": "pass"},
+                   timeout=30)
     h = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    for running in httpx.get(f"{base}/api/v1/tests/running", headers=h).json():
+    for running in httpx.get(f"{base}/api/v1/tests/running", headers=h, timeout=30).json():
         # the desktop picture's test, left running: the phone starts its own
         httpx.post(f"{base}/api/v1/tests/{running['id']}/abort", headers=h,
-                   json={"reason": "screenshot taken"})
+                   json={"reason": "screenshot taken"}, timeout=30)
     page.reload()
     page.wait_for_load_state("networkidle")
     page.click('#cpp-choices [data-kind="full_face_mask"]')
@@ -95,14 +96,16 @@ def _wait_healthy(base: str) -> None:
 
 def _start_demo_rollout(base: str) -> None:
     """Start the demo's staged roll-out; its testers take the first group within seconds."""
-    r = httpx.post(f"{base}/api/v1/auth/login", json={"username": "maker1", "password": "pass"})
+    r = httpx.post(f"{base}/api/v1/auth/login", json={"username": "maker1", "password": "pass"},
+                   timeout=30)
     h = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    rollouts = httpx.get(f"{base}/api/v1/fleet-software/rollouts", headers=h).json()
+    rollouts = httpx.get(f"{base}/api/v1/fleet-software/rollouts", headers=h, timeout=30).json()
     staged = next(ro for ro in rollouts if ro["name"].endswith("2.10.0 staged"))
-    httpx.post(f"{base}/api/v1/fleet-software/rollouts/{staged['id']}/start", headers=h)
+    httpx.post(f"{base}/api/v1/fleet-software/rollouts/{staged['id']}/start", headers=h, timeout=30)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        detail = httpx.get(f"{base}/api/v1/fleet-software/rollouts/{staged['id']}", headers=h)
+        url = f"{base}/api/v1/fleet-software/rollouts/{staged['id']}"
+        detail = httpx.get(url, headers=h, timeout=30)
         if detail.json()["current_group"] >= 1:
             return
         time.sleep(0.5)
@@ -125,7 +128,7 @@ def main() -> None:
         env.update({"FLEET_DATA_DIR": data, "FLEET_ENV": "development", "FLEET_BCRYPT_ROUNDS": "4",
                     "FLEET_DEMO_POLL_SECONDS": "1"})
         port = _port()
-        server = subprocess.Popen(
+        server = subprocess.Popen(  # noqa: S603 - our own command line
             [sys.executable, "-m", "fleet.cli", "serve", "--demo", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -136,7 +139,9 @@ def main() -> None:
             _wait_healthy(base)
             _start_demo_rollout(base)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+                browser = pw.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+                )
                 for name, path, user, sizes, prepare in SHOTS:
                     for width, height in sizes:
                         context = browser.new_context(viewport={"width": width, "height": height})
