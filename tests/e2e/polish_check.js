@@ -3,7 +3,8 @@
   const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const words = (list) => list.filter((s) => s && s.trim().length > 0).map((s) => s.trim())
     .sort((a, b) => b.length - a.length)
-    .map((s) => new RegExp(`(^|[^\\p{L}_])${escape(s)}(?=$|[^\\p{L}_])`, "gu"));
+    // a word ends where no letter follows, nor a dot and a letter ("test" is no part of test.abort)
+    .map((s) => new RegExp(`(^|[^\\p{L}_])${escape(s)}(?=$|[^\\p{L}_.]|\\.(?!\\p{L}))`, "gu"));
   const dataRes = words(data);
   const PLACEHOLDER = /\{\w+\}/;
   const bundleRes = words(bundle.filter((s) => !PLACEHOLDER.test(s)));

@@ -66,6 +66,14 @@ def _data_values(base: str) -> list[str]:
     grab("/fleet-software/rollouts", "name", "description", limit=500)
     grab("/users", "username", "role", limit=500)
     grab("/reports", "scenario_name", "device_number", "customer_name", "operator_name", limit=500)
+    # why an operator aborted a test is what he typed
+    reports = httpx.get(f"{base}/api/v1/reports", headers=h, params={"limit": 500}).json()
+    for report in reports:
+        if report.get("status") == "aborted":
+            detail = httpx.get(f"{base}/api/v1/reports/{report['id']}", headers=h).json()
+            reason = ((detail.get("results") or {}).get("abort") or {}).get("reason")
+            if isinstance(reason, str):
+                values.add(reason)
     grab("/fleet-config/json-templates", "name", "description", "template_type", "category",
          limit=500)
     grab("/fleet-config/system-configs", "config_key", "description", limit=500)

@@ -5,7 +5,7 @@ import { ready } from "./shell.js";
 import { t } from "./i18n.js";
 import { fieldProblems, mountSchemaForm } from "./schemaform.js";
 import { mountReports } from "./reports.js";
-import { PAGE, download, fmtDate, pager, statusText, tabs } from "./ui.js";
+import { PAGE, download, fmtDate, pager, tabs } from "./ui.js";
 
 const DUE_LABELS = { overdue: "overdue", due_soon: "due soon", ok: "", never_tested: "never tested" };
 const state = { deviceSkip: 0, customerSkip: 0, editingDevice: null, editingCustomer: null };
@@ -267,18 +267,23 @@ function historyTitle(entry) {
   return entry.title;
 }
 
+// A status or verdict inside a sentence (lower case, as the API's English summary has it).
+function lower(value) {
+  return t(`status.l_${value}`, String(value).replaceAll("_", " "));
+}
+
 function shortValue(field, value) {
   if (value === null || value === undefined) return "—";
-  if (field === "status") return statusText(value);
+  if (field === "status") return lower(value);
   const text = String(value);
   return text.length <= 60 ? text : `${text.slice(0, 59)}…`;
 }
 
 function historySummary(entry) {
   const d = entry.details || {};
-  if (entry.kind === "test") return `${statusText(d.verdict || "none")} (${statusText(d.status || "none")})`;
+  if (entry.kind === "test") return `${lower(d.verdict || "no_verdict")} (${lower(d.status || "no_status")})`;
   if (entry.kind === "software") {
-    const summary = `${statusText(d.status || "pending")}, ${d.previous_version || "—"} → ${d.new_version || "—"}`;
+    const summary = `${lower(d.status || "pending")}, ${d.previous_version || "—"} → ${d.new_version || "—"}`;
     return d.error_message ? `${summary}: ${shortValue("", d.error_message)}` : summary;
   }
   if (entry.kind !== "change" || !d.changed) return entry.summary;
