@@ -1,6 +1,6 @@
 // The page shell: role-aware navigation, role switcher, logout. Pages wait on `ready`.
 import { auth, el, flash } from "./api.js";
-import { i18nReady } from "./i18n.js"; // UI language picker and data-i18n texts
+import "./i18n.js"; // UI language picker and data-i18n texts
 
 const NAV = JSON.parse(document.getElementById("nav-data").textContent);
 
@@ -41,8 +41,7 @@ function renderSession(me) {
 }
 
 async function boot() {
-  // pages render once the user's language is loaded, or their first texts stay English
-  const [me] = await Promise.all([auth.me(), i18nReady.catch(() => null)]);
+  const me = await auth.me();
   const module = document.body.dataset.module;
   if (!me) {
     if (module) location.assign("/");

@@ -531,6 +531,8 @@ ready.then(() => {
   $("due-send").addEventListener("click", () => reminders(false));
   $("stats-filter").addEventListener("submit", loadStats);
   window.addEventListener("hashchange", showTab);
+  // texts written before the user's language was loaded are written again in it
+  window.addEventListener("fleet:language", showTab);
   loadDevices();
   fillCustomers();
   showTab();
