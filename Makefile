@@ -8,8 +8,7 @@ PORT ?= 5000
 .PHONY: run install test lint clean
 
 run: install
-	$(BIN)/fleet demo
-	$(BIN)/fleet serve --host $(HOST) --port $(PORT)
+	$(BIN)/fleet serve --demo --host $(HOST) --port $(PORT)
 
 install: $(VENV)/.installed
 

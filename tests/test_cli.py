@@ -156,6 +156,18 @@ def test_production_needs_a_secret(tmp_path: Path) -> None:
         timeout=60,
     )
     assert demo.returncode == 1 and "development only" in demo.stderr
+    for how in (["--demo"], []):  # the living demo, by option or by setting
+        living = subprocess.run(
+            [sys.executable, "-m", "fleet.cli", "serve", "--port", "5999", *how],
+            env={**env, "FLEET_SECRET_KEY": "s" * 40, **({} if how else {"FLEET_DEMO_FLEET": "1"})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert living.returncode == 1, living.stderr
+        assert living.stderr.strip() == (
+            "error: the demo fleet is for development only (FLEET_ENV=production)"
+        )
     bad_port = subprocess.run(
         [sys.executable, "-m", "fleet.cli", "serve", "--port", "0"],
         env=env,

@@ -86,12 +86,21 @@ def main() -> None:
     help="Behind a reverse proxy: take client address and scheme from X-Forwarded-* "
     "sent by the addresses in FLEET_FORWARDED_ALLOW_IPS.",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="A living demo (development only): create the demo data if missing and let its "
+    "testers poll this server, install roll-outs and report (same as FLEET_DEMO_FLEET=1).",
+)
 @friendly_errors
-def serve(host: str, port: int, workers: int | None, proxy_headers: bool) -> None:
+def serve(host: str, port: int, workers: int | None, proxy_headers: bool, demo: bool) -> None:
     """Migrate the database to the newest schema, then serve the app."""
     from fleet.ops import serving
 
-    serving.serve(get_settings(), host, port, workers, proxy_headers)
+    settings = get_settings()
+    if demo:
+        settings = settings.model_copy(update={"demo_fleet": True})
+    serving.serve(settings, host, port, workers, proxy_headers)
 
 
 @main.command()

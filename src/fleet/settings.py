@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # sweep looks every test_sweep_seconds (and whenever a test starts or the list is read).
     test_idle_timeout_minutes: int = Field(default=120, ge=1)
     test_sweep_seconds: int = Field(default=60, ge=1, le=3600)
+    # The living demo (fleet serve --demo): the demo's testers poll this often (seconds).
+    demo_fleet: bool = False
+    demo_poll_seconds: float = Field(default=5.0, ge=0.5, le=3600)
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, defaulting to a SQLite file in the data dir."""

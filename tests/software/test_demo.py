@@ -1,4 +1,4 @@
-"""Demo software: packages with artifacts on disk, a finished and a running roll-out; idempotent."""
+"""Demo software: packages with artifacts on disk, a finished roll-out and a draft; idempotent."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_demo_software(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> N
             session.commit()
             assert first["software"] > 0 and second["software"] == 0
             statuses = sorted(session.scalars(select(Rollout.status)).all())
-            assert statuses == ["finished", "running"]
+            assert statuses == ["draft", "finished"]
             paths = session.scalars(select(SoftwareVersion.file_path)).all()
             assert paths and all((Path(settings.data_dir) / p).is_file() for p in paths)
             assert session.scalar(select(func.count(SoftwareVersion.id))) == len(paths)

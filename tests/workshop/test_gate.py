@@ -120,6 +120,10 @@ async def test_a_blocked_item_cannot_be_tested(
     assert r.status_code == 200, r.text
     assert r.json()["readiness"] == "blocked"
     assert "life limit 120 months" in r.json()["blocked_reason"]
+    # the pages translate the code; the parameters say what the English sentence says
+    assert r.json()["reason_code"] == "blocked"
+    assert r.json()["reason_params"]["due"]["code"] == "life_limit"
+    assert r.json()["reason_params"]["due"]["params"]["months"] == 120
     r = await start_test(client, shop)
     assert r.status_code == 409
     assert "blocked" in r.json()["detail"] and "life limit" in r.json()["detail"]
@@ -281,6 +285,11 @@ async def test_a_fitted_parts_own_life_blocks_the_item(
     item = (await client.get(f"{W}/items/{device}", headers=op)).json()
     assert item["readiness"] == "blocked"
     assert "part FLT-1 life 1 months" in item["blocked_reason"]
+    assert item["due"][0]["reason_code"] == "part_life"
+    assert item["due"][0]["reason_params"]["part_number"] == "FLT-1"
+    assert item["due"][0]["reason"] == "part FLT-1 life 1 months from fitting " + (
+        item["due"][0]["reason_params"]["anchor"]
+    )
     assert [(d["component"], d["kind_of_test"], d["rule_id"]) for d in item["due"]] == [
         ("filter_insert", "end_of_life", None)
     ]

@@ -77,23 +77,36 @@ def _serve(
         from fleet.settings import ConfigError
 
         raise ConfigError("FLEET_METRICS=token needs FLEET_METRICS_TOKEN")
+    if settings.demo_fleet and settings.env == "production":
+        from fleet.settings import ConfigError
+
+        raise ConfigError("the demo fleet is for development only (FLEET_ENV=production)")
     migrate.upgrade(settings)
     workers = workers or default_workers(settings)
     fit_pool(settings, workers)
     if mode == "bind":
         start_metrics_listener(settings)
-    draining.run(  # uvicorn.run's options, connections drained on shutdown
-        "fleet.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or default_workers(settings),
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips=settings.forwarded_allow_ips if proxy_headers else None,
-        log_config=logs.log_config(settings.log_format, settings.log_level),
-        access_log=False,  # fleet.access writes it, in the same format, with the route
-        server_header=False,
-    )
+    fleet = None
+    if settings.demo_fleet:  # the living demo: simulated testers in a thread of this process
+        from fleet.ops import demo_fleet
+
+        fleet = demo_fleet.start(settings, host, port)
+    try:
+        draining.run(  # uvicorn.run's options, connections drained on shutdown
+            "fleet.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers or default_workers(settings),
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=settings.forwarded_allow_ips if proxy_headers else None,
+            log_config=logs.log_config(settings.log_format, settings.log_level),
+            access_log=False,  # fleet.access writes it, in the same format, with the route
+            server_header=False,
+        )
+    finally:
+        if fleet is not None:
+            fleet.stop()
 
 
 def fit_pool(settings: Settings, workers: int) -> None:

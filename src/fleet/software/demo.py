@@ -1,5 +1,6 @@
 """Demo software (``fleet demo``): firmware and tool packages with versions and artifacts, one
-finished and one running roll-out on the demo mask testers. Idempotent."""
+finished roll-out on the demo mask testers and one ready for the user to start (a started one
+moves only while devices poll: ``fleet serve --demo``). Idempotent."""
 
 from __future__ import annotations
 
@@ -161,7 +162,7 @@ def _rollout(
         total_devices=len(devices),
         created_by=user_id,
         created_at=when,
-        started_at=when,
+        started_at=when if status != "draft" else None,
         finished_at=when + timedelta(hours=2) if status == "finished" else None,
     )
     session.add(rollout)
@@ -272,8 +273,8 @@ def seed_software(session: Session) -> int:
             f"{fw} 2.10.0 staged",
             versions[f"{fw} 2.10.0"],
             devices,
-            ["completed", "completed", "in_progress", "waiting", "waiting", "waiting"],
-            "running",
+            ["waiting"] * 6,
+            "draft",  # waits for the user's Start: nothing would take it further without devices
             user_id,
             now - timedelta(hours=3),
             versions[f"{fw} 2.9.0"],

@@ -29,6 +29,7 @@ from fleet.db import utcnow
 from fleet.errors import Conflict
 from fleet.models import Customer, Device, WorkshopDue, WorkshopIntervalRule, WorkshopReminder
 from fleet.settings import Settings
+from fleet.workshop import reasons
 from fleet.workshop.schemas import DigestRead, DueRead, ReminderResult, ReminderSend
 
 
@@ -63,6 +64,7 @@ def due_query(
 def to_read(row: Any, now: datetime) -> DueRead:
     """Answer one row of the due query."""
     due, device, customer_name, rule_name, source = row
+    cause = reasons.load(due.reason)
     return DueRead(
         device_id=device.id,
         device_number=device.device_number,
@@ -78,7 +80,9 @@ def to_read(row: Any, now: datetime) -> DueRead:
         rule_id=due.rule_id,
         rule_name=rule_name,
         source=source,
-        reason=due.reason,
+        reason=cause.english(),
+        reason_code=cause.code,
+        reason_params=cause.params,
     )
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fleet.due import add_months
+from fleet.workshop.reasons import Reason
 
 TRIGGERS = ("use", "repair", "fitting", "manufacture")
 READINESS = ("ready", "in_repair", "test_required", "blocked", "decommissioned")
@@ -78,7 +79,11 @@ class DueEntry:
     due_at: datetime
     effect: str  # "test" (the item needs a test) or "block" (it must not be used)
     rule_id: int | None  # None: the fitted part's own life from the parts catalog
-    reason: str
+    cause: Reason  # why it falls due (a code with parameters, see reasons.py)
+
+    @property
+    def reason(self) -> str:
+        return self.cause.english()
 
 
 def applies(rule: Rule, facts: ItemFacts) -> bool:
@@ -109,12 +114,11 @@ def _interval(rule: Rule, facts: ItemFacts) -> DueEntry | None:
         return None
     months = 0 if rule.after_each_use else (rule.interval_months or 0)
     last = last_passed(rule, facts)
-    what = f"{rule.component} " if rule.component else ""
     if rule.trigger == "manufacture":
         base = facts.manufactured_on or facts.registered_at
         anchor = max(base, last) if last else base
         if last and last >= base:
-            counted = "last passed test"
+            counted = "last_passed"
         else:
             counted = "manufacture" if facts.manufactured_on else "registration"
     elif rule.trigger == "use":
@@ -133,16 +137,23 @@ def _interval(rule: Rule, facts: ItemFacts) -> DueEntry | None:
         anchor, counted = facts.components[rule.component], "fitting"
     else:
         return None
-    interval = "after each use" if rule.after_each_use else f"every {months} months"
     return DueEntry(
         component=rule.component or "",
         kind_of_test=rule.kind_of_test,
         due_at=add_months(anchor, months),
         effect="block" if rule.component else "test",
         rule_id=rule.id,
-        reason=(
-            f"{what}{rule.kind_of_test} {interval} from {counted} {_day(anchor)} "
-            f"({rule.source}: {rule.source_text})"
+        cause=Reason(
+            "interval",
+            {
+                "component": rule.component or "",
+                "kind_of_test": rule.kind_of_test,
+                "months": None if rule.after_each_use else months,
+                "counted": counted,
+                "anchor": _day(anchor),
+                "source": rule.source,
+                "source_text": rule.source_text,
+            },
         ),
     )
 
@@ -156,16 +167,22 @@ def _life(rule: Rule, facts: ItemFacts) -> DueEntry | None:
         base, counted = facts.manufactured_on, "manufacture"
     else:
         return None
-    what = rule.component or "item"
     return DueEntry(
         component=rule.component or "",
         kind_of_test=END_OF_LIFE,
         due_at=add_months(base, rule.life_limit_months),
         effect="block",
         rule_id=rule.id,
-        reason=(
-            f"{what} life limit {rule.life_limit_months} months from {counted} {_day(base)} "
-            f"({rule.source}: {rule.source_text})"
+        cause=Reason(
+            "life_limit",
+            {
+                "component": rule.component or "",
+                "months": rule.life_limit_months,
+                "counted": counted,
+                "anchor": _day(base),
+                "source": rule.source,
+                "source_text": rule.source_text,
+            },
         ),
     )
 
@@ -193,7 +210,10 @@ def compute_due(rules: list[Rule], facts: ItemFacts) -> list[DueEntry]:
             due_at=add_months(fitted, months),
             effect="block",
             rule_id=None,
-            reason=f"part {part_number} life {months} months from fitting {_day(fitted)}",
+            cause=Reason(
+                "part_life",
+                {"part_number": part_number, "months": months, "anchor": _day(fitted)},
+            ),
         )
         key = (component, END_OF_LIFE)
         if key not in best or entry.due_at < best[key].due_at:
@@ -218,8 +238,15 @@ class RepairState:
 @dataclass(frozen=True)
 class Readiness:
     readiness: str
-    blocked_reason: str | None
-    reason: str | None
+    cause: Reason | None = None  # why (a code with parameters, see reasons.py)
+
+    @property
+    def reason(self) -> str | None:
+        return self.cause.english() if self.cause else None
+
+    @property
+    def blocked_reason(self) -> str | None:
+        return self.reason if self.readiness == "blocked" else None
 
 
 def readiness(
@@ -228,7 +255,7 @@ def readiness(
     repairs: RepairState,
     last_test: LastTest | None,
     last_passed_at: datetime | None,
-    due: list[tuple[datetime, str, str]],
+    due: list[tuple[datetime, str, Reason]],
     now: datetime,
 ) -> Readiness:
     """Derive an item's readiness from its records; ``due`` holds (due_at, effect, reason).
@@ -238,25 +265,31 @@ def readiness(
     then an overdue test; else ready.
     """
     if status == "decommissioned":
-        return Readiness("decommissioned", None, "the item is decommissioned")
-    blocks = sorted(d for d in due if d[1] == "block" and d[0] <= now)
+        return Readiness("decommissioned", Reason("decommissioned"))
+    blocks = _earliest(due, "block", now)
     if blocks:
-        reason = f"overdue since {_day(blocks[0][0])}: {blocks[0][2]}"
-        return Readiness("blocked", reason, reason)
+        since = {"since": _day(blocks[0]), "due": blocks[2].as_dict()}
+        return Readiness("blocked", Reason("blocked", since))
     if repairs.active_order_id is not None:
-        return Readiness("in_repair", None, f"repair order {repairs.active_order_id} is open")
+        return Readiness("in_repair", Reason("in_repair", {"order": repairs.active_order_id}))
     done_at = repairs.last_done_at
     if done_at is not None and (last_passed_at is None or last_passed_at <= done_at):
         if last_test is None or last_test.tested_at <= done_at or not last_test.failed:
             return Readiness(
-                "test_required",
-                None,
-                f"repair order {repairs.last_done_order_id} is done; "
-                "a passed test after it releases the item",
+                "test_required", Reason("repair_done", {"order": repairs.last_done_order_id})
             )
     if last_test is not None and last_test.failed:
-        return Readiness("test_required", None, f"test {last_test.report_id} failed")
-    tests = sorted(d for d in due if d[1] == "test" and d[0] <= now)
+        return Readiness("test_required", Reason("test_failed", {"report": last_test.report_id}))
+    tests = _earliest(due, "test", now)
     if tests:
-        return Readiness("test_required", None, f"due since {_day(tests[0][0])}: {tests[0][2]}")
-    return Readiness("ready", None, None)
+        since = {"since": _day(tests[0]), "due": tests[2].as_dict()}
+        return Readiness("test_required", Reason("test_due", since))
+    return Readiness("ready")
+
+
+def _earliest(
+    due: list[tuple[datetime, str, Reason]], effect: str, now: datetime
+) -> tuple[datetime, str, Reason] | None:
+    """The earliest entry of an effect that is due by now (ties: by the English sentence)."""
+    found = [d for d in due if d[1] == effect and d[0] <= now]
+    return min(found, key=lambda d: (d[0], d[2].english())) if found else None

@@ -27,7 +27,7 @@ from fleet.models import (
     WorkshopStepOutcome,
     WorkshopTestOutcome,
 )
-from fleet.workshop import records
+from fleet.workshop import reasons, records
 
 
 async def ensure_may_start(session: AsyncSession, device: Device) -> None:
@@ -48,7 +48,7 @@ async def ensure_may_start(session: AsyncSession, device: Device) -> None:
         .limit(1)
     )
     if block is not None:
-        raise Conflict(f"Device {device.device_number} is blocked: {block}")
+        raise Conflict(f"Device {device.device_number} is blocked: {reasons.load(block).english()}")
 
 
 def _steps(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -61,7 +61,8 @@ def _step_result(step: dict[str, Any]) -> str | None:
 
 
 def failed_steps(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Answer the failed steps of a report's results: order, name and why."""
+    """Answer the failed steps of a report's results: order, name and why (in English, and
+    the step's evaluation and limits, from which the pages say it in the user's language)."""
     out = []
     for step in _steps(results):
         if _step_result(step) != "failed":
@@ -72,6 +73,8 @@ def failed_steps(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "step_order": step.get("step_order"),
                 "step_name": step.get("step_name"),
                 "reason": (evaluation or {}).get("reason") or step.get("notes"),
+                "evaluation": evaluation or None,
+                "criteria": step.get("criteria"),
             }
         )
     return out

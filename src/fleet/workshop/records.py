@@ -24,7 +24,7 @@ from fleet.models import (
     WorkshopTestOutcome,
     WorkshopUse,
 )
-from fleet.workshop import engine
+from fleet.workshop import engine, reasons
 
 ACTIVE_STATES = ("open", "in_progress")
 PENDING_STATES = ("proposed", "open", "in_progress")
@@ -206,7 +206,7 @@ def refresh_plan(device_ids: Iterable[int]) -> Plan[None]:
                 "due_at": e.due_at,
                 "effect": e.effect,
                 "rule_id": e.rule_id,
-                "reason": e.reason,
+                "reason": e.cause.dump(),
             }
             for device_id, f in facts.items()
             if f.status != "decommissioned"  # out of service: nothing falls due any more
@@ -298,13 +298,13 @@ async def readiness_of(
             )
         ).all()
     )
-    due: dict[int, list[tuple[datetime, str, str]]] = defaultdict(list)
+    due: dict[int, list[tuple[datetime, str, reasons.Reason]]] = defaultdict(list)
     for device_id, due_at, effect, reason in await session.execute(
         select(
             WorkshopDue.device_id, WorkshopDue.due_at, WorkshopDue.effect, WorkshopDue.reason
         ).where(WorkshopDue.device_id.in_(ids), WorkshopDue.due_at <= now)
     ):
-        due[device_id].append((due_at, effect, reason))
+        due[device_id].append((due_at, effect, reasons.load(reason)))
     for device_id in ids:
         if device_id not in status:
             continue

@@ -298,6 +298,8 @@ async def readiness(
             readiness=s.readiness,
             blocked_reason=s.blocked_reason,
             reason=s.reason,
+            reason_code=s.cause.code if s.cause else None,
+            reason_params=s.cause.params if s.cause else None,
         )
         for i, s in states.items()
     ]
@@ -332,6 +334,8 @@ async def get_item(device_id: Id, _: CurrentPrincipal, session: SessionDep) -> I
         readiness=state.readiness,
         blocked_reason=state.blocked_reason,
         reason=state.reason,
+        reason_code=state.cause.code if state.cause else None,
+        reason_params=state.cause.params if state.cause else None,
         manufactured_on=item.manufactured_on if item else None,
         components={c.component: c.fitted_on for c in clocks},
         due=[due_service.to_read(r, now) for r in rows],

@@ -226,7 +226,9 @@ class DueRead(BaseModel):
     rule_id: int | None
     rule_name: str | None
     source: str | None
-    reason: str
+    reason: str  # in English; the pages translate reason_code with reason_params
+    reason_code: str
+    reason_params: dict[str, Any]
 
 
 class ItemRead(BaseModel):
@@ -234,7 +236,9 @@ class ItemRead(BaseModel):
     device_number: str
     readiness: ReadinessValue
     blocked_reason: str | None
-    reason: str | None
+    reason: str | None  # in English; the pages translate reason_code with reason_params
+    reason_code: str | None = None
+    reason_params: dict[str, Any] | None = None
     manufactured_on: datetime | None
     components: dict[str, datetime]
     due: list[DueRead]
@@ -245,7 +249,9 @@ class ReadinessRead(BaseModel):
     device_id: int
     readiness: ReadinessValue
     blocked_reason: str | None
-    reason: str | None
+    reason: str | None  # in English; the pages translate reason_code with reason_params
+    reason_code: str | None = None
+    reason_params: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- reminders

@@ -290,7 +290,7 @@ function showEvaluation(step) {
   const ev = step.evaluation;
   $("cpp-eval").replaceChildren(
     el("span", {}, `${step.step_order}. ${step.step_name}: `), badge(step.result),
-    ev && ev.type !== "boolean" ? el("span", { class: "cpp-eval-detail" }, ` ${evaluationSentence(step)} ${t("cpp.limits", "Limits")}: ${limitsText(step.criteria)}`) : null,
+    ev && ev.type !== "boolean" ? el("span", { class: "cpp-eval-detail" }, ` ${evaluationSentence(step)} ${t("cpp.limits", "Limits")}: ${limitsText(step.criteria)}`) : "",
   );
 }
 
@@ -452,7 +452,7 @@ async function runBench(step) {
     for (;;) {
       await new Promise((r) => setTimeout(r, 300));
       const data = await fetchSamples();
-      if (!data || data.status !== "in_progress") break;
+      if (!data || data.status !== "in_progress") return; // aborted or taken over meanwhile
       if (data.bench && !data.bench.running) {
         if (data.bench.error) throw new Error(data.bench.error);
         break;

@@ -2,6 +2,7 @@
 import { fillReadiness } from "./readiness.js";
 import { api, el, flash, fmtTime, request, tokens } from "./api.js";
 import { ready } from "./shell.js";
+import { t } from "./i18n.js";
 import { fieldProblems, mountSchemaForm } from "./schemaform.js";
 import { mountReports } from "./reports.js";
 import { PAGE, download, fmtDate, pager, rowDelete, tabs } from "./ui.js";
@@ -267,6 +268,50 @@ async function deleteDevice(device) {
   }
 }
 
+// A history entry in the user's language, from its details (the API's title and summary are
+// the English of the same).
+function fill(text, values) {
+  return text.replace(/\{(\w+)\}/g, (all, k) => (values[k] === undefined || values[k] === null ? all : String(values[k])));
+}
+
+function historyTitle(entry) {
+  const d = entry.details || {};
+  if (entry.kind === "test") return `${t("fdm.history_test", "Test")}: ${d.scenario || t("fdm.unknown_scenario", "unknown scenario")}`;
+  if (entry.kind === "software") return `${t(`fdm.history_software_${d.action}`, `Software ${d.action}`)}: ${d.software || t("fdm.unknown_software", "unknown software")}`;
+  if (d.action === "device.create") return t("fdm.history_device_created", "Device created");
+  if (d.action === "device.update") return t("fdm.history_device_changed", "Device changed");
+  return entry.title;
+}
+
+// A status or verdict inside a sentence (lower case, as the API's English summary has it).
+function lower(value) {
+  return t(`status.l_${value}`, String(value).replaceAll("_", " "));
+}
+
+function shortValue(field, value) {
+  if (value === null || value === undefined) return "—";
+  if (field === "status") return lower(value);
+  const text = String(value);
+  return text.length <= 60 ? text : `${text.slice(0, 59)}…`;
+}
+
+function historySummary(entry) {
+  const d = entry.details || {};
+  if (entry.kind === "test") return `${lower(d.verdict || "no_verdict")} (${lower(d.status || "no_status")})`;
+  if (entry.kind === "software") {
+    const summary = `${lower(d.status || "pending")}, ${d.previous_version || "—"} → ${d.new_version || "—"}`;
+    return d.error_message ? `${summary}: ${shortValue("", d.error_message)}` : summary;
+  }
+  if (entry.kind !== "change" || !d.changed) return entry.summary;
+  return Object.entries(d.changed).map(([field, diff]) => {
+    const name = t(`fdm.field_${field}`, field);
+    if (field === "configuration") return t("fdm.configuration_changed", "configuration changed");
+    if (!diff || typeof diff !== "object") return null;
+    if (diff.old === null || diff.old === undefined) return `${name}: ${shortValue(field, diff.new)}`;
+    return `${name}: ${shortValue(field, diff.old)} → ${shortValue(field, diff.new)}`;
+  }).filter(Boolean).join("; ");
+}
+
 async function openHistory(device) {
   try {
     const h = await api.get(`/fleet-data/devices/${device.id}/history`);
@@ -278,22 +323,22 @@ async function openHistory(device) {
     const due = document.getElementById("history-due");
     due.className = `fdm-due-line fdm-${d.due_state}`;
     due.textContent = d.last_test_at
-      ? `Last test ${fmtDate(d.last_test_at)} · next test due ${fmtDate(d.next_due_at)} (every ${d.interval_months} months)${d.due_state === "overdue" ? " — OVERDUE" : ""}`
-      : "Never tested";
+      ? fill(t("fdm.due_line", "Last test {last} · next test due {next} (every {months} months)"), { last: fmtDate(d.last_test_at), next: fmtDate(d.next_due_at), months: d.interval_months }) + (d.due_state === "overdue" ? ` — ${t("fdm.overdue_caps", "OVERDUE")}` : "")
+      : t("fdm.never_tested", "Never tested");
     document.getElementById("history-list").replaceChildren(
       ...(h.entries.length ? h.entries : []).map((entry) =>
         el("li", { class: `fdm-event fdm-event-${entry.kind}`, dataset: { kind: entry.kind } },
           el("time", {}, fmtTime(entry.at)),
-          el("span", { class: "fdm-badge" }, entry.kind),
+          el("span", { class: "fdm-badge" }, t(`fdm.event_${entry.kind}`, entry.kind)),
           entry.kind === "test" && entry.ref_id
-            ? el("a", { href: `#reports?report=${entry.ref_id}`, class: "fdm-report-link", dataset: { report: String(entry.ref_id) } }, entry.title)
-            : el("strong", {}, entry.title),
-          el("span", {}, entry.summary),
-          entry.user ? el("span", { class: "hint" }, `by ${entry.user}`) : null,
+            ? el("a", { href: `#reports?report=${entry.ref_id}`, class: "fdm-report-link", dataset: { report: String(entry.ref_id) } }, historyTitle(entry))
+            : el("strong", {}, historyTitle(entry)),
+          el("span", {}, historySummary(entry)),
+          entry.user ? el("span", { class: "hint" }, fill(t("fdm.by_user", "by {user}"), { user: entry.user })) : null,
         ),
       ),
     );
-    if (!h.entries.length) document.getElementById("history-list").append(el("li", { class: "hint" }, "Nothing recorded yet"));
+    if (!h.entries.length) document.getElementById("history-list").append(el("li", { class: "hint" }, t("fdm.nothing_recorded", "Nothing recorded yet")));
     document.getElementById("history-dialog").showModal();
   } catch (e) {
     flash(e.message, "error");

@@ -136,7 +136,7 @@ async function deleteSoftware(s) {
 async function showVersions(s = state.software) {
   state.software = s;
   $("versions-panel").hidden = false;
-  $("versions-title").textContent = `Versions of ${s.name}`;
+  $("versions-title").textContent = t("fsm.versions_of", "Versions of {name}").replace("{name}", s.name);
   try {
     const versions = await api.get(`${SW}/software/${s.id}/versions`, { limit: 500 });
     $("versions-table").tBodies[0].replaceChildren(...versions.map((v) =>
@@ -164,7 +164,7 @@ function openVersion(v) {
   state.editingVersion = v;
   const form = $("version-form");
   form.reset();
-  $("version-form-title").textContent = v ? `Edit ${v.version_number}` : `New version of ${state.software.name}`;
+  $("version-form-title").textContent = v ? t("fsm.edit_version", "Edit {version}").replace("{version}", v.version_number) : t("fsm.new_version_of", "New version of {name}").replace("{name}", state.software.name);
   form.elements.version_number.value = v ? v.version_number : "";
   form.elements.version_number.disabled = !!v;
   form.elements.is_stable.checked = v ? !!v.is_stable : true;
@@ -345,7 +345,7 @@ async function moveInstallation(i, status) {
 }
 
 async function showLog(i) {
-  $("log-title").textContent = `Installation ${i.id}: ${i.software_name || ""} on ${i.device_number || i.device_id}`;
+  $("log-title").textContent = t("fsm.log_title", "Installation {id}: {software} on {device}").replace("{id}", i.id).replace("{software}", i.software_name || "").replace("{device}", i.device_number || i.device_id);
   try {
     const detail = await api.get(`${SW}/installations/${i.id}`);
     $("log-text").textContent = detail.installation_log || "";
@@ -368,10 +368,10 @@ async function showLog(i) {
 
 function describeDelivery(d) {
   if (!d) return "";
-  const parts = [`Update type: ${d.update_type}`];
+  const parts = [`${t("fsm.update_type", "Update type")}: ${t(`fsm.update_${d.update_type}`, d.update_type)}`];
   const w = d.maintenance_window;
-  if (w) parts.push(`maintenance window: ${w.schedule} for ${w.duration} (${w.timezone})`);
-  if (d.confirmation_required) parts.push("the device's user confirms first");
+  if (w) parts.push(t("fsm.window_summary", "maintenance window: {schedule} for {duration} ({timezone})").replace("{schedule}", w.schedule).replace("{duration}", w.duration).replace("{timezone}", w.timezone));
+  if (d.confirmation_required) parts.push(t("fsm.confirm_first_summary", "the device's user confirms first"));
   return parts.join(" · ");
 }
 

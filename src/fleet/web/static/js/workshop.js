@@ -4,7 +4,8 @@
 import { api, el, flash, fmtTime, request } from "./api.js";
 import { t } from "./i18n.js";
 import { mountJsonEditor } from "./jsoneditor.js";
-import { readinessBadge } from "./readiness.js";
+import { evaluationSentence } from "./evaluation.js";
+import { readinessBadge, reasonText } from "./readiness.js";
 import { ready } from "./shell.js";
 import { showError } from "./ui.js";
 
@@ -19,6 +20,14 @@ const NEXT = {
 };
 const state = { order: null, parts: [], rule: null, ruleEditor: null, chart: null, devices: new Map() };
 const $ = (id) => document.getElementById(id);
+
+// Why a step failed: its evaluation in the user's language (the English reason of older orders).
+function failedWhy(step) {
+  if (step.evaluation && step.evaluation.type && step.evaluation.type !== "boolean") {
+    return `: ${evaluationSentence({ result: "failed", evaluation: step.evaluation, criteria: step.criteria })}`;
+  }
+  return step.reason ? `: ${step.reason}` : "";
+}
 
 function day(value) {
   return value ? String(value).slice(0, 10) : "";
@@ -130,7 +139,7 @@ function renderOrder() {
     o.release_report_id ? ` · ${t("fwm.release", "release test")} #${o.release_report_id}` : "",
     o.technician ? ` · ${o.technician}` : "",
   );
-  $("order-failed").replaceChildren(...o.failed_steps.map((s) => el("li", {}, `${s.step_order}. ${s.step_name}${s.reason ? `: ${s.reason}` : ""}`)));
+  $("order-failed").replaceChildren(...o.failed_steps.map((s) => el("li", {}, `${s.step_order}. ${s.step_name}${failedWhy(s)}`)));
   form.elements.findings.value = o.findings || "";
   form.elements.work_done.value = o.work_done || "";
   form.elements.time_spent_minutes.value = o.time_spent_minutes ?? "";
@@ -405,7 +414,7 @@ async function loadDue(event) {
           el("td", {}, i.component || ""),
           el("td", {}, i.kind_of_test),
           el("td", {}, day(i.due_at), i.overdue ? ` (${t("fwm.overdue", "Overdue")})` : ""),
-          el("td", { title: i.reason }, i.rule_name || i.reason),
+          el("td", { title: reasonText(i.reason_code, i.reason_params) }, i.rule_name || reasonText(i.reason_code, i.reason_params)),
         ),
       ),
     );
@@ -517,6 +526,8 @@ ready.then(() => {
   $("due-send").addEventListener("click", () => reminders(false));
   $("stats-filter").addEventListener("submit", loadStats);
   window.addEventListener("hashchange", showTab);
+  // texts written before the user's language was loaded are written again in it
+  window.addEventListener("fleet:language", showTab);
   loadDevices();
   fillCustomers();
   showTab();
