@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fleet.db import utcnow
 from fleet.models import SystemLog, TestReport, TestReportActivity, TestReportSeal
+from tests.factories import add_device
 from tests.runs import test_runs_api
 from tests.runs.test_runs_api import R, T, run_yearly, start
-from tests.scenarios.factories import add_device
 from tests.writes import recorded_writes
 
 setup = test_runs_api.setup  # the fixture: a customer, a device, the yearly scenario
@@ -67,7 +67,9 @@ async def test_no_get_of_tests_or_reports_writes(
         session.add(legacy)
     # a running test, and one idle past the timeout (the sweep's, not a reader's, to close)
     running = await start(client, setup)
-    other = await add_device(sessionmaker, "FFM-2", customer_id=setup["customer"])
+    other = await add_device(
+        sessionmaker, "FFM-2", kind="full_face_mask", serial=True, customer_id=setup["customer"]
+    )
     idle = await start(client, {**setup, "device": other})
     async with sessionmaker() as session, session.begin():
         await session.execute(
