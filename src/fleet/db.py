@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, Select, event, false, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from fleet.errors import Conflict
 from fleet.settings import Settings, async_database_url
 from fleet.validation import (
     INT64_MAX,
@@ -194,6 +197,26 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             # the answer.
             await announced(session.info)
 
+
+
+async def flush_or_conflict(session: AsyncSession, message: str) -> None:
+    """Flush the session's pending writes; a unique, foreign-key or check constraint that refuses
+    them becomes a 409 with ``message`` (the race a service's own check did not see: another
+    request wrote the same key, or still refers to the row, between the check and the write)."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message) from exc
+
+
+@contextmanager
+def conflict_on_integrity(message: str) -> Iterator[None]:
+    """As ``flush_or_conflict``, around a statement executed directly (an UPDATE ... RETURNING
+    that a constraint may refuse)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Conflict(message) from exc
 
 
 _Row = TypeVar("_Row", bound=Base)

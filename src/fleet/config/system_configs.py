@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import changes, record
 from fleet.auth.deps import Principal
 from fleet.config.schemas import COMPONENTS, SystemConfigCreate, SystemConfigPut, SystemConfigUpdate
-from fleet.db import lock_row
+from fleet.db import flush_or_conflict, lock_row
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import Configuration
 from fleet.search import contains_literal
@@ -66,10 +65,7 @@ async def get_by_key(session: AsyncSession, key: str) -> Configuration:
 
 
 async def _flush(session: AsyncSession, key: str) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"A configuration with key '{key}' already exists") from None
+    await flush_or_conflict(session, f"A configuration with key '{key}' already exists")
 
 
 async def create(

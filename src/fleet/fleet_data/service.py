@@ -8,13 +8,12 @@ from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Integer, Select, bindparam, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleet.audit import service as audit_log
 from fleet.auth.deps import Principal
-from fleet.db import lock_row, utcnow
+from fleet.db import flush_or_conflict, lock_row, utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.fleet_data import cache
 from fleet.fleet_data.schemas import (
@@ -201,10 +200,7 @@ async def update_customer(
 
 async def _flush_delete(session: AsyncSession, what: str, advice: str = "") -> None:
     """Flush a delete; a reference this module does not count (other modules' tables) is a 409."""
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"{what} is still referenced by other records{advice}") from None
+    await flush_or_conflict(session, f"{what} is still referenced by other records{advice}")
 
 
 async def delete_customer(session: AsyncSession, actor: Principal, customer: Customer) -> None:
@@ -589,10 +585,7 @@ def _device_dict(device: Device) -> dict[str, Any]:
 
 
 async def _flush(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("Device number already exists") from None
+    await flush_or_conflict(session, "Device number already exists")
 
 
 async def audit_device(

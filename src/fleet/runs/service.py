@@ -8,13 +8,12 @@ import math
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet import due
 from fleet.audit.service import record
 from fleet.auth.deps import Principal
-from fleet.db import lock_row, utcnow
+from fleet.db import flush_or_conflict, lock_row, utcnow
 from fleet.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from fleet.models import (
     Configuration,
@@ -164,10 +163,8 @@ async def start_test(
     )
     session.add(report)
     number = device.device_number
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # another start won the race for this device
-        raise Conflict(f"Device {number} is already running a test") from exc
+    # Another start may have won the race for this device.
+    await flush_or_conflict(session, f"Device {number} is already running a test")
     await lifecycle.touch(session, report.id)
     record(
         session,

@@ -66,12 +66,11 @@ from typing import Any, Final, cast
 from sqlalchemy import CursorResult, Select, Table, bindparam, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fleet.audit import service as audit
-from fleet.db import utcnow
+from fleet.db import flush_or_conflict, utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.models import (
     Device,
@@ -361,13 +360,10 @@ async def create_installation(
         now=utcnow(),
         restores=point,
     )
-    try:
-        await session.flush()
-    except IntegrityError:
-        # Another request created this device's first row for the software at the same moment.
-        raise Conflict(
-            f"device {device.device_number} is being changed by another request; try again"
-        ) from None
+    # Another request may have created this device's first row for the software just now.
+    await flush_or_conflict(
+        session, f"device {device.device_number} is being changed by another request; try again"
+    )
     if rollout_id is not None:
         await session.execute(
             update(RolloutTarget)

@@ -7,7 +7,6 @@ from typing import Any
 
 import segno
 from sqlalchemy import Select, String, cast, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit import service as audit_log
@@ -15,6 +14,7 @@ from fleet.auth import security
 from fleet.auth.deps import Principal
 from fleet.auth.roles import ROLES, covers
 from fleet.auth.service import revoke_user_sessions
+from fleet.db import flush_or_conflict
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import User
 from fleet.search import contains_literal, icontains
@@ -117,10 +117,7 @@ async def _ensure_unique(
 
 
 async def _flush(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("Username or email already exists") from None
+    await flush_or_conflict(session, "Username or email already exists")
 
 
 async def create_user(

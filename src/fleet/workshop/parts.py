@@ -6,11 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import changes, record
 from fleet.auth.deps import Principal
+from fleet.db import conflict_on_integrity
 from fleet.errors import Conflict, NotFound
 from fleet.models import WorkshopPart, WorkshopStockLot, WorkshopStockReceipt
 from fleet.workshop.schemas import (
@@ -185,7 +185,8 @@ async def take(session: AsyncSession, part_id: int, lot_id: int, quantity: int) 
     lot = await session.get(WorkshopStockLot, lot_id)
     if lot is None or lot.part_id != part_id:
         raise NotFound("Lot not found for this part")
-    try:
+    # The CHECK constraint refuses what the WHERE let through, should a writer bypass it.
+    with conflict_on_integrity(f"Lot {lot.lot_number} holds less than {quantity}"):
         result = await session.execute(
             update(WorkshopStockLot)
             .where(WorkshopStockLot.id == lot_id, WorkshopStockLot.quantity >= quantity)
@@ -193,8 +194,6 @@ async def take(session: AsyncSession, part_id: int, lot_id: int, quantity: int) 
             .returning(WorkshopStockLot.quantity)
         )
         left = result.scalar_one_or_none()
-    except IntegrityError as exc:  # the CHECK constraint, should a writer bypass the WHERE
-        raise Conflict(f"Lot {lot.lot_number} holds less than {quantity}") from exc
     if left is None:
         await session.refresh(lot)
         raise Conflict(
