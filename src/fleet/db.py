@@ -219,6 +219,41 @@ def conflict_on_integrity(message: str) -> Iterator[None]:
         raise Conflict(message) from exc
 
 
+# The exceptions to "one request, one transaction, committed by the session dependency when the
+# endpoint returns": each commits part of a request's work earlier, for the reason given. They
+# are listed in the README ("Transactions") and docs/ARCHITECTURE.md; a test keeps the lists and
+# the call sites in step.
+EARLY_COMMITS: dict[str, str] = {
+    "auth-refusal": "a refused login or refresh still keeps what it recorded (the failed attempt "
+    "that throttles the next ones, the sessions revoked on a reused refresh token) although the "
+    "error answer rolls the request back",
+    "export-audit": "the audit row of a database export is committed before the dump is read on "
+    "its own connection, so the dump streams with no transaction of the request open",
+    "poll-presence": "a device poll that brings the device online commits before the status "
+    "event is published, so a live subscriber that reloads already sees it",
+    "software-delete": "a deleted package is committed before its artifact files are removed, so "
+    "a failed commit never leaves rows pointing at missing files",
+    "version-delete": "a deleted version is committed before its artifact file is removed, for "
+    "the same reason",
+    "artifact-upload": "an uploaded artifact's row is committed before the answer, so a failed "
+    "commit can still take the new file away, and the replaced file is removed only after it",
+    "feedback-batch": "DDI action feedback of devices reporting at the same moment is applied in "
+    "one transaction of its own (group commit); each request is answered after that commit",
+}
+
+
+async def commit_early(session: AsyncSession, reason: str) -> None:
+    """Commit ``session`` now, for one of the listed ``EARLY_COMMITS`` reasons.
+
+    A service never commits: the session dependency commits a request's one transaction when the
+    endpoint returns. The few paths that must commit before that (or in a transaction of their
+    own) name their reason here, so every exception is found by one search.
+    """
+    if reason not in EARLY_COMMITS:
+        raise ValueError(f"not a listed early commit: {reason!r}")
+    await session.commit()
+
+
 _Row = TypeVar("_Row", bound=Base)
 
 

@@ -39,7 +39,7 @@ from fleet.config.schemas import (
     TranslationRow,
     ValidationResult,
 )
-from fleet.db import install_sqlite_pragmas, utcnow
+from fleet.db import commit_early, install_sqlite_pragmas, utcnow
 from fleet.deps import SessionDep, SettingsDep
 from fleet.pagination import PageDep, paginate
 from fleet.settings import sync_database_url
@@ -426,7 +426,7 @@ async def export_database(
         ip_address=principal.ip,
         details={"entity": "database"},
     )
-    await session.commit()
+    await commit_early(session, "export-audit")
     engine = create_engine(sync_database_url(settings.resolved_database_url()))
     install_sqlite_pragmas(engine)
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import changes, record
-from fleet.db import lock_row, utcnow
+from fleet.db import commit_early, lock_row, utcnow
 from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.devices_api import options as action_options
 from fleet.devices_api import presence
@@ -339,7 +339,7 @@ async def poll(
     if not attributes_fresh:
         links["configData"] = {"href": f"{base}/configData"}
     if changed is not None:
-        await session.commit()
+        await commit_early(session, "poll-presence")
         await presence.publish_status(request.app.state.events, changed)
     body: dict[str, Any] = {"config": {"polling": {"sleep": cfg.polling_sleep()}}}
     if links:

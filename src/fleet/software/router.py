@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
+from fleet.db import commit_early
 from fleet.deps import SessionDep, SettingsDep
 from fleet.errors import Forbidden, NotFound
 from fleet.pagination import PageDep, paginate
@@ -112,7 +113,7 @@ async def delete_software(
 ) -> Response:
     """Delete a package and its versions; refused (409) once any version was installed."""
     files = await catalog.delete(session, software_id, user_id=principal.user_id, ip=principal.ip)
-    await session.commit()
+    await commit_early(session, "software-delete")
     artifacts.remove_files(settings, files)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -166,7 +167,7 @@ async def delete_version(
 ) -> Response:
     """Delete a version that no installation or roll-out uses, with its artifact."""
     path = await versions.delete(session, version_id, user_id=principal.user_id, ip=principal.ip)
-    await session.commit()
+    await commit_early(session, "version-delete")
     artifacts.remove_files(settings, [path] if path else [])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -212,7 +213,7 @@ async def upload_artifact(
             session, settings, version, upload, user_id=principal.user_id, ip=principal.ip
         )
         # Commit here rather than after the response so a failed commit can take the file away.
-        await session.commit()
+        await commit_early(session, "artifact-upload")
     except BaseException:
         upload.temp_path.unlink(missing_ok=True)
         if final is not None:
