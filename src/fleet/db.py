@@ -7,8 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, Select, event, false, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import DateTime, MetaData, Select, event, false, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +20,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from fleet import dialect as sql_dialect
+from fleet.dialect import JSONType as JSONType
+from fleet.dialect import install_sqlite_pragmas as install_sqlite_pragmas
 from fleet.errors import Conflict
 from fleet.settings import Settings, async_database_url
 from fleet.validation import (
@@ -40,9 +42,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-
-
 def utcnow() -> datetime:
     """Return the current time, timezone-aware in UTC."""
     return datetime.now(UTC)
@@ -60,7 +59,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         value = check_datetime(value).astimezone(UTC)
-        if dialect.name == "sqlite":
+        if sql_dialect.is_sqlite(dialect):
             return value.replace(tzinfo=None)
         return value
 
@@ -78,15 +77,6 @@ class Base(DeclarativeBase):
     """Declarative base with a naming convention so migrations name constraints stably."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def json_serializer(value: Any) -> str:
@@ -140,16 +130,10 @@ def create_sync_engine(settings: Settings) -> Any:
     return engine
 
 
-def install_sqlite_pragmas(sync_engine: Any) -> None:
-    """Turn on foreign keys and sensible locking for every SQLite connection."""
-    if sync_engine.dialect.name == "sqlite":
-        event.listen(sync_engine, "connect", _sqlite_pragmas)
-
-
 def create_engine(settings: Settings) -> AsyncEngine:
     """Create the async engine for the configured database."""
     url = async_database_url(settings.resolved_database_url())
-    if url.drivername.startswith("sqlite"):
+    if sql_dialect.url_is_sqlite(url):
         if url.database and url.database != ":memory:":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         # A pooled connection saves aiosqlite's thread start and the pragmas on every request;
@@ -269,7 +253,7 @@ async def lock_row(session: AsyncSession, entity: type[_Row], key: Any) -> _Row 
     other write of the transaction.
     """
     (pk,) = entity.__mapper__.primary_key
-    await _sqlite_write_lock(session, entity, pk == key)
+    await sql_dialect.sqlite_write_lock(session, pk, pk == key)
     stmt = (
         select(entity).where(pk == key).with_for_update().execution_options(populate_existing=True)
     )
@@ -280,22 +264,10 @@ async def lock_row(session: AsyncSession, entity: type[_Row], key: Any) -> _Row 
 async def lock_rows(session: AsyncSession, entity: type[_Row], stmt: Select[Any]) -> list[_Row]:
     """Load the rows of ``stmt`` (a select of ``entity``) to change them, locked as
     ``lock_row`` locks one row."""
-    await _sqlite_write_lock(session, entity, false())
+    (pk,) = entity.__mapper__.primary_key
+    await sql_dialect.sqlite_write_lock(session, pk, false())
     result = await session.scalars(stmt.with_for_update().execution_options(populate_existing=True))
     return list(result.all())
-
-
-async def _sqlite_write_lock(session: AsyncSession, entity: type[Base], where: Any) -> None:
-    """On SQLite, take the database's write lock with a no-op UPDATE (a write begins the
-    transaction and holds the lock until it ends, even when it matches no row)."""
-    conn = await session.connection()
-    if conn.dialect.name != "sqlite":
-        return
-    (pk,) = entity.__mapper__.primary_key
-    table = pk.table
-    # Columns with an ``onupdate`` are set to themselves too, so nothing changes.
-    same = {c: c for c in table.c if c is pk or c.onupdate is not None}
-    await session.execute(update(table).where(where).values(same))
 
 
 def read_only_engine(engine: AsyncEngine) -> AsyncEngine:

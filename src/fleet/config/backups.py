@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet import dialect
 from fleet.audit.service import record
 from fleet.auth.deps import Principal
 from fleet.config.schemas import BackupCreate, RestoreRequest, RestoreResult, TableChanges
@@ -748,7 +749,7 @@ def _apply(session: AsyncSession, op: _Op, user_id: int) -> None:
 
 
 async def _reset_sequences(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name != "postgresql":
+    if not dialect.is_postgres(session):
         return
     for table in (
         "json_templates",
@@ -757,13 +758,7 @@ async def _reset_sequences(session: AsyncSession) -> None:
         "configurations",
         "translations",
     ):
-        await session.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - fixed names
-                f"COALESCE((SELECT MAX(id) FROM {table}), 1), "
-                f"(SELECT MAX(id) FROM {table}) IS NOT NULL)"
-            )
-        )
+        await session.execute(dialect.reset_sequence(table, "id"))
 
 
 async def restore(

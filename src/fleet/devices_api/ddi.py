@@ -21,10 +21,9 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import bindparam, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet import dialect
 from fleet.audit.service import changes, record
 from fleet.db import commit_early, lock_row, utcnow
 from fleet.deps import ClientIP, SessionDep, SettingsDep
@@ -290,7 +289,7 @@ async def _poll_state(
     """In one query: the canceled action awaiting an answer, whether the attributes are known
     and newer than the last success, whether any installation is unfinished, the last one
     installed."""
-    on_pg = session.bind is not None and session.bind.dialect.name == "postgresql"
+    on_pg = dialect.is_postgres(session)
     row = (await session.execute(_POLL_STATE[on_pg], {"did": device_id})).one()
     return row[0], bool(row[1]), bool(row[2]), row[3]
 
@@ -380,10 +379,8 @@ async def _version_and_software(
 
 
 async def _mark_delivered(session: AsyncSession, installation: SoftwareInstallation) -> None:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
     await session.execute(
-        ins(DdiAction)
+        dialect.insert(session, DdiAction)
         .values(
             installation_id=installation.id,
             device_id=installation.device_id,
@@ -788,9 +785,8 @@ async def config_data(
     body = await parse_ddi(request, DdiConfigData, BODY_LIMIT)
     # The row exists and is locked before it is read: two reports of one device must not
     # each merge into the same snapshot (fleet.db.lock_row).
-    ins = pg_insert if session.bind and session.bind.dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        ins(DeviceAttributes)
+        dialect.insert(session, DeviceAttributes)
         .values(device_id=identity.device_id, attributes={}, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["device_id"])
     )

@@ -64,11 +64,10 @@ from datetime import datetime
 from typing import Any, Final, cast
 
 from sqlalchemy import CursorResult, Select, Table, bindparam, inspect, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from fleet import dialect
 from fleet.audit import service as audit
 from fleet.db import flush_or_conflict, utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
@@ -169,9 +168,8 @@ async def write_held_back(session: AsyncSession) -> None:
     for (device_id, software_id), values in held.items():
         row = {"device_id": device_id, "software_id": software_id, **values}
         shapes.setdefault(tuple(sorted(values)), []).append(row)
-    on_pg = session.get_bind().dialect.name == "postgresql"
     for columns, rows in shapes.items():
-        stmt = (pg_insert if on_pg else sqlite_insert)(_DEVICE_SOFTWARE)
+        stmt = dialect.insert(session, _DEVICE_SOFTWARE)
         stmt = stmt.on_conflict_do_update(
             index_elements=["device_id", "software_id"],
             set_={column: stmt.excluded[column] for column in columns},
