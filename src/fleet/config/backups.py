@@ -20,7 +20,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet import dialect
-from fleet.audit.service import record
+from fleet.audit.service import audit_for
 from fleet.auth.deps import Principal
 from fleet.config.schemas import BackupCreate, RestoreRequest, RestoreResult, TableChanges
 from fleet.db import utcnow
@@ -283,11 +283,9 @@ async def create(session: AsyncSession, data: BackupCreate, principal: Principal
     else:
         document, kind = await snapshot(session), "snapshot"
     row = await _store(session, name, kind, document, principal.user_id)
-    record(
+    audit_for(principal).record(
         session,
         "config.backup.create",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={
             "entity": "config_backup",
             "id": row.id,
@@ -330,11 +328,9 @@ def envelope(row: ConfigBackup) -> dict[str, Any]:
 
 async def delete(session: AsyncSession, row: ConfigBackup, principal: Principal) -> None:
     """Delete a kept backup; audited."""
-    record(
+    audit_for(principal).record(
         session,
         "config.backup.delete",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={
             "entity": "config_backup",
             "id": row.id,
@@ -830,11 +826,9 @@ async def _restore(
             await session.flush()
         await _reset_sequences(session)
         applied = True
-        record(
+        audit_for(principal).record(
             session,
             "config.restore",
-            user_id=principal.user_id,
-            ip_address=principal.ip,
             details={
                 "entity": "config_backup",
                 "sha256": digest,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import create_engine
 
-from fleet.audit.service import record
+from fleet.audit.service import audit_for
 from fleet.auth.deps import AdminPrincipal, CurrentPrincipal, Principal, require_module
 from fleet.config import backups, dbdump, device_configs, system_configs, templates, translations
 from fleet.config.schemas import (
@@ -419,11 +419,9 @@ async def export_database(
     session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> StreamingResponse:
     """Stream the whole database as a compressed, checksummed dump (admins)."""
-    record(
+    audit_for(principal).record(
         session,
         "config.export",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={"entity": "database"},
     )
     await commit_early(session, "export-audit")

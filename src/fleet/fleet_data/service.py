@@ -159,11 +159,9 @@ async def create_customer(
     session.add(customer)
     await session.flush()
     await cache.bump(session)
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "customer.create",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "customer",
             "id": customer.id,
@@ -187,11 +185,9 @@ async def update_customer(
     changed = audit_log.changes(before, _customer_dict(customer))
     if changed:
         await cache.bump(session)
-        audit_log.record(
+        audit_log.audit_for(actor).record(
             session,
             "customer.update",
-            user_id=actor.user_id,
-            ip_address=actor.ip,
             details={"entity": "customer", "id": customer.id, "changed": changed},
         )
     await session.flush()
@@ -216,11 +212,9 @@ async def delete_customer(session: AsyncSession, actor: Principal, customer: Cus
             f"Customer '{customer.name}' still has {devices} device(s) and {reports} test "
             "report(s); reassign or delete them first"
         )
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "customer.delete",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "customer", "id": customer.id, "name": customer.name},
     )
     await session.delete(customer)
@@ -599,11 +593,9 @@ async def audit_device(
 ) -> None:
     """Write the audit row of a device change and link it to the device for its history."""
     await cache.bump(session)
-    row = audit_log.record(
+    row = audit_log.audit_for(actor).record(
         session,
         action,
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "device", "id": device_id, **details},
     )
     await session.flush()

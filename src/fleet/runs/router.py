@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, or_, select
 
-from fleet.audit.service import record
+from fleet.audit.service import audit_for
 from fleet.auth.deps import Principal, require_module
 from fleet.config import translations
 from fleet.db import utcnow
@@ -568,11 +568,9 @@ async def report_pdf(
     seal = await reports.seal_of(session, report.id)
     if seal is None:  # a finished report from before sealing (imported, seeded): seal it now
         seal = await reports.seal(session, report)
-        record(
+        audit_for(actor).record(
             session,
             "report.seal",
-            user_id=actor.user_id,
-            ip_address=actor.ip,
             details={"entity": "test_report", "id": report.id, "sha256": seal.sha256},
         )
     device = await session.get(Device, report.device_id) if report.device_id else None

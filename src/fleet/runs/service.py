@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet import due
-from fleet.audit.service import record
+from fleet.audit.service import audit_for
 from fleet.auth.deps import Principal
 from fleet.db import flush_or_conflict, lock_row, utcnow
 from fleet.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
@@ -166,11 +166,9 @@ async def start_test(
     # Another start may have won the race for this device.
     await flush_or_conflict(session, f"Device {number} is already running a test")
     await lifecycle.touch(session, report.id)
-    record(
+    audit_for(actor).record(
         session,
         "test.start",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_report",
             "id": report.id,
@@ -305,11 +303,9 @@ async def submit_step(
         await finish(session, actor, report, reason=f"required step {step_order} failed")
     else:
         await session.flush()
-    record(
+    audit_for(actor).record(
         session,
         "test.step",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_report",
             "id": report.id,
@@ -360,11 +356,9 @@ async def finish(
     await session.flush()
     await workshop.test_finished(session, report, actor.user_id)
     await reports.seal(session, report)
-    record(
+    audit_for(actor).record(
         session,
         "test.complete",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_report",
             "id": report.id,
@@ -404,11 +398,9 @@ async def abort_test(
     _save(report, results)
     await session.flush()
     await reports.seal(session, report)
-    record(
+    audit_for(actor).record(
         session,
         "test.abort",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "test_report", "id": report.id, "reason": reason},
     )
     return report
@@ -464,11 +456,9 @@ async def attach_photo(
     _save(report, results)
     await session.flush()
     await lifecycle.touch(session, report.id)
-    record(
+    audit_for(actor).record(
         session,
         "test.attachment",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_report",
             "id": report.id,

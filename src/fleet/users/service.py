@@ -137,11 +137,9 @@ async def create_user(
     )
     session.add(user)
     await _flush(session)
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "user.create",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "user",
             "id": user.id,
@@ -191,11 +189,9 @@ async def update_user(
     if "password" in changed or not user.is_active:
         await revoke_user_sessions(session, user.id, "account_changed")
     await _flush(session)
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "user.update",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "user", "id": user.id, "changed": changed},
     )
     return user
@@ -211,11 +207,9 @@ async def regenerate_qr(session: AsyncSession, actor: Principal, user: User) -> 
     guard_manage(actor, user)
     user.qr_code = security.new_qr_code()
     await _flush(session)
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "user.qr_regenerate",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "user", "id": user.id},
     )
     return user.qr_code

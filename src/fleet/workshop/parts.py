@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import changes, record
+from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.db import conflict_on_integrity
 from fleet.errors import Conflict, NotFound
@@ -99,11 +99,9 @@ async def create_part(session: AsyncSession, actor: Principal, body: PartCreate)
     part = WorkshopPart(**body.model_dump())
     session.add(part)
     await session.flush()
-    record(
+    audit_for(actor).record(
         session,
         "workshop.part.create",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "workshop_part", "id": part.id, "changed": changes({}, _as_dict(part))},
     )
     return part
@@ -119,11 +117,9 @@ async def update_part(
             continue
         setattr(part, key, value)
     await session.flush()
-    record(
+    audit_for(actor).record(
         session,
         "workshop.part.update",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "workshop_part",
             "id": part.id,
@@ -157,11 +153,9 @@ async def receive(
     session.add(receipt)
     await session.flush()
     await session.refresh(lot)
-    record(
+    audit_for(actor).record(
         session,
         "workshop.stock.receive",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "workshop_part",
             "id": part.id,

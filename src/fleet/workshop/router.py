@@ -451,11 +451,9 @@ async def recompute(actor: PlannerDep, session: SessionDep) -> dict[str, int]:
     recompute the due dates of every item (also after a change of device kinds)."""
     outcomes = await records.run_plan(session, hooks.backfill_plan(dialect.name_of(session)))
     items = await records.refresh_all(session)
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "workshop.due.recompute",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "workshop_due", "outcomes": outcomes, "items": items},
     )
     return {"outcomes": outcomes, "items": items}
