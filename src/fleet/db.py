@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     DateTime,
     Integer,
@@ -17,10 +17,9 @@ from sqlalchemy import (
     event,
     false,
     select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,6 +30,10 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from fleet import dialect as sql_dialect
+from fleet.dialect import JSONType as JSONType
+from fleet.dialect import install_sqlite_pragmas as install_sqlite_pragmas
+from fleet.errors import Conflict
 from fleet.settings import Settings, async_database_url
 from fleet.validation import (
     INT16_MAX,
@@ -53,9 +56,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-
-
 def utcnow() -> datetime:
     """Return the current time, timezone-aware in UTC."""
     return datetime.now(UTC)
@@ -73,7 +73,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         value = check_datetime(value).astimezone(UTC)
-        if dialect.name == "sqlite":
+        if sql_dialect.is_sqlite(dialect):
             return value.replace(tzinfo=None)
         return value
 
@@ -91,15 +91,6 @@ class Base(DeclarativeBase):
     """Declarative base with a naming convention so migrations name constraints stably."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def json_serializer(value: Any) -> str:
@@ -210,16 +201,10 @@ def create_sync_engine(settings: Settings) -> Any:
     return engine
 
 
-def install_sqlite_pragmas(sync_engine: Any) -> None:
-    """Turn on foreign keys and sensible locking for every SQLite connection."""
-    if sync_engine.dialect.name == "sqlite":
-        event.listen(sync_engine, "connect", _sqlite_pragmas)
-
-
 def create_engine(settings: Settings) -> AsyncEngine:
     """Create the async engine for the configured database."""
     url = async_database_url(settings.resolved_database_url())
-    if url.drivername.startswith("sqlite"):
+    if sql_dialect.url_is_sqlite(url):
         if url.database and url.database != ":memory:":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         # A pooled connection saves aiosqlite's thread start and the pragmas on every request;
@@ -269,6 +254,61 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
 
 
 
+async def flush_or_conflict(session: AsyncSession, message: str) -> None:
+    """Flush the session's pending writes; a unique, foreign-key or check constraint that refuses
+    them becomes a 409 with ``message`` (the race a service's own check did not see: another
+    request wrote the same key, or still refers to the row, between the check and the write)."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message) from exc
+
+
+@contextmanager
+def conflict_on_integrity(message: str) -> Iterator[None]:
+    """As ``flush_or_conflict``, around a statement executed directly (an UPDATE ... RETURNING
+    that a constraint may refuse)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Conflict(message) from exc
+
+
+# The exceptions to "one request, one transaction, committed by the session dependency when the
+# endpoint returns": each commits part of a request's work earlier, for the reason given. They
+# are listed in the README ("Transactions") and docs/ARCHITECTURE.md; a test keeps the lists and
+# the call sites in step.
+EARLY_COMMITS: dict[str, str] = {
+    "auth-refusal": "a refused login or refresh still keeps what it recorded (the failed attempt "
+    "that throttles the next ones, the sessions revoked on a reused refresh token) although the "
+    "error answer rolls the request back",
+    "export-audit": "the audit row of a database export is committed before the dump is read on "
+    "its own connection, so the dump streams with no transaction of the request open",
+    "poll-presence": "a device poll that brings the device online commits before the status "
+    "event is published, so a live subscriber that reloads already sees it",
+    "software-delete": "a deleted package is committed before its artifact files are removed, so "
+    "a failed commit never leaves rows pointing at missing files",
+    "version-delete": "a deleted version is committed before its artifact file is removed, for "
+    "the same reason",
+    "artifact-upload": "an uploaded artifact's row is committed before the answer, so a failed "
+    "commit can still take the new file away, and the replaced file is removed only after it",
+    "feedback-batch": "DDI action feedback of devices reporting at the same moment is applied in "
+    "one transaction of its own (group commit); each request is answered after that commit",
+}
+
+
+async def commit_early(session: AsyncSession, reason: str) -> None:
+    """Commit ``session`` now, for one of the listed ``EARLY_COMMITS`` reasons.
+
+    A service never commits: the session dependency commits a request's one transaction when the
+    endpoint returns. The few paths that must commit before that (or in a transaction of their
+    own) name their reason here, so every exception is found by one search.
+    """
+    if reason not in EARLY_COMMITS:
+        raise ValueError(f"not a listed early commit: {reason!r}")
+    await session.commit()
+
+
 _Row = TypeVar("_Row", bound=Base)
 
 
@@ -284,7 +324,7 @@ async def lock_row(session: AsyncSession, entity: type[_Row], key: Any) -> _Row 
     other write of the transaction.
     """
     (pk,) = entity.__mapper__.primary_key
-    await _sqlite_write_lock(session, entity, pk == key)
+    await sql_dialect.sqlite_write_lock(session, pk, pk == key)
     stmt = (
         select(entity).where(pk == key).with_for_update().execution_options(populate_existing=True)
     )
@@ -295,22 +335,10 @@ async def lock_row(session: AsyncSession, entity: type[_Row], key: Any) -> _Row 
 async def lock_rows(session: AsyncSession, entity: type[_Row], stmt: Select[Any]) -> list[_Row]:
     """Load the rows of ``stmt`` (a select of ``entity``) to change them, locked as
     ``lock_row`` locks one row."""
-    await _sqlite_write_lock(session, entity, false())
+    (pk,) = entity.__mapper__.primary_key
+    await sql_dialect.sqlite_write_lock(session, pk, false())
     result = await session.scalars(stmt.with_for_update().execution_options(populate_existing=True))
     return list(result.all())
-
-
-async def _sqlite_write_lock(session: AsyncSession, entity: type[Base], where: Any) -> None:
-    """On SQLite, take the database's write lock with a no-op UPDATE (a write begins the
-    transaction and holds the lock until it ends, even when it matches no row)."""
-    conn = await session.connection()
-    if conn.dialect.name != "sqlite":
-        return
-    (pk,) = entity.__mapper__.primary_key
-    table = pk.table
-    # Columns with an ``onupdate`` are set to themselves too, so nothing changes.
-    same = {c: c for c in table.c if c is pk or c.onupdate is not None}
-    await session.execute(update(table).where(where).values(same))
 
 
 def read_only_engine(engine: AsyncEngine) -> AsyncEngine:

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy import Connection, event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from fleet import dialect
+
 if TYPE_CHECKING:
     from fleet.devices_api.fanout import FanoutBus
     from fleet.events import Subscription
@@ -191,7 +193,7 @@ def _notify_sync(session: Session, topics: list[str]) -> None:
         bind = session.get_bind()
         if isinstance(bind, Connection):
             bind = bind.engine
-        if bind.dialect.name == "postgresql":
+        if dialect.is_postgres(bind):
             for topic in topics:
                 notify_sync(bind, [topic], topic, {})
     except Exception:
@@ -200,7 +202,7 @@ def _notify_sync(session: Session, topics: list[str]) -> None:
 
 def notify_all_sync(engine: Any) -> None:
     """Tell the servers that every watched table changed (after a restore of the database)."""
-    if engine.dialect.name != "postgresql":
+    if not dialect.is_postgres(engine):
         return
     # The modules that declare the topics (a CLI process may not have imported them).
     import fleet.auth.principal_cache

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from fleet.dialect import url_is_sqlite
 from fleet.settings import Settings, sync_database_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -21,7 +22,7 @@ def alembic_config(settings: Settings) -> Config:
     cfg.set_main_option(
         "sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%")
     )
-    if url.drivername == "sqlite" and url.database and url.database != ":memory:":
+    if url_is_sqlite(url) and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     return cfg
 

@@ -47,11 +47,9 @@ async def list_logs(
 @router.post("", response_model=LogRead, status_code=201)
 async def create_log(body: LogCreate, principal: CurrentPrincipal, session: SessionDep) -> LogRead:
     """Record an event from a signed-in client (e.g. a HELP call from the bench)."""
-    row = service.record(
+    row = service.audit_for(principal).record(
         session,
         body.action,
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         level=body.log_level,
         details=body.details,
     )

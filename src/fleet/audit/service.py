@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +47,50 @@ def record(
     )
     session.add(row)
     return row
+
+
+class Actor(Protocol):
+    """Who an audit row is written for: a signed-in principal, or a roll-out's cause."""
+
+    @property
+    def user_id(self) -> int | None: ...
+
+    @property
+    def ip(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Auditor:
+    """Writes audit rows in the name of one actor: every row carries its user and address."""
+
+    user_id: int | None = None
+    ip_address: str | None = None
+
+    def record(
+        self,
+        session: AsyncSession,
+        action: str,
+        *,
+        level: str = "INFO",
+        details: dict[str, Any] | None = None,
+    ) -> SystemLog:
+        """Add an audit row for this actor to the caller's transaction (see ``record``)."""
+        return record(
+            session,
+            action,
+            user_id=self.user_id,
+            ip_address=self.ip_address,
+            level=level,
+            details=details,
+        )
+
+
+def audit_for(actor: Actor | None) -> Auditor:
+    """The auditor bound to ``actor`` (the request's principal: its user and client address);
+    for None, the system's own (no user, no address)."""
+    if actor is None:
+        return Auditor()
+    return Auditor(actor.user_id, actor.ip)
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -21,6 +21,7 @@ from fleet.auth.schemas import (
     SwitchRoleRequest,
     TokenResponse,
 )
+from fleet.db import commit_early
 from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.errors import DomainError, ValidationFailed
 
@@ -71,7 +72,7 @@ async def _keep_security_writes(session: SessionDep, op: Awaitable[TokenResponse
     try:
         return await op
     except DomainError:
-        await session.commit()
+        await commit_early(session, "auth-refusal")
         raise
 
 

@@ -290,7 +290,7 @@ async def logout(session: AsyncSession, principal: Principal, refresh_token: str
         )
         if sid:
             await revoke_session(session, sid, "logout")
-    audit_log.record(session, "auth.logout", user_id=principal.user_id, ip_address=principal.ip)
+    audit_log.audit_for(principal).record(session, "auth.logout")
 
 
 async def switch_role(

@@ -15,10 +15,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import record
+from fleet import dialect
+from fleet.audit.service import audit_for
 from fleet.auth.deps import Principal
 from fleet.config import backup_specs as specs
 from fleet.config.backup_specs import Op
@@ -189,11 +190,9 @@ async def create(session: AsyncSession, data: BackupCreate, principal: Principal
     else:
         document, kind = await snapshot(session), "snapshot"
     row = await _store(session, name, kind, document, principal.user_id)
-    record(
+    audit_for(principal).record(
         session,
         "config.backup.create",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={
             "entity": "config_backup",
             "id": row.id,
@@ -236,11 +235,9 @@ def envelope(row: ConfigBackup) -> dict[str, Any]:
 
 async def delete(session: AsyncSession, row: ConfigBackup, principal: Principal) -> None:
     """Delete a kept backup; audited."""
-    record(
+    audit_for(principal).record(
         session,
         "config.backup.delete",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={
             "entity": "config_backup",
             "id": row.id,
@@ -316,16 +313,10 @@ def _apply(session: AsyncSession, op: Op, user_id: int) -> None:
 
 
 async def _reset_sequences(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name != "postgresql":
+    if not dialect.is_postgres(session):
         return
     for table in (spec.table for spec in specs.SPECS if spec.creates):
-        await session.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - fixed names
-                f"COALESCE((SELECT MAX(id) FROM {table}), 1), "
-                f"(SELECT MAX(id) FROM {table}) IS NOT NULL)"
-            )
-        )
+        await session.execute(dialect.reset_sequence(table, "id"))
 
 
 async def restore(
@@ -390,11 +381,9 @@ async def _restore(
             await session.flush()
         await _reset_sequences(session)
         applied = True
-        record(
+        audit_for(principal).record(
             session,
             "config.restore",
-            user_id=principal.user_id,
-            ip_address=principal.ip,
             details={
                 "entity": "config_backup",
                 "sha256": digest,

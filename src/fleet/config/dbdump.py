@@ -50,11 +50,11 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 import fleet.models  # noqa: F401  (registers every table on the metadata)
+from fleet import dialect
 from fleet.db import Base
 from fleet.memo import notify_all_sync
 from fleet.ops.metrics import BACKUP_SECONDS
@@ -144,15 +144,13 @@ def _line(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _order(table: Table, dialect: str) -> list[Any]:
+def _order(table: Table, bind: Any) -> list[Any]:
     cols = list(table.primary_key.columns) or list(table.columns)
-    out: list[Any] = []
-    for col in cols:
-        if dialect == "postgresql" and isinstance(_base_type(col.type), String):
-            out.append(col.collate("C"))  # byte order, the same as SQLite's
-        else:
-            out.append(col)
-    return out
+    # Text in byte order on either database, so a dump's rows come in the same order.
+    return [
+        dialect.byte_order(col, bind) if isinstance(_base_type(col.type), String) else col
+        for col in cols
+    ]
 
 
 def current_revisions(conn: Connection) -> list[str]:
@@ -182,7 +180,7 @@ def dump_stream(engine: Engine, progress: Progress | None = None) -> Iterator[by
     """Yield the gzip-compressed dump of the whole database, chunk by chunk."""
     started = perf_counter()
     gz = zlib.compressobj(5, zlib.DEFLATED, 31)  # wbits 31: gzip container
-    isolation = "REPEATABLE READ" if engine.dialect.name == "postgresql" else None
+    isolation = dialect.snapshot_isolation(engine)
     opts: dict[str, Any] = {"isolation_level": isolation} if isolation else {}
     with engine.connect().execution_options(**opts) as conn, conn.begin():
         counts = count_rows(conn)
@@ -190,7 +188,7 @@ def dump_stream(engine: Engine, progress: Progress | None = None) -> Iterator[by
             "format": FORMAT,
             "version": VERSION,
             "created_at": datetime.now(UTC).isoformat(),
-            "dialect": engine.dialect.name,
+            "dialect": dialect.name_of(engine),
             "revisions": current_revisions(conn),
             "tables": [{"name": t.name, "rows": counts[t.name]} for t in tables()],
         }
@@ -206,7 +204,7 @@ def dump_stream(engine: Engine, progress: Progress | None = None) -> Iterator[by
             wide = any(isinstance(_base_type(c.type), JSON) for c in table.columns)
             fetch = FETCH_WIDE if wide else FETCH_NARROW
             result = conn.execution_options(stream_results=True, yield_per=fetch).execute(
-                select(*table.columns).order_by(*_order(table, engine.dialect.name))
+                select(*table.columns).order_by(*_order(table, engine))
             )
             for row in result:
                 line = _line([_encode(v) for v in row]) + b"\n"
@@ -296,9 +294,7 @@ def _insert_table(table: Table, names: list[str]) -> Table:
     for name in names:
         col = table.columns[name]
         if isinstance(_base_type(col.type), JSON):
-            type_: TypeEngine[Any] = JSON(none_as_null=True).with_variant(
-                JSONB(none_as_null=True), "postgresql"
-            )
+            type_: TypeEngine[Any] = dialect.json_type(none_as_null=True)
         else:
             type_ = col.type
         cols.append(Column(name, type_))
@@ -307,26 +303,17 @@ def _insert_table(table: Table, names: list[str]) -> Table:
 
 def reset_sequences(conn: Connection) -> None:
     """Move every PostgreSQL sequence past the highest id restored."""
-    if conn.dialect.name != "postgresql":
+    if not dialect.is_postgres(conn):
         return
     for table in tables():
         pk = list(table.primary_key.columns)
         if len(pk) != 1 or not isinstance(_base_type(pk[0].type), Integer):
             continue
-        name, col = table.name, pk[0].name
-        conn.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence(:t, :c), "  # noqa: S608 - names from metadata
-                f'COALESCE((SELECT MAX("{col}") FROM "{name}"), 1), '
-                f'(SELECT MAX("{col}") FROM "{name}") IS NOT NULL) '
-                "WHERE pg_get_serial_sequence(:t, :c) IS NOT NULL"
-            ),
-            {"t": name, "c": col},
-        )
+        conn.execute(dialect.reset_sequence(table.name, pk[0].name))
 
 
 def _wipe(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
+    if dialect.is_postgres(conn):
         names = ", ".join(f'"{t.name}"' for t in tables())
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     else:

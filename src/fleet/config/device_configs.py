@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import changes, record
+from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.config.schemas import ApplyResult, ApplyTemplate, DeviceFilter
 from fleet.db import lock_row, lock_rows
@@ -66,11 +66,9 @@ async def update(
     diff = changes(before, {"configuration": configuration})
     if diff:
         await session.flush()
-        record(
+        audit_for(principal).record(
             session,
             "config.device.update",
-            user_id=principal.user_id,
-            ip_address=principal.ip,
             details={"entity": "device", "id": device.id, "changes": diff},
         )
     return device
@@ -137,11 +135,9 @@ async def apply_template(
         for device in changed:
             device.configuration = planned[device.id]
         await session.flush()
-        record(
+        audit_for(principal).record(
             session,
             "config.device.apply_template",
-            user_id=principal.user_id,
-            ip_address=principal.ip,
             details={
                 "entity": "device",
                 "template_id": template.id,

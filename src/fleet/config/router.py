@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import create_engine
 
-from fleet.audit.service import record
+from fleet.audit.service import audit_for
 from fleet.auth.deps import AdminPrincipal, CurrentPrincipal, Principal, require_module
 from fleet.config import backups, dbdump, device_configs, system_configs, templates, translations
 from fleet.config.schemas import (
@@ -39,7 +39,7 @@ from fleet.config.schemas import (
     TranslationRow,
     ValidationResult,
 )
-from fleet.db import install_sqlite_pragmas, utcnow
+from fleet.db import commit_early, install_sqlite_pragmas, utcnow
 from fleet.deps import SessionDep, SettingsDep
 from fleet.pagination import PageDep, paginate
 from fleet.settings import sync_database_url
@@ -419,14 +419,12 @@ async def export_database(
     session: SessionDep, settings: SettingsDep, principal: AdminPrincipal
 ) -> StreamingResponse:
     """Stream the whole database as a compressed, checksummed dump (admins)."""
-    record(
+    audit_for(principal).record(
         session,
         "config.export",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={"entity": "database"},
     )
-    await session.commit()
+    await commit_early(session, "export-audit")
     engine = create_engine(sync_database_url(settings.resolved_database_url()))
     install_sqlite_pragmas(engine)
 

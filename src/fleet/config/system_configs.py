@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import changes, record
+from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.config.schemas import COMPONENTS, SystemConfigCreate, SystemConfigPut, SystemConfigUpdate
-from fleet.db import lock_row
+from fleet.db import flush_or_conflict, lock_row
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import Configuration
 from fleet.search import contains_literal
@@ -66,10 +65,7 @@ async def get_by_key(session: AsyncSession, key: str) -> Configuration:
 
 
 async def _flush(session: AsyncSession, key: str) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"A configuration with key '{key}' already exists") from None
+    await flush_or_conflict(session, f"A configuration with key '{key}' already exists")
 
 
 async def create(
@@ -90,11 +86,9 @@ async def create(
     )
     session.add(row)
     await _flush(session, data.config_key)
-    record(
+    audit_for(principal).record(
         session,
         "config.system.create",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={"entity": "configuration", "id": row.id, "new": _snapshot(row)},
     )
     return row
@@ -117,11 +111,9 @@ async def update(
     if diff:
         row.updated_by = principal.user_id
         await session.flush()
-        record(
+        audit_for(principal).record(
             session,
             "config.system.update",
-            user_id=principal.user_id,
-            ip_address=principal.ip,
             details={
                 "entity": "configuration",
                 "id": row.id,
@@ -148,11 +140,9 @@ async def put_by_key(
 
 async def delete(session: AsyncSession, row: Configuration, principal: Principal) -> None:
     """Delete a setting; the audit row keeps its last value."""
-    record(
+    audit_for(principal).record(
         session,
         "config.system.delete",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={"entity": "configuration", "id": row.id, "old": _snapshot(row)},
     )
     await session.delete(row)

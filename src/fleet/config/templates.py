@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import changes, record
+from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.config.schemas import TemplateCreate, TemplateUpdate
 from fleet.errors import NotFound
@@ -86,11 +86,9 @@ async def create(session: AsyncSession, data: TemplateCreate, principal: Princip
     )
     session.add(row)
     await session.flush()
-    record(
+    audit_for(principal).record(
         session,
         "config.template.create",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={"entity": "json_template", "id": row.id, "new": snapshot(row)},
     )
     return row
@@ -114,11 +112,9 @@ async def update(
     diff = changes(before, snapshot(row))
     if diff:
         await session.flush()
-        record(
+        audit_for(principal).record(
             session,
             "config.template.update",
-            user_id=principal.user_id,
-            ip_address=principal.ip,
             details={"entity": "json_template", "id": row.id, "changes": diff},
         )
     return row
@@ -126,11 +122,9 @@ async def update(
 
 async def delete(session: AsyncSession, row: JsonTemplate, principal: Principal) -> None:
     """Delete a template; audited with its last content."""
-    record(
+    audit_for(principal).record(
         session,
         "config.template.delete",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={"entity": "json_template", "id": row.id, "old": snapshot(row)},
     )
     await session.delete(row)

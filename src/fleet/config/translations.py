@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import record
+from fleet.audit.service import audit_for
 from fleet.auth.deps import Principal
 from fleet.config.schemas import KEY_PATTERN, LANG_PATTERN, ImportResult, TranslationIn
 from fleet.errors import NotFound
@@ -109,7 +109,7 @@ async def upsert(
     if outcome == "updated":
         details["old"] = old
     action = "config.translation.update" if outcome == "updated" else "config.translation.create"
-    record(session, action, user_id=principal.user_id, ip_address=principal.ip, details=details)
+    audit_for(principal).record(session, action, details=details)
     return row, outcome
 
 
@@ -155,11 +155,9 @@ async def upsert_many(
         out.append(row)
     await session.flush()
     if changed:
-        record(
+        audit_for(principal).record(
             session,
             "config.translation.bulk",
-            user_id=principal.user_id,
-            ip_address=principal.ip,
             details={"entity": "translation", "count": len(changed), "items": changed[:1000]},
         )
     return out
@@ -175,11 +173,9 @@ async def get(session: AsyncSession, translation_id: int) -> Translation:
 
 async def delete(session: AsyncSession, row: Translation, principal: Principal) -> None:
     """Delete one translation (the UI then falls back to English)."""
-    record(
+    audit_for(principal).record(
         session,
         "config.translation.delete",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={
             "entity": "translation",
             "id": row.id,
@@ -248,11 +244,9 @@ async def import_language(
         else:
             result.unchanged += 1
     await session.flush()
-    record(
+    audit_for(principal).record(
         session,
         "config.translation.import",
-        user_id=principal.user_id,
-        ip_address=principal.ip,
         details={
             "entity": "translation",
             "language": language,

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet import dialect
 from fleet.models import ArtifactHashes, SoftwareVersion
 from fleet.settings import Settings
 
@@ -78,11 +77,9 @@ async def describe(
             "sha1": sha1,
             "md5": md5,
         }
-        dialect = session.bind.dialect.name if session.bind else "sqlite"
-        ins = pg_insert if dialect == "postgresql" else sqlite_insert
         # Several devices may ask for a new artifact at once: last writer wins, same values.
         await session.execute(
-            ins(ArtifactHashes)
+            dialect.insert(session, ArtifactHashes)
             .values(version_id=version.id, **values)
             .on_conflict_do_update(index_elements=["version_id"], set_=values)
         )

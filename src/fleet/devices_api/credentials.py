@@ -14,11 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from fleet import dialect
 from fleet.audit.service import record
 from fleet.db import utcnow
 from fleet.errors import NotFound, Unauthorized
@@ -225,11 +224,9 @@ async def authenticate_gateway(
 
 async def _register(session: AsyncSession, controller_id: str, ip: str | None) -> Device:
     """A new device for a controller first seen through the gateway token (audited)."""
-    dialect = session.get_bind().dialect.name
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
     # Two first polls of the same controller at once: one registers it, both use it.
     await session.execute(
-        ins(Device)
+        dialect.insert(session, Device)
         .values(
             device_number=controller_id,
             device_type="ddi_controller",

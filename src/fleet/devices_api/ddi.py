@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet.db import commit_early
 from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.devices_api import ddi_format, ddi_service, presence
 from fleet.devices_api.actions import check_controller
@@ -192,7 +193,7 @@ async def poll(
     if not state.attributes_fresh:
         links["configData"] = {"href": f"{base}/configData"}
     if state.came_online is not None:
-        await session.commit()
+        await commit_early(session, "poll-presence")
         await presence.publish_status(request.app.state.events, state.came_online)
     body: dict[str, Any] = {"config": {"polling": {"sleep": cfg.polling_sleep()}}}
     if links:

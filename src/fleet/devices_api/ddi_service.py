@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet import dialect
 from fleet.audit.service import changes, record
 from fleet.db import lock_row, utcnow
 from fleet.devices_api import options as action_options
@@ -128,7 +127,7 @@ async def _poll_state(
     """In one query: the canceled action awaiting an answer, whether the attributes are known
     and newer than the last success, whether any installation is unfinished, the last one
     installed."""
-    on_pg = session.bind is not None and session.bind.dialect.name == "postgresql"
+    on_pg = dialect.is_postgres(session)
     row = (await session.execute(_POLL_STATE[on_pg], {"did": device_id})).one()
     return row[0], bool(row[1]), bool(row[2]), row[3]
 
@@ -235,10 +234,8 @@ async def _describe_action(
 
 
 async def _mark_delivered(session: AsyncSession, installation: SoftwareInstallation) -> None:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
     await session.execute(
-        ins(DdiAction)
+        dialect.insert(session, DdiAction)
         .values(
             installation_id=installation.id,
             device_id=installation.device_id,
@@ -465,9 +462,8 @@ async def store_attributes(
     merged, replacing or removing (``body.mode``); at most 200."""
     # The row exists and is locked before it is read: two reports of one device must not
     # each merge into the same snapshot (fleet.db.lock_row).
-    ins = pg_insert if session.bind and session.bind.dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        ins(DeviceAttributes)
+        dialect.insert(session, DeviceAttributes)
         .values(device_id=device_id, attributes={}, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=["device_id"])
     )

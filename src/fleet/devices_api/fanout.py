@@ -24,6 +24,7 @@ import psycopg
 from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fleet import dialect
 from fleet.db import utcnow
 from fleet.events import EventBus, Subscription
 
@@ -69,7 +70,7 @@ class FanoutBus(EventBus):
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__()
         self._engine = engine
-        self.cross_process = engine.dialect.name == "postgresql"
+        self.cross_process = dialect.is_postgres(engine)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._closed = False
@@ -137,7 +138,7 @@ class FanoutBus(EventBus):
             self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     def _conninfo(self) -> str:
-        url = self._engine.url.set(drivername="postgresql")
+        url = dialect.libpq_url(self._engine.url)
         return url.render_as_string(hide_password=False)
 
     async def _listen(self) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from fleet.db import commit_early
 from fleet.devices_api import actions
 from fleet.devices_api.credentials import (
     DeviceIdentity,
@@ -253,7 +254,7 @@ class FeedbackBatcher:
             except BaseException:
                 await session.rollback()
                 raise
-            await session.commit()
+            await commit_early(session, "feedback-batch")
         return outcomes
 
 

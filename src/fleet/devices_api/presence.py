@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fleet import dialect
 from fleet.audit.service import record
 from fleet.db import utcnow
 from fleet.devices_api.config import DeviceApiConfig
@@ -87,10 +86,8 @@ async def record_poll(
     flipped = await session.execute(_COME_ONLINE, params)
     changed = bool(getattr(flipped, "rowcount", 0))
     if not changed:
-        dialect = session.bind.dialect.name if session.bind else "sqlite"
-        ins = pg_insert if dialect == "postgresql" else sqlite_insert
         created = await session.execute(
-            ins(DevicePresence)
+            dialect.insert(session, DevicePresence)
             .values(device_id=device.id, last_seen=now, address=address, online=True)
             .on_conflict_do_nothing(index_elements=["device_id"])
         )

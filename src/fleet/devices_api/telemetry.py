@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet import dialect
 from fleet.db import lock_row, utcnow
 from fleet.devices_api.credentials import DeviceIdentity
 from fleet.devices_api.schemas import BATCH_ADAPTER, EARLIEST, TelemetryAccepted
@@ -121,7 +122,7 @@ async def _bulk_insert(
     session: AsyncSession, rows: list[tuple[Any, ...]], *, durable: bool
 ) -> None:
     conn = await session.connection()
-    if conn.dialect.name == "postgresql":
+    if dialect.is_postgres(conn):
         if not durable:
             # Plain sensor samples: a crash may lose the last instant of them, never half a
             # batch (the transaction stays atomic), and commits stop waiting on the disk.

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from fleet import dialect
 from fleet.models import CacheGeneration
 
 DASHBOARD_TTL_SECONDS = 10.0
@@ -30,9 +29,8 @@ NAME = "dashboard"
 async def bump(session: AsyncSession) -> None:
     """Record, in the caller's transaction, that customers or devices changed."""
     # An upsert: a fresh (or freshly restored) database has no row until the first change.
-    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(CacheGeneration)
+        dialect.insert(session, CacheGeneration)
         .values(name=NAME, value=1)
         .on_conflict_do_update(
             index_elements=[CacheGeneration.name], set_={"value": CacheGeneration.value + 1}

@@ -572,11 +572,9 @@ async def _apply(
         for start in range(0, len(plan.updates), EXPORT_BATCH):
             await pacer.tick()
             await session.execute(update(model), plan.updates[start : start + EXPORT_BATCH])
-    log: SystemLog = audit_log.record(
+    log: SystemLog = audit_log.audit_for(actor).record(
         session,
         f"{entity[:-1]}.import",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": entity[:-1],
             "import": {

@@ -257,11 +257,9 @@ async def export(
     format: importexport.Format = "csv",
 ) -> StreamingResponse:
     """Stream all customers or devices as CSV or a JSON array (the import's format)."""
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         f"{entity[:-1]}.export",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": entity[:-1], "format": format},
     )
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -8,13 +8,12 @@ from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Integer, Select, bindparam, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from fleet.audit import service as audit_log
 from fleet.auth.deps import Principal
-from fleet.db import lock_row, utcnow
+from fleet.db import flush_or_conflict, lock_row, utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.fleet_data import cache
 from fleet.fleet_data.schemas import (
@@ -160,11 +159,9 @@ async def create_customer(
     session.add(customer)
     await session.flush()
     await cache.bump(session)
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "customer.create",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "customer",
             "id": customer.id,
@@ -188,11 +185,9 @@ async def update_customer(
     changed = audit_log.changes(before, _customer_dict(customer))
     if changed:
         await cache.bump(session)
-        audit_log.record(
+        audit_log.audit_for(actor).record(
             session,
             "customer.update",
-            user_id=actor.user_id,
-            ip_address=actor.ip,
             details={"entity": "customer", "id": customer.id, "changed": changed},
         )
     await session.flush()
@@ -201,10 +196,7 @@ async def update_customer(
 
 async def _flush_delete(session: AsyncSession, what: str, advice: str = "") -> None:
     """Flush a delete; a reference this module does not count (other modules' tables) is a 409."""
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"{what} is still referenced by other records{advice}") from None
+    await flush_or_conflict(session, f"{what} is still referenced by other records{advice}")
 
 
 async def delete_customer(session: AsyncSession, actor: Principal, customer: Customer) -> None:
@@ -220,11 +212,9 @@ async def delete_customer(session: AsyncSession, actor: Principal, customer: Cus
             f"Customer '{customer.name}' still has {devices} device(s) and {reports} test "
             "report(s); reassign or delete them first"
         )
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "customer.delete",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "customer", "id": customer.id, "name": customer.name},
     )
     await session.delete(customer)
@@ -589,10 +579,7 @@ def _device_dict(device: Device) -> dict[str, Any]:
 
 
 async def _flush(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("Device number already exists") from None
+    await flush_or_conflict(session, "Device number already exists")
 
 
 async def audit_device(
@@ -606,11 +593,9 @@ async def audit_device(
 ) -> None:
     """Write the audit row of a device change and link it to the device for its history."""
     await cache.bump(session)
-    row = audit_log.record(
+    row = audit_log.audit_for(actor).record(
         session,
         action,
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "device", "id": device_id, **details},
     )
     await session.flush()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false, func, text, true
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fleet import dialect
 from fleet.db import Base, JSONType, UTCDateTime, utcnow
 
 
@@ -61,8 +62,7 @@ class TestReport(Base):
             "uq_test_reports_device_in_progress",
             "device_id",
             unique=True,
-            sqlite_where=text("status = 'in_progress'"),
-            postgresql_where=text("status = 'in_progress'"),
+            **dialect.partial_index("status = 'in_progress'"),
         ),
         # The report list is newest first; each filter has a matching (filter, time) index.
         Index("ix_test_reports_start_time_id", "start_time", "id"),

@@ -113,6 +113,7 @@ def _database(settings: Settings, workers: int, hosts: int) -> Iterator[Check]:
     from sqlalchemy import create_engine, inspect, text
     from sqlalchemy.pool import NullPool
 
+    from fleet.dialect import url_is_postgres
     from fleet.migrate import MIGRATIONS_DIR
 
     url = sync_database_url(settings.resolved_database_url())
@@ -137,7 +138,7 @@ def _database(settings: Settings, workers: int, hosts: int) -> Iterator[Check]:
                     "migrations",
                     f"at {', '.join(have)}, newest is {', '.join(heads)}: run `fleet db upgrade`",
                 )
-            if url.get_backend_name() == "postgresql":
+            if url_is_postgres(url):
                 yield _connections(conn, settings, workers, hosts)
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()

@@ -113,11 +113,12 @@ def fit_pool(settings: Settings, workers: int) -> None:
     """Cap every worker's connection pool so that all of them fit in PostgreSQL's limit."""
     from sqlalchemy import create_engine, text
 
+    from fleet.dialect import url_is_postgres
     from fleet.overload import pool_sizes
     from fleet.settings import get_settings, sync_database_url
 
     url = sync_database_url(settings.resolved_database_url())
-    if not url.drivername.startswith("postgresql"):
+    if not url_is_postgres(url):
         return
     engine = create_engine(url)
     try:

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleet.audit.service import record
+from fleet.audit.service import audit_for, record
 from fleet.auth.deps import Principal
 from fleet.db import utcnow
 from fleet.errors import Conflict
@@ -172,11 +172,9 @@ async def resume(session: AsyncSession, actor: Principal, report: TestReport) ->
         report.operator_id = actor.user_id
         await session.flush()
     await touch(session, report.id)
-    record(
+    audit_for(actor).record(
         session,
         "test.resume",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "test_report", "id": report.id, "from_operator": previous},
     )
     return report

@@ -8,13 +8,12 @@ import math
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet import due
-from fleet.audit.service import record
+from fleet.audit.service import audit_for
 from fleet.auth.deps import Principal
-from fleet.db import lock_row, utcnow
+from fleet.db import flush_or_conflict, lock_row, utcnow
 from fleet.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from fleet.models import (
     Configuration,
@@ -167,16 +166,12 @@ async def start_test(
     )
     session.add(report)
     number = device.device_number
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # another start won the race for this device
-        raise Conflict(f"Device {number} is already running a test") from exc
+    # Another start may have won the race for this device.
+    await flush_or_conflict(session, f"Device {number} is already running a test")
     await lifecycle.touch(session, report.id)
-    record(
+    audit_for(actor).record(
         session,
         "test.start",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_report",
             "id": report.id,
@@ -311,11 +306,9 @@ async def submit_step(
         await finish(session, actor, report, reason=f"required step {step_order} failed")
     else:
         await session.flush()
-    record(
+    audit_for(actor).record(
         session,
         "test.step",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_report",
             "id": report.id,
@@ -366,11 +359,9 @@ async def finish(
     await session.flush()
     await workshop.test_finished(session, report, actor.user_id)
     await reports.seal(session, report)
-    record(
+    audit_for(actor).record(
         session,
         "test.complete",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_report",
             "id": report.id,
@@ -410,11 +401,9 @@ async def abort_test(
     _save(report, results)
     await session.flush()
     await reports.seal(session, report)
-    record(
+    audit_for(actor).record(
         session,
         "test.abort",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "test_report", "id": report.id, "reason": reason},
     )
     return report
@@ -437,11 +426,9 @@ async def seal_report(
     created = seal is None
     if seal is None:  # a finished report from before sealing (imported, seeded): seal it now
         seal = await reports.seal(session, report)
-        record(
+        audit_for(actor).record(
             session,
             "report.seal",
-            user_id=actor.user_id,
-            ip_address=actor.ip,
             details={"entity": "test_report", "id": report.id, "sha256": seal.sha256},
         )
     return seal, created
@@ -541,11 +528,9 @@ async def attach_photo(
     _save(report, results)
     await session.flush()
     await lifecycle.touch(session, report.id)
-    record(
+    audit_for(actor).record(
         session,
         "test.attachment",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_report",
             "id": report.id,

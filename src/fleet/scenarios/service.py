@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from fleet.audit.service import changes, record
+from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.errors import Conflict, NotFound
 from fleet.models import JsonTemplate, TestReport, TestScenario, TestStep
@@ -216,11 +216,9 @@ async def create_scenario(
     session.add(scenario)
     await session.flush()
     await sync_steps(session, scenario)
-    record(
+    audit_for(actor).record(
         session,
         action,
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "test_scenario", "id": scenario.id, "name": scenario.name},
     )
     return scenario
@@ -249,11 +247,9 @@ async def update_scenario(
     await session.flush()
     if "test_flow" in data:
         await sync_steps(session, scenario)
-    record(
+    audit_for(actor).record(
         session,
         "scenario.update",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "test_scenario",
             "id": scenario.id,
@@ -269,11 +265,9 @@ async def delete_scenario(session: AsyncSession, actor: Principal, scenario: Tes
         raise Conflict("Scenario has test reports; deactivate it instead of deleting")
     await session.execute(delete(TestStep).where(TestStep.scenario_id == scenario.id))
     await session.delete(scenario)
-    record(
+    audit_for(actor).record(
         session,
         "scenario.delete",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "test_scenario", "id": scenario.id, "name": scenario.name},
     )
     await session.flush()

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit import service as audit
+from fleet.auth.deps import Principal
 from fleet.errors import BadRequest, Conflict, DomainError, NotFound, ValidationFailed
 from fleet.models import Software, SoftwareInstallation, SoftwareVersion
 from fleet.settings import Settings
@@ -236,8 +237,7 @@ async def attach(
     version: SoftwareVersion,
     upload: StoredUpload,
     *,
-    user_id: int,
-    ip: str | None,
+    actor: Principal,
 ) -> tuple[Path, Path | None]:
     """Move a checked upload into place and fill the version's file columns.
 
@@ -254,11 +254,9 @@ async def attach(
     version.checksum = upload.sha256
     version.download_url = download_url(version.id)
     await session.flush()
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "software.version.artifact",
-        user_id=user_id,
-        ip_address=ip,
         details={
             "entity": "software_version",
             "id": version.id,

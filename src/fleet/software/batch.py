@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, inspect
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet import dialect
 from fleet.models import DeviceSoftware
 
 DEVICE_SOFTWARE = cast(Table, DeviceSoftware.__table__)
@@ -56,9 +55,8 @@ class SoftwareChangeBatch:
         for (device_id, software_id), values in held.items():
             row = {"device_id": device_id, "software_id": software_id, **values}
             shapes.setdefault(tuple(sorted(values)), []).append(row)
-        on_pg = session.get_bind().dialect.name == "postgresql"
         for columns, rows in shapes.items():
-            stmt = (pg_insert if on_pg else sqlite_insert)(DEVICE_SOFTWARE)
+            stmt = dialect.insert(session, DEVICE_SOFTWARE)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["device_id", "software_id"],
                 set_={column: stmt.excluded[column] for column in columns},

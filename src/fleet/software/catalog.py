@@ -10,6 +10,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit import service as audit
+from fleet.auth.deps import Principal
 from fleet.errors import Conflict, NotFound
 from fleet.models import DeviceSoftware, Rollout, Software, SoftwareInstallation, SoftwareVersion
 from fleet.search import icontains
@@ -132,17 +133,15 @@ async def get(session: AsyncSession, software_id: int) -> Software:
 
 
 async def create(
-    session: AsyncSession, data: SoftwareCreate, *, user_id: int, ip: str | None
+    session: AsyncSession, data: SoftwareCreate, *, actor: Principal
 ) -> Software:
     """Add a package to the catalog."""
-    software = Software(**data.model_dump(), created_by=user_id)
+    software = Software(**data.model_dump(), created_by=actor.user_id)
     session.add(software)
     await session.flush()
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "software.create",
-        user_id=user_id,
-        ip_address=ip,
         details={"entity": "software", "id": software.id, "name": software.name},
     )
     return software
@@ -153,8 +152,7 @@ async def update(
     software_id: int,
     data: SoftwareUpdate,
     *,
-    user_id: int,
-    ip: str | None,
+    actor: Principal,
 ) -> Software:
     """Change a package's fields (only those sent)."""
     software = await get(session, software_id)
@@ -165,11 +163,9 @@ async def update(
     for key, value in changes.items():
         setattr(software, key, value)
     await session.flush()
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "software.update",
-        user_id=user_id,
-        ip_address=ip,
         details={
             "entity": "software",
             "id": software.id,
@@ -180,7 +176,7 @@ async def update(
 
 
 async def delete(
-    session: AsyncSession, software_id: int, *, user_id: int, ip: str | None
+    session: AsyncSession, software_id: int, *, actor: Principal
 ) -> list[Path]:
     """Delete a package and its versions; answers the artifact files to remove after commit."""
     software = await get(session, software_id)
@@ -218,11 +214,9 @@ async def delete(
     )
     await session.delete(software)
     await session.flush()
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "software.delete",
-        user_id=user_id,
-        ip_address=ip,
         details={"entity": "software", "id": software_id, "name": software.name},
     )
     return files

@@ -62,12 +62,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fleet.audit import service as audit
-from fleet.db import utcnow
+from fleet.db import flush_or_conflict, utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.models import (
     Device,
@@ -161,13 +160,10 @@ async def create_installation(
         now=utcnow(),
         restores=point,
     )
-    try:
-        await session.flush()
-    except IntegrityError:
-        # Another request created this device's first row for the software at the same moment.
-        raise Conflict(
-            f"device {device.device_number} is being changed by another request; try again"
-        ) from None
+    # Another request may have created this device's first row for the software just now.
+    await flush_or_conflict(
+        session, f"device {device.device_number} is being changed by another request; try again"
+    )
     if rollout_id is not None:
         await session.execute(
             update(RolloutTarget)

@@ -94,11 +94,9 @@ def _audit_change(
     new: str,
     **extra: Any,
 ) -> None:
-    audit.record(
+    audit.audit_for(cause).record(
         session,
         action,
-        user_id=cause.user_id,
-        ip_address=cause.ip,
         level="WARNING" if new in ("paused", "below_threshold") else "INFO",
         details={
             "entity": entity,

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
+from fleet.db import commit_early
 from fleet.deps import SessionDep, SettingsDep
 from fleet.errors import Forbidden, NotFound
 from fleet.pagination import PageDep, paginate
@@ -88,7 +89,7 @@ async def create_software(
     data: SoftwareCreate, session: SessionDep, principal: MakerDep
 ) -> SoftwareRead:
     """Add a package to the catalog."""
-    software = await catalog.create(session, data, user_id=principal.user_id, ip=principal.ip)
+    software = await catalog.create(session, data, actor=principal)
     return await catalog.read_one(session, software.id)
 
 
@@ -103,7 +104,7 @@ async def update_software(
     software_id: int, data: SoftwareUpdate, session: SessionDep, principal: MakerDep
 ) -> SoftwareRead:
     """Change a package's fields (only those sent), e.g. deactivate it."""
-    await catalog.update(session, software_id, data, user_id=principal.user_id, ip=principal.ip)
+    await catalog.update(session, software_id, data, actor=principal)
     return await catalog.read_one(session, software_id)
 
 
@@ -112,8 +113,8 @@ async def delete_software(
     software_id: int, session: SessionDep, settings: SettingsDep, principal: MakerDep
 ) -> Response:
     """Delete a package and its versions; refused (409) once any version was installed."""
-    files = await catalog.delete(session, software_id, user_id=principal.user_id, ip=principal.ip)
-    await session.commit()
+    files = await catalog.delete(session, software_id, actor=principal)
+    await commit_early(session, "software-delete")
     artifacts.remove_files(settings, files)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -140,9 +141,7 @@ async def create_version(
     software_id: int, data: VersionCreate, session: SessionDep, principal: MakerDep
 ) -> Any:
     """Add a version with its metadata; upload its artifact next."""
-    return await versions.create(
-        session, software_id, data, user_id=principal.user_id, ip=principal.ip
-    )
+    return await versions.create(session, software_id, data, actor=principal)
 
 
 @router.get("/versions/{version_id}", response_model=VersionRead)
@@ -156,9 +155,7 @@ async def update_version(
     version_id: int, data: VersionUpdate, session: SessionDep, principal: MakerDep
 ) -> Any:
     """Change a version's metadata (release notes, flags, compatibility)."""
-    return await versions.update_version(
-        session, version_id, data, user_id=principal.user_id, ip=principal.ip
-    )
+    return await versions.update_version(session, version_id, data, actor=principal)
 
 
 @router.delete("/versions/{version_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -166,8 +163,8 @@ async def delete_version(
     version_id: int, session: SessionDep, settings: SettingsDep, principal: MakerDep
 ) -> Response:
     """Delete a version that no installation or roll-out uses, with its artifact."""
-    path = await versions.delete(session, version_id, user_id=principal.user_id, ip=principal.ip)
-    await session.commit()
+    path = await versions.delete(session, version_id, actor=principal)
+    await commit_early(session, "version-delete")
     artifacts.remove_files(settings, [path] if path else [])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -209,11 +206,9 @@ async def upload_artifact(
     upload = await artifacts.receive(request, settings)
     final: Path | None = None
     try:
-        final, old = await artifacts.attach(
-            session, settings, version, upload, user_id=principal.user_id, ip=principal.ip
-        )
+        final, old = await artifacts.attach(session, settings, version, upload, actor=principal)
         # Commit here rather than after the response so a failed commit can take the file away.
-        await session.commit()
+        await commit_early(session, "artifact-upload")
     except BaseException:
         upload.temp_path.unlink(missing_ok=True)
         if final is not None:

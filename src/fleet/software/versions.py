@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit import service as audit
+from fleet.auth.deps import Principal
 from fleet.errors import Conflict, NotFound
 from fleet.models import Device, DeviceSoftware, Rollout, SoftwareInstallation, SoftwareVersion
 from fleet.software import catalog
@@ -119,8 +120,7 @@ async def create(
     software_id: int,
     data: VersionCreate,
     *,
-    user_id: int,
-    ip: str | None,
+    actor: Principal,
 ) -> SoftwareVersion:
     """Add a version (its number unique within the package); artifacts are uploaded after."""
     await catalog.get(session, software_id)
@@ -133,15 +133,15 @@ async def create(
     )
     if taken:
         raise Conflict(f"version {data.version_number} already exists for this software")
-    version = SoftwareVersion(software_id=software_id, created_by=user_id, **data.model_dump())
+    version = SoftwareVersion(
+        software_id=software_id, created_by=actor.user_id, **data.model_dump()
+    )
     session.add(version)
     await session.flush()
     await refresh_outdated(session, software_id)
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "software.version.create",
-        user_id=user_id,
-        ip_address=ip,
         details={
             "entity": "software_version",
             "id": version.id,
@@ -157,8 +157,7 @@ async def update_version(
     version_id: int,
     data: VersionUpdate,
     *,
-    user_id: int,
-    ip: str | None,
+    actor: Principal,
 ) -> SoftwareVersion:
     """Change a version's metadata (only the fields sent); its number and artifact stay."""
     version = await get(session, version_id)
@@ -171,11 +170,9 @@ async def update_version(
     await session.flush()
     assert version.software_id is not None
     await refresh_outdated(session, version.software_id)
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "software.version.update",
-        user_id=user_id,
-        ip_address=ip,
         details={
             "entity": "software_version",
             "id": version.id,
@@ -186,7 +183,7 @@ async def update_version(
 
 
 async def delete(
-    session: AsyncSession, version_id: int, *, user_id: int, ip: str | None
+    session: AsyncSession, version_id: int, *, actor: Principal
 ) -> Path | None:
     """Delete an unused version; answers its artifact file to remove after commit."""
     version = await get(session, version_id)
@@ -205,11 +202,9 @@ async def delete(
     await session.flush()
     if software_id is not None:
         await refresh_outdated(session, software_id)
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "software.version.delete",
-        user_id=user_id,
-        ip_address=ip,
         details={
             "entity": "software_version",
             "id": version_id,

@@ -7,7 +7,6 @@ from typing import Any
 
 import segno
 from sqlalchemy import Select, String, cast, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit import service as audit_log
@@ -15,6 +14,7 @@ from fleet.auth import security
 from fleet.auth.deps import Principal
 from fleet.auth.roles import ROLES, covers
 from fleet.auth.service import revoke_user_sessions
+from fleet.db import flush_or_conflict
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import User
 from fleet.search import contains_literal, icontains
@@ -117,10 +117,7 @@ async def _ensure_unique(
 
 
 async def _flush(session: AsyncSession) -> None:
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("Username or email already exists") from None
+    await flush_or_conflict(session, "Username or email already exists")
 
 
 async def create_user(
@@ -140,11 +137,9 @@ async def create_user(
     )
     session.add(user)
     await _flush(session)
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "user.create",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "user",
             "id": user.id,
@@ -194,11 +189,9 @@ async def update_user(
     if "password" in changed or not user.is_active:
         await revoke_user_sessions(session, user.id, "account_changed")
     await _flush(session)
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "user.update",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "user", "id": user.id, "changed": changed},
     )
     return user
@@ -214,11 +207,9 @@ async def regenerate_qr(session: AsyncSession, actor: Principal, user: User) -> 
     guard_manage(actor, user)
     user.qr_code = security.new_qr_code()
     await _flush(session)
-    audit_log.record(
+    audit_log.audit_for(actor).record(
         session,
         "user.qr_regenerate",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "user", "id": user.id},
     )
     return user.qr_code

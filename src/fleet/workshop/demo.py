@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fleet import dialect
 from fleet.db import utcnow
 from fleet.models import (
     Customer,
@@ -263,7 +264,7 @@ def seed_workshop(session: Session) -> int:
     created = _seed_rules(session)
     count, parts = _seed_parts(session)
     created += count + _seed_items(session)
-    created += records.run_plan_sync(session, hooks.backfill_plan(session.get_bind().dialect.name))
+    created += records.run_plan_sync(session, hooks.backfill_plan(dialect.name_of(session)))
     created += _seed_orders(session, parts)
     ids = list(session.scalars(select(Device.id)))
     records.run_plan_sync(session, records.refresh_plan(ids))

@@ -23,7 +23,7 @@ from fpdf import FPDF
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import record
+from fleet.audit.service import audit_for
 from fleet.auth.deps import Principal
 from fleet.db import utcnow
 from fleet.errors import Conflict
@@ -332,11 +332,9 @@ async def send_reminders(
                     )
                 )
         await session.flush()
-        record(
+        audit_for(actor).record(
             session,
             "workshop.reminders.send",
-            user_id=actor.user_id if actor else None,
-            ip_address=actor.ip if actor else None,
             details={
                 "entity": "workshop_reminder",
                 "digests": [

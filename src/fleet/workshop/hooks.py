@@ -10,10 +10,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Executable, Select, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet import dialect as sql_dialect
 from fleet.audit.service import record
 from fleet.db import utcnow
 from fleet.errors import Conflict
@@ -191,7 +190,7 @@ def stat_rows(outcomes: list[dict[str, Any]], steps: list[dict[str, Any]]) -> li
 
 def upsert_stats(dialect: str) -> Executable:
     """Add daily increments onto the statistics rows (the one dialect-specific statement)."""
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(WorkshopStatDay)
+    ins = sql_dialect.insert(dialect, WorkshopStatDay)
     return ins.on_conflict_do_update(
         index_elements=["dimension", "span", "key", "day"],
         set_={
@@ -281,15 +280,10 @@ async def record_outcome(
     )
     outcome, steps = outcome_rows(report, device, kind_of_test, previous)
     plan = write_outcomes_plan(
-        dialect_of(session), [outcome_dict(outcome)], [outcome_dict(x) for x in steps]
+        sql_dialect.name_of(session), [outcome_dict(outcome)], [outcome_dict(x) for x in steps]
     )
     await records.run_plan(session, plan)
     return outcome
-
-
-def dialect_of(session: AsyncSession) -> str:
-    """The name of the session's database dialect."""
-    return session.get_bind().dialect.name
 
 
 def kind_of_test(report: TestReport, flow: Any) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import changes, record
+from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.db import utcnow
 from fleet.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -163,11 +163,9 @@ async def order_reads(
 def _audit(
     session: AsyncSession, actor: Principal, action: str, order: WorkshopRepairOrder, **extra: Any
 ) -> None:
-    record(
+    audit_for(actor).record(
         session,
         f"workshop.order.{action}",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "repair_order", "id": order.id, "device_id": order.device_id, **extra},
     )
 

@@ -6,11 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import changes, record
+from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
+from fleet.db import conflict_on_integrity
 from fleet.errors import Conflict, NotFound
 from fleet.models import WorkshopPart, WorkshopStockLot, WorkshopStockReceipt
 from fleet.workshop.schemas import (
@@ -99,11 +99,9 @@ async def create_part(session: AsyncSession, actor: Principal, body: PartCreate)
     part = WorkshopPart(**body.model_dump())
     session.add(part)
     await session.flush()
-    record(
+    audit_for(actor).record(
         session,
         "workshop.part.create",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "workshop_part", "id": part.id, "changed": changes({}, _as_dict(part))},
     )
     return part
@@ -119,11 +117,9 @@ async def update_part(
             continue
         setattr(part, key, value)
     await session.flush()
-    record(
+    audit_for(actor).record(
         session,
         "workshop.part.update",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "workshop_part",
             "id": part.id,
@@ -157,11 +153,9 @@ async def receive(
     session.add(receipt)
     await session.flush()
     await session.refresh(lot)
-    record(
+    audit_for(actor).record(
         session,
         "workshop.stock.receive",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "workshop_part",
             "id": part.id,
@@ -185,7 +179,8 @@ async def take(session: AsyncSession, part_id: int, lot_id: int, quantity: int) 
     lot = await session.get(WorkshopStockLot, lot_id)
     if lot is None or lot.part_id != part_id:
         raise NotFound("Lot not found for this part")
-    try:
+    # The CHECK constraint refuses what the WHERE let through, should a writer bypass it.
+    with conflict_on_integrity(f"Lot {lot.lot_number} holds less than {quantity}"):
         result = await session.execute(
             update(WorkshopStockLot)
             .where(WorkshopStockLot.id == lot_id, WorkshopStockLot.quantity >= quantity)
@@ -193,8 +188,6 @@ async def take(session: AsyncSession, part_id: int, lot_id: int, quantity: int) 
             .returning(WorkshopStockLot.quantity)
         )
         left = result.scalar_one_or_none()
-    except IntegrityError as exc:  # the CHECK constraint, should a writer bypass the WHERE
-        raise Conflict(f"Lot {lot.lot_number} holds less than {quantity}") from exc
     if left is None:
         await session.refresh(lot)
         raise Conflict(

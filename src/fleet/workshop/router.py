@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import func, select
 
+from fleet import dialect
 from fleet.audit import service as audit
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
 from fleet.db import utcnow
@@ -452,13 +453,11 @@ async def due_pdf(
 async def recompute(actor: PlannerDep, session: SessionDep) -> dict[str, int]:
     """Write the outcomes of tests that have none (older than the workshop, or imported) and
     recompute the due dates of every item (also after a change of device kinds)."""
-    outcomes = await records.run_plan(session, hooks.backfill_plan(hooks.dialect_of(session)))
+    outcomes = await records.run_plan(session, hooks.backfill_plan(dialect.name_of(session)))
     items = await records.refresh_all(session)
-    audit.record(
+    audit.audit_for(actor).record(
         session,
         "workshop.due.recompute",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "workshop_due", "outcomes": outcomes, "items": items},
     )
     return {"outcomes": outcomes, "items": items}

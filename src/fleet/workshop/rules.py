@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import Select, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.audit.service import changes, record
+from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.db import utcnow
 from fleet.errors import NotFound
@@ -271,11 +271,9 @@ async def create_rule(
     session.add(rule)
     await session.flush()
     await _refresh_matching(session, rule)
-    record(
+    audit_for(actor).record(
         session,
         "workshop.rule.create",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "workshop_rule",
             "id": rule.id,
@@ -295,11 +293,9 @@ async def replace_rule(
         setattr(rule, key, value)
     await session.flush()
     await _refresh_matching(session, rule, old)
-    record(
+    audit_for(actor).record(
         session,
         "workshop.rule.update",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "workshop_rule",
             "id": rule.id,
@@ -316,11 +312,9 @@ async def delete_rule(session: AsyncSession, actor: Principal, rule: WorkshopInt
     await session.delete(rule)
     await session.flush()
     await _refresh_matching(session, gone)
-    record(
+    audit_for(actor).record(
         session,
         "workshop.rule.delete",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "workshop_rule", "id": rule_id},
     )
 
@@ -348,11 +342,9 @@ async def set_item(
     item.manufactured_on = body.manufactured_on
     await session.flush()
     await records.refresh_due(session, [device.id])
-    record(
+    audit_for(actor).record(
         session,
         "workshop.item.update",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "device",
             "id": device.id,
@@ -380,11 +372,9 @@ async def record_use(
     session.add(use)
     await session.flush()
     await records.refresh_due(session, [device.id])
-    record(
+    audit_for(actor).record(
         session,
         "workshop.item.use",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={"entity": "device", "id": device.id, "used_at": use.used_at.isoformat()},
     )
     return use
@@ -394,11 +384,9 @@ async def fit(session: AsyncSession, actor: Principal, device: Device, body: Com
     """Record the documented fitting date of a component (starts its clock)."""
     await fit_component(session, device.id, body.component, body.fitted_on)
     await records.refresh_due(session, [device.id])
-    record(
+    audit_for(actor).record(
         session,
         "workshop.item.fit",
-        user_id=actor.user_id,
-        ip_address=actor.ip,
         details={
             "entity": "device",
             "id": device.id,
@@ -421,11 +409,9 @@ async def seed_rule_set(session: AsyncSession, actor: Principal) -> int:
     await session.flush()
     if added:
         await _refresh_matching(session, *added)
-        record(
+        audit_for(actor).record(
             session,
             "workshop.rule.seed",
-            user_id=actor.user_id,
-            ip_address=actor.ip,
             details={"entity": "workshop_rule", "ids": [r.id for r in added]},
         )
     return len(added)
