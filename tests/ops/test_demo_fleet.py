@@ -11,7 +11,7 @@ import httpx
 
 from fleet.ops.demo_fleet import demo_numbers
 from fleet.settings import Settings
-from tests.ops.harness import base_env, serve
+from tests.support import base_env, serve
 
 POLL_SECONDS = "0.5"  # the demo testers' poll interval (FLEET_DEMO_POLL_SECONDS)
 
