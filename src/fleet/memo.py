@@ -204,7 +204,7 @@ def notify_all_sync(engine: Any) -> None:
         return
     # The modules that declare the topics (a CLI process may not have imported them).
     import fleet.auth.principal_cache
-    import fleet.fleet_data.service  # noqa: F401
+    import fleet.fleet_data.devices  # noqa: F401
     from fleet.devices_api.fanout import notify_sync
 
     for topic in sorted(_TOPICS):

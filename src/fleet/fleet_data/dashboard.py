@@ -10,8 +10,8 @@ from sqlalchemy import Integer, String, case, cast, func, literal, null, select,
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fleet.db import utcnow
+from fleet.fleet_data.devices import DUE_SOON_DAYS
 from fleet.fleet_data.schemas import CountItem, Dashboard
-from fleet.fleet_data.service import DUE_SOON_DAYS
 from fleet.memo import Memo
 from fleet.models import Customer, Device, DeviceDueDate, TestReport
 
