@@ -233,10 +233,11 @@ async def dashboard(
     if store is None:
         store = request.app.state.fleet_dashboard = DashboardCache()
     response.headers["Cache-Control"] = "no-store"
-    current = await cache_generation(conn)
-    cached: Dashboard | None = None if fresh else store.get(current)
+    # A fresh answer reads the generation in its own statement; a remembered one is checked
+    # against the generation now.
+    cached: Dashboard | None = None if fresh else store.get(await cache_generation(conn))
     if cached is None:
-        cached = await dashboard_service.dashboard(conn, request.app.state.device_totals)
+        cached, current = await dashboard_service.dashboard(conn, request.app.state.device_totals)
         store.put(cached, current)
     return cached
 
