@@ -134,12 +134,12 @@ def fit_pool(settings: Settings, workers: int) -> None:
     get_settings.cache_clear()
 
 
-def create_served_app() -> FastAPI:
+def create_served_app(settings: Settings | None = None) -> FastAPI:
     """The app as ``fleet serve``'s workers run it: ``create_app`` whose heap is settled once
     it has started (see ``settle_heap``)."""
     from fleet.app import create_app
 
-    app = create_app()
+    app = create_app(settings)
     started = app.router.lifespan_context
 
     @asynccontextmanager
