@@ -48,3 +48,35 @@ async def test_scenario_list_items_equal_the_scenario_answers(
         one = (await client.get(f"/api/v1/scenarios/{item['id']}", headers=headers)).json()
         assert one.pop("report_count") == 0 and item.pop("report_count") is None
         assert list(item.items()) == list(one.items())
+
+
+async def test_software_list_items_equal_the_software_answers(
+    client: httpx.AsyncClient, sessionmaker: Any
+) -> None:
+    from tests.conftest import add_user, bearer, login
+    from tests.software.conftest import API as SOFTWARE_API
+    from tests.software.conftest import add_devices, add_software, add_version, finish, install
+
+    await add_user(sessionmaker, "maker_l", "maker")
+    headers = bearer(await login(client, "maker_l"))
+    tool = await add_software(client, headers, "Tool Ü", description=None, vendor=None)
+    fw = await add_software(client, headers, "Firmware", license_type="MIT")
+    for number, extra in (("1.9.0", {}), ("1.10.0", {}), ("2.0.0-rc.1", {"is_beta": True})):
+        await add_version(client, headers, fw["id"], number, artifact=False, **extra)
+    stable = await add_version(client, headers, tool["id"], "0.1.0")
+    [device] = await add_devices(sessionmaker)
+    r = await install(client, headers, device, stable["id"])
+    await finish(client, headers, r.json()["id"])
+    r = await client.get(f"{SOFTWARE_API}/software", headers=headers)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["X-Total-Count"] == "2"
+    listed = r.json()
+    assert [(s["name"], s["version_count"], s["installation_count"]) for s in listed] == [
+        ("Firmware", 3, 0),
+        ("Tool Ü", 1, 1),
+    ]
+    assert [s["latest_stable_version"] for s in listed] == ["1.10.0", "0.1.0"]
+    for item in listed:
+        one = (await client.get(f"{SOFTWARE_API}/software/{item['id']}", headers=headers)).json()
+        assert list(item.items()) == list(one.items())

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from fleet.deps import ReadConnDep
 from fleet.overload import MARGIN, pool_sizes
 
 
@@ -60,3 +61,35 @@ async def test_other_database_errors_stay_errors(app: Any) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         r = await client.get("/test-broken")
     assert r.status_code == 500
+
+
+async def test_the_wait_for_a_turn_is_bounded(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests wait their turn for a connection first come first served, but not forever:
+    past the pool's wait, 503 with Retry-After, as when the pool itself is exhausted."""
+    import asyncio
+
+    from fleet import overload
+
+    monkeypatch.setattr(overload, "POOL_WAIT_SECONDS", 0.3)
+
+    @app.get("/test-turn")
+    async def turn(conn: ReadConnDep) -> dict[str, bool]:
+        return {"ok": True}
+
+    gate: asyncio.Semaphore = app.state.db_gate
+    held = 0
+    while not gate.locked():  # every turn taken, as by long requests
+        await gate.acquire()
+        held += 1
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await asyncio.wait_for(client.get("/test-turn"), 5)  # not forever
+        assert r.status_code == 503
+        assert r.headers["Retry-After"] == "1"
+        waiting = asyncio.ensure_future(client.get("/test-turn"))
+        await asyncio.sleep(0.05)
+        gate.release()  # a turn comes free in time
+        held -= 1
+        assert (await waiting).status_code == 200
+    for _ in range(held):
+        gate.release()

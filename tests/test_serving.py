@@ -103,3 +103,20 @@ def test_the_server_keeps_idle_connections_longer_than_its_clients() -> None:
     config = server_config("fleet.app:create_app", factory=True, workers=2)
     assert config.http == PROTOCOL and config.timeout_keep_alive == KEEP_ALIVE_SECONDS
     assert KEEP_ALIVE_SECONDS > max(httpx.Limits().keepalive_expiry or 0, 60)
+
+
+async def test_fleet_serve_workers_freeze_the_heap_they_started_with(settings: Any) -> None:
+    """Full garbage collections no longer walk what a worker holds from its start."""
+    import gc
+
+    from fleet.ops.serving import create_served_app
+
+    app = create_served_app(settings)
+    gc.unfreeze()
+    try:
+        async with app.router.lifespan_context(app):
+            await app.state.events.ready()
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()  # this test process starts many apps: they must stay collectable
+    await app.state.engine.dispose()

@@ -25,8 +25,8 @@ from fleet.devices_api.router import device_router as device_api_router
 from fleet.devices_api.ws import router as live_events_router
 from fleet.errors import install_error_handlers
 from fleet.events import EventBus
+from fleet.fleet_data.devices import new_totals_memo as new_device_totals
 from fleet.fleet_data.router import router as fleet_data_router
-from fleet.fleet_data.service import new_totals_memo as new_device_totals
 from fleet.ops import web as ops_web
 from fleet.runs import lifecycle as test_lifecycle
 from fleet.runs.router import reports_router, tests_router

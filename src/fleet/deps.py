@@ -3,27 +3,46 @@ connection) and settings."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from fleet import overload
 from fleet.db import session_scope
 from fleet.settings import Settings
 
 
 # Requests take their turn for a database connection at ``db_gate`` (first come, first served)
 # rather than at the pool, where a newcomer can take a connection just handed to a waiter and
-# send it back to the end of the line: under overload every request waits about as long.
+# send it back to the end of the line: under overload every request waits about as long. The
+# wait is bounded like the pool's: past it, 503 with Retry-After (fleet.overload).
+@asynccontextmanager
+async def _turn(request: Request) -> AsyncIterator[None]:
+    gate: asyncio.Semaphore = request.app.state.db_gate
+    try:
+        async with asyncio.timeout(overload.POOL_WAIT_SECONDS):
+            await gate.acquire()
+    except TimeoutError:
+        raise PoolTimeout("no turn for a database connection in time") from None
+    try:
+        yield
+    finally:
+        gate.release()
+
+
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db_gate:
+    async with _turn(request):
         async for session in session_scope(request.app.state.sessionmaker):
             yield session
 
 
 async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with request.app.state.db_gate, request.app.state.read_engine.connect() as conn:
+    async with _turn(request), request.app.state.read_engine.connect() as conn:
         yield conn
 
 

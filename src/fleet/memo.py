@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import Connection, event
@@ -63,6 +63,8 @@ class Memo(Generic[V]):
         self._bus: FanoutBus | None = None
         self._sub: Subscription | None = None
         self._consumer: asyncio.Task[None] | None = None
+        # reads under way, by key: (the epoch they started at, the read)
+        self._loading: dict[Hashable, tuple[int, asyncio.Future[V | None]]] = {}
         _memos[topic].add(self)
 
     # -- use ---------------------------------------------------------------------------------
@@ -92,9 +94,42 @@ class Memo(Generic[V]):
             self._entries.clear()
         self._entries[key] = (time.monotonic(), live, value)
 
+    async def load(self, key: Hashable, read: Callable[[], Awaitable[V | None]]) -> V | None:
+        """Answer the remembered value, or read it once for everyone asking at the same moment.
+
+        When a remembered value expires under load, every request in flight would miss it at
+        once and run the same read (a herd queueing for database connections). Here the first
+        one reads and the others wait for its answer, which is then remembered (unless a change
+        arrived meanwhile). Nobody joins a read that started before a change: after a change
+        the next request reads anew. A read that fails fails for all who waited on it; ``None``
+        is answered but not remembered.
+        """
+        found = self.get(key)
+        if found is not None:
+            return found
+        under_way = self._loading.get(key)
+        if under_way is None or under_way[0] != self.epoch:
+            epoch = self.epoch
+            task = asyncio.ensure_future(read())
+            under_way = (epoch, task)
+            self._loading[key] = under_way
+
+            def done(finished: asyncio.Future[V | None]) -> None:
+                if self._loading.get(key) is under_way:
+                    del self._loading[key]
+                if not finished.cancelled() and finished.exception() is None:
+                    value = finished.result()
+                    if value is not None:
+                        self.put(key, value, epoch)
+
+            task.add_done_callback(done)
+        # One waiter that gives up (a client gone) does not cancel the read for the others.
+        return await asyncio.shield(under_way[1])
+
     def clear(self) -> None:
         self.epoch += 1
         self._entries.clear()
+        self._loading.clear()
 
     def detach(self) -> None:
         """Stop receiving this process's changes directly (only the bus reaches it then)."""
@@ -206,7 +241,7 @@ def notify_all_sync(engine: Any) -> None:
         return
     # The modules that declare the topics (a CLI process may not have imported them).
     import fleet.auth.principal_cache
-    import fleet.fleet_data.service  # noqa: F401
+    import fleet.fleet_data.devices  # noqa: F401
     from fleet.devices_api.fanout import notify_sync
 
     for topic in sorted(_TOPICS):

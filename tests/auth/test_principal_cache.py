@@ -204,3 +204,79 @@ async def test_check_read_during_a_change_is_not_kept() -> None:
     assert cache.get("sid") == found
     Bus.listen_count = 2  # the listener reconnected: it may have missed notifications
     assert cache.get("sid") is None
+
+
+def _listening_cache() -> principal_cache.PrincipalCache:
+    cache = principal_cache.new_cache()
+
+    class Bus:
+        listening = True
+        listen_count = 1
+
+    class Sub:
+        dropped = False
+
+    cache._bus, cache._sub = Bus(), Sub()  # type: ignore[assignment]
+    return cache
+
+
+async def test_requests_arriving_together_share_one_check() -> None:
+    """When the memory has expired, the requests in flight do not all read again at once."""
+    cache = _listening_cache()
+    found = principal_cache.CheckedLogin(1, "u", None, "maker", (), True, "maker", False)
+    reads = 0
+    release = asyncio.Event()
+
+    async def read() -> principal_cache.CheckedLogin:
+        nonlocal reads
+        reads += 1
+        await release.wait()
+        return found
+
+    waiting = [asyncio.ensure_future(cache.load("sid", read)) for _ in range(20)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()  # a client that gives up does not end the read for the others
+    release.set()
+    answers = await asyncio.gather(*waiting[1:])
+    assert reads == 1 and all(a == found for a in answers)
+    assert cache.get("sid") == found  # and it is remembered
+
+
+async def test_no_request_joins_a_check_that_began_before_a_change() -> None:
+    cache = _listening_cache()
+    before = principal_cache.CheckedLogin(1, "u", None, "maker", (), True, "maker", False)
+    after = principal_cache.CheckedLogin(1, "u", None, "maker", (), True, "maker", True)
+    calls: list[asyncio.Event] = []
+
+    async def read() -> principal_cache.CheckedLogin:
+        n = len(calls)
+        calls.append(asyncio.Event())
+        await calls[n].wait()
+        return (before, after)[n]
+
+    first = asyncio.ensure_future(cache.load("sid", read))
+    await asyncio.sleep(0)
+    cache.clear()  # a logout committed while the first check was reading
+    second = asyncio.ensure_future(cache.load("sid", read))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(calls) == 2
+    for started in calls:
+        started.set()
+    assert (await first).revoked is False
+    assert (await second).revoked is True  # read anew, not the answer begun before
+    assert cache.get("sid") == after  # only the read that began after the change is kept
+
+
+async def test_a_failed_check_fails_for_everyone_waiting_and_is_not_kept() -> None:
+    cache = _listening_cache()
+
+    async def read() -> principal_cache.CheckedLogin:
+        await asyncio.sleep(0)
+        raise ConnectionError("database gone")
+
+    results = await asyncio.gather(
+        *(cache.load("sid", read) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert cache.get("sid") is None and not cache._loading

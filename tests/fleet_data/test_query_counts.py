@@ -76,3 +76,38 @@ async def test_scenario_list_statements_do_not_grow_with_the_page(
     assert (len(page1), len(page6), total1, total6) == (1, 6, "6", "6")
     assert [s["name"] for s in page6] == [f"Scenario {i}" for i in range(6)]
     assert all(s["step_count"] == len(s["test_flow"]["steps"]) for s in page6)
+
+
+async def test_software_list_statements_do_not_grow_with_the_page(
+    app: Any, client: httpx.AsyncClient, sessionmaker: Any
+) -> None:
+    from tests.conftest import add_user, bearer, login
+    from tests.factories import add_devices, create_software, create_version, finish, install
+    from tests.software.conftest import API as SOFTWARE_API
+
+    await add_user(sessionmaker, "maker_q", "maker")
+    headers = bearer(await login(client, "maker_q"))
+    devices = await add_devices(sessionmaker, 2)
+    for i in range(6):
+        sw = await create_software(client, headers, f"Package {i}")
+        version = await create_version(client, headers, sw["id"], f"1.{i}.0", artifact=i % 2 == 0)
+        if i % 2 == 0:
+            r = await install(client, headers, devices[i % 2], version["id"])
+            await finish(client, headers, r.json()["id"])
+
+    async def count(**params: Any) -> tuple[int, list[Any], str]:
+        with sql_statements(app.state.engine) as statements:
+            r = await client.get(f"{SOFTWARE_API}/software", headers=headers, params=params)
+            assert r.status_code == 200, r.text
+        return len(statements), r.json(), r.headers["X-Total-Count"]
+
+    one, page1, total1 = await count(limit=1)
+    six, page6, total6 = await count(limit=6)
+    filtered, found, total_found = await count(limit=6, q="package", vendor="Acme")
+    assert found == page6
+    assert one == six == filtered
+    assert (len(page1), len(page6), total1, total6, total_found) == (1, 6, "6", "6", "6")
+    assert [s["installation_count"] for s in page6] == [1, 0, 1, 0, 1, 0]
+    assert all(s["version_count"] == 1 for s in page6)
+    _, empty, total_past = await count(skip=6)
+    assert (empty, total_past) == ([], "6")

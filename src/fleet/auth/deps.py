@@ -77,27 +77,26 @@ _LOGIN_CHECK = (
 async def _check_login(request: Request, session_id: str) -> CheckedLogin | None:
     state = request.app.state
     cache: PrincipalCache = state.principal_cache
-    found = cache.get(session_id)
-    if found is not None:
-        return found
-    epoch = cache.epoch
-    async with state.read_engine.connect() as conn:
-        row = (await conn.execute(_LOGIN_CHECK, {"sid": session_id})).first()
-    if row is None:
-        return None
-    user_id, username, email, role, roles, is_active, active_role, revoked_at = row
-    login = CheckedLogin(
-        user_id=user_id,
-        username=username,
-        email=email,
-        role=role,
-        roles=tuple(roles or ()),
-        is_active=bool(is_active),
-        active_role=active_role,
-        revoked=revoked_at is not None,
-    )
-    cache.put(session_id, login, epoch)
-    return login
+
+    async def read() -> CheckedLogin | None:
+        async with state.read_engine.connect() as conn:
+            row = (await conn.execute(_LOGIN_CHECK, {"sid": session_id})).first()
+        if row is None:
+            return None
+        user_id, username, email, role, roles, is_active, active_role, revoked_at = row
+        return CheckedLogin(
+            user_id=user_id,
+            username=username,
+            email=email,
+            role=role,
+            roles=tuple(roles or ()),
+            is_active=bool(is_active),
+            active_role=active_role,
+            revoked=revoked_at is not None,
+        )
+
+    # Requests of one session arriving together share one check (see Memo.load).
+    return await cache.load(session_id, read)
 
 
 async def get_principal(

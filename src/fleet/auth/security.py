@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import secrets
 import threading
 import time
@@ -37,33 +36,22 @@ def _verify_sync(password: str, hashed: str) -> bool:
         return False
 
 
-# bcrypt at cost 12 is a quarter second of CPU. Hashes run on one small executor per process
-# whose threads run at a lower scheduling priority: a wave of logins queues there and takes
-# the CPU the other requests leave, instead of filling the shared thread pool and starving
-# the event loop (which would stretch every other answer).
+# bcrypt at cost 12 is a quarter second of CPU. Hashes run on one thread per process of their
+# own (bcrypt releases the GIL), not in the shared thread pool: a wave of logins queues there,
+# one hash at a time per worker, and takes at most the share of the CPU any one busy thread
+# gets, so the event loop keeps the rest and other requests go on being answered. The thread
+# runs at the normal priority: at a lower one a login waited behind every other runnable
+# thread of the machine and, under load, logins all but stopped (about one per second).
 BCRYPT_THREADS = 1
-BCRYPT_NICE = 10
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
-
-
-def _lower_priority() -> None:
-    # On Linux a thread id names one thread: only the bcrypt thread gets the lower priority.
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICE)
-    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
-        pass
 
 
 def _bcrypt_executor() -> ThreadPoolExecutor:
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(
-                max_workers=BCRYPT_THREADS,
-                thread_name_prefix="bcrypt",
-                initializer=_lower_priority,
-            )
+            _executor = ThreadPoolExecutor(max_workers=BCRYPT_THREADS, thread_name_prefix="bcrypt")
         return _executor
 
 

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, String, case, cast, func, literal, null, select, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from fleet.db import utcnow
+from fleet.db import UTCDateTime, utcnow
+from fleet.fleet_data import cache
+from fleet.fleet_data.devices import DUE_SOON_DAYS
 from fleet.fleet_data.schemas import CountItem, Dashboard
-from fleet.fleet_data.service import DUE_SOON_DAYS
 from fleet.memo import Memo
-from fleet.models import Customer, Device, DeviceDueDate, TestReport
+from fleet.models import CacheGeneration, Customer, Device, DeviceDueDate, TestReport
 
 TOP_CUSTOMERS = 10
 RECENT_TEST_DAYS = 30
@@ -27,22 +40,20 @@ def _items(counter: Counter[str | None], none_label: str) -> list[CountItem]:
 
 
 STATIC_TAGS = frozenset({"device", "customer", "tested", "customers"})
+GENERATION = "generation"  # the row that carries the dashboard cache's generation
 
 
-async def dashboard(
-    conn: AsyncConnection | AsyncSession, memo: Memo[list[Any]] | None = None
-) -> Dashboard:
-    """Answer totals by status, type and customer, due-date counts and recent test verdicts.
+class _Statements(NamedTuple):
+    full: Any  # every part and the cache generation
+    clocked: Any  # the parts that depend on the clock, and the cache generation
 
-    One statement, one round trip: the parts are tagged rows of one ``UNION ALL``. The devices
-    are read once for status, type and "without customer" together (a few dozen groups).
-    The parts that depend only on devices, due dates and customers (not on the clock) may come
-    from ``memo``, which forgets them at once when any of those tables changes: the answer is
-    the one a full recomputation gives.
-    """
-    now = utcnow()
-    soon = now + timedelta(days=DUE_SOON_DAYS)
+
+@lru_cache(maxsize=1)
+def _statements() -> _Statements:
+    """The dashboard's statements, built once (their SQL compiled once); the clock's bounds
+    are parameters (``now``, ``soon``, ``since``)."""
     none = null()
+    now, soon = bindparam("now", type_=UTCDateTime), bindparam("soon", type_=UTCDateTime)
 
     def part(tag: str, key: Any, customer: Any, label: Any, n: Any) -> Any:
         return [
@@ -81,19 +92,44 @@ async def dashboard(
     verdict = func.coalesce(TestReport.results["verdict"].as_string(), TestReport.status)
     verdicts = (
         select(*part("verdict", verdict, none, none, func.count()))
-        .where(TestReport.start_time >= now - timedelta(days=RECENT_TEST_DAYS))
+        .where(TestReport.start_time >= bindparam("since", type_=UTCDateTime))
         .group_by(verdict)
     )
+    # The cache generation read by the same statement: the counts are the ones it labels.
+    generation = select(*part(GENERATION, none, none, none, CacheGeneration.value)).where(
+        CacheGeneration.name == cache.NAME
+    )
+    return _Statements(
+        full=union_all(devices, top, overdue, due_soon, tested, customers, verdicts, generation),
+        clocked=union_all(overdue, due_soon, verdicts, generation),
+    )
+
+
+async def dashboard(
+    conn: AsyncConnection | AsyncSession, memo: Memo[list[Any]] | None = None
+) -> tuple[Dashboard, int]:
+    """Answer totals by status, type and customer, due-date counts and recent test verdicts,
+    and the dashboard cache's generation they were computed under (``fleet_data.cache``).
+
+    One statement, one round trip: the parts are tagged rows of one ``UNION ALL``. The devices
+    are read once for status, type and "without customer" together (a few dozen groups).
+    The parts that depend only on devices, due dates and customers (not on the clock) may come
+    from ``memo``, which forgets them at once when any of those tables changes: the answer is
+    the one a full recomputation gives.
+    """
+    now = utcnow()
+    params = {
+        "now": now,
+        "soon": now + timedelta(days=DUE_SOON_DAYS),
+        "since": now - timedelta(days=RECENT_TEST_DAYS),
+    }
+    statements = _statements()
     static = memo.get("dashboard") if memo is not None else None
     if static is not None:
-        rows = [*static, *(await conn.execute(union_all(overdue, due_soon, verdicts)))]
+        rows = [*static, *(await conn.execute(statements.clocked, params))]
     else:
         epoch = memo.epoch if memo is not None else 0
-        rows = list(
-            await conn.execute(
-                union_all(devices, top, overdue, due_soon, tested, customers, verdicts)
-            )
-        )
+        rows = list(await conn.execute(statements.full, params))
         if memo is not None:
             memo.put("dashboard", [tuple(r) for r in rows if r[0] in STATIC_TAGS], epoch)
 
@@ -103,6 +139,7 @@ async def dashboard(
     top_rows: list[tuple[int, int, str]] = []
     totals: Counter[str] = Counter()
     without = 0
+    generation = 0  # no change recorded yet
     for tag, key, customer_id, label, n in rows:
         if tag == "device":
             by_status[key] += n
@@ -112,13 +149,15 @@ async def dashboard(
             top_rows.append((-n, customer_id, label))
         elif tag == "verdict":
             by_verdict[key] += n
+        elif tag == GENERATION:
+            generation = int(n)
         else:
             totals[tag] += n
     top_rows.sort(key=lambda r: (r[0], r[1]))
     by_customer = [CountItem(key=str(cid), label=name, count=-n) for n, cid, name in top_rows]
     total_devices = sum(by_status.values())
 
-    return Dashboard(
+    answer = Dashboard(
         generated_at=now,
         total_devices=total_devices,
         total_customers=totals["customers"],
@@ -132,3 +171,4 @@ async def dashboard(
         tests_last_30_days=sum(by_verdict.values()),
         tests_by_verdict=_items(by_verdict, "no verdict"),
     )
+    return answer, generation

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from fleet.fleet_data.devices import read_device
 from fleet.fleet_data.schemas import DeviceHistory, HistoryEntry
-from fleet.fleet_data.service import read_device
 from fleet.models import (
     DeviceLogEntry,
     Software,

@@ -15,9 +15,9 @@ from fastapi.responses import StreamingResponse
 from fleet.audit import service as audit_log
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
 from fleet.deps import ReadConnDep, SessionDep
+from fleet.fleet_data import customers, devices, importexport
 from fleet.fleet_data import dashboard as dashboard_service
 from fleet.fleet_data import history as history_service
-from fleet.fleet_data import importexport, service
 from fleet.fleet_data.cache import DashboardCache
 from fleet.fleet_data.cache import generation as cache_generation
 from fleet.fleet_data.schemas import (
@@ -59,11 +59,11 @@ async def list_customers(
     page: PageDep,
     response: Response,
     q: Search = None,
-    sort: service.CustomerSort = "name",
+    sort: customers.CustomerSort = "name",
 ) -> list[CustomerRead]:
     """List customers, searched by name, company or email, sorted (``-`` for descending)."""
-    customers = await paginate(session, service.query_customers(q, sort), page, response)
-    return await service.customer_reads(session, customers)
+    found = await paginate(session, customers.query_customers(q, sort), page, response)
+    return await customers.customer_reads(session, found)
 
 
 @router.post("/customers", response_model=CustomerRead, status_code=201)
@@ -71,8 +71,8 @@ async def create_customer(
     body: CustomerCreate, actor: ManagerDep, session: SessionDep
 ) -> CustomerRead:
     """Create a customer (names are unique, ignoring case)."""
-    customer = await service.create_customer(session, actor, body)
-    return (await service.customer_reads(session, [customer]))[0]
+    customer = await customers.create_customer(session, actor, body)
+    return (await customers.customer_reads(session, [customer]))[0]
 
 
 @router.get("/customers/contact-schema")
@@ -86,8 +86,8 @@ async def get_customer(
     customer_id: CustomerId, _: CurrentPrincipal, session: SessionDep
 ) -> CustomerRead:
     """Return one customer with its device count."""
-    customer = await service.get_customer(session, customer_id)
-    return (await service.customer_reads(session, [customer]))[0]
+    customer = await customers.get_customer(session, customer_id)
+    return (await customers.customer_reads(session, [customer]))[0]
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerRead)
@@ -95,9 +95,9 @@ async def update_customer(
     customer_id: CustomerId, body: CustomerUpdate, actor: ManagerDep, session: SessionDep
 ) -> CustomerRead:
     """Change a customer's name or replace its contact_info."""
-    customer = await service.get_customer(session, customer_id)
-    customer = await service.update_customer(session, actor, customer, body)
-    return (await service.customer_reads(session, [customer]))[0]
+    customer = await customers.get_customer(session, customer_id)
+    customer = await customers.update_customer(session, actor, customer, body)
+    return (await customers.customer_reads(session, [customer]))[0]
 
 
 @router.delete("/customers/{customer_id}", status_code=204)
@@ -105,8 +105,8 @@ async def delete_customer(
     customer_id: CustomerId, actor: ManagerDep, session: SessionDep
 ) -> Response:
     """Delete a customer that has no devices and no test reports (409 otherwise)."""
-    customer = await service.get_customer(session, customer_id)
-    await service.delete_customer(session, actor, customer)
+    customer = await customers.get_customer(session, customer_id)
+    await customers.delete_customer(session, actor, customer)
     return Response(status_code=204)
 
 
@@ -129,14 +129,14 @@ async def list_devices(
     ] = None,
     overdue: Annotated[bool | None, Query(description="Next test due date has passed")] = None,
     never_tested: bool | None = None,
-    sort: service.DeviceSort = "device_number",
+    sort: devices.DeviceSort = "device_number",
 ) -> Response:
     """List devices with customer name and due dates, filtered and sorted, one page."""
     if customer_id is not None:
-        await service.customer_exists(conn, customer_id)
+        await devices.customer_exists(conn, customer_id)
     if due_before is not None and due_before.tzinfo is None:
         due_before = due_before.replace(tzinfo=UTC)
-    filters = service.DeviceFilters(
+    filters = devices.DeviceFilters(
         device_type=device_type,
         kind_of_device=kind_of_device,
         status=status,
@@ -146,7 +146,7 @@ async def list_devices(
         overdue=overdue,
         never_tested=never_tested,
     )
-    total, rows = await service.list_device_rows(
+    total, rows = await devices.list_device_rows(
         conn, filters, sort, page.skip, page.limit, request.app.state.device_totals
     )
     return json_page(DEVICE_ROWS, rows, total)
@@ -155,7 +155,7 @@ async def list_devices(
 @router.get("/device-types", response_model=DeviceTypes)
 async def device_types(_: CurrentPrincipal, session: SessionDep) -> DeviceTypes:
     """Answer the known device types and the types and kinds in use, for pick lists."""
-    in_use, kinds = await service.device_types(session)
+    in_use, kinds = await devices.device_types(session)
     return DeviceTypes(known=list(KNOWN_DEVICE_TYPES), in_use=in_use, kinds_in_use=kinds)
 
 
@@ -174,14 +174,14 @@ async def device_config_schema(
 @router.post("/devices", response_model=DeviceRead, status_code=201)
 async def create_device(body: DeviceCreate, actor: ManagerDep, session: SessionDep) -> DeviceRead:
     """Create a device; its configuration must fit the device type's template, if any."""
-    device = await service.create_device(session, actor, body)
-    return await service.read_device(session, device.id)
+    device = await devices.create_device(session, actor, body)
+    return await devices.read_device(session, device.id)
 
 
 @router.get("/devices/{device_id}", response_model=DeviceRead)
 async def get_device(device_id: DeviceId, _: CurrentPrincipal, session: SessionDep) -> DeviceRead:
     """Return one device with its customer name and due dates."""
-    return await service.read_device(session, device_id)
+    return await devices.read_device(session, device_id)
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceRead)
@@ -189,16 +189,16 @@ async def update_device(
     device_id: DeviceId, body: DeviceUpdate, actor: ManagerDep, session: SessionDep
 ) -> DeviceRead:
     """Change the given fields of a device."""
-    device = await service.get_device(session, device_id)
-    await service.update_device(session, actor, device, body)
-    return await service.read_device(session, device.id)
+    device = await devices.get_device(session, device_id)
+    await devices.update_device(session, actor, device, body)
+    return await devices.read_device(session, device.id)
 
 
 @router.delete("/devices/{device_id}", status_code=204)
 async def delete_device(device_id: DeviceId, actor: ManagerDep, session: SessionDep) -> Response:
     """Delete a device nothing refers to (409 otherwise: set it inactive instead)."""
-    device = await service.get_device(session, device_id)
-    await service.delete_device(session, actor, device)
+    device = await devices.get_device(session, device_id)
+    await devices.delete_device(session, actor, device)
     return Response(status_code=204)
 
 
@@ -233,10 +233,11 @@ async def dashboard(
     if store is None:
         store = request.app.state.fleet_dashboard = DashboardCache()
     response.headers["Cache-Control"] = "no-store"
-    current = await cache_generation(conn)
-    cached: Dashboard | None = None if fresh else store.get(current)
+    # A fresh answer reads the generation in its own statement; a remembered one is checked
+    # against the generation now.
+    cached: Dashboard | None = None if fresh else store.get(await cache_generation(conn))
     if cached is None:
-        cached = await dashboard_service.dashboard(conn, request.app.state.device_totals)
+        cached, current = await dashboard_service.dashboard(conn, request.app.state.device_totals)
         store.put(cached, current)
     return cached
 

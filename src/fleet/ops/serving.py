@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fleet.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when it is imported
 
@@ -93,7 +100,7 @@ def _serve(
         fleet = demo_fleet.start(settings, host, port)
     try:
         draining.run(  # uvicorn.run's options, connections drained on shutdown
-            "fleet.app:create_app",
+            "fleet.ops.serving:create_served_app",
             factory=True,
             host=host,
             port=port,
@@ -140,3 +147,34 @@ def fit_pool(settings: Settings, workers: int) -> None:
     os.environ["FLEET_DB_MAX_OVERFLOW"] = str(overflow)
     get_settings.cache_clear()
 
+
+def create_served_app(settings: Settings | None = None) -> FastAPI:
+    """The app as ``fleet serve``'s workers run it: ``create_app`` whose heap is settled once
+    it has started (see ``settle_heap``)."""
+    from fleet.app import create_app
+
+    app = create_app(settings)
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(served: Any) -> AsyncIterator[Any]:
+        async with started(served) as state:
+            settle_heap()
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def settle_heap() -> None:
+    """Hide what lives as long as the worker (modules, the app, its routes and compiled
+    statements) from the cyclic garbage collector.
+
+    A full collection walks every object the collector tracks, and every request of the worker
+    waits meanwhile: about 270 000 objects after start, 0.5 s per full collection measured under
+    load, about one full collection every few thousand requests. Frozen, they are no longer
+    walked; what requests allocate is collected as before. Not for tests, which start many apps
+    in one process: frozen objects are never collected.
+    """
+    gc.collect()
+    gc.freeze()

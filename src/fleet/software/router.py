@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
 from fleet.db import commit_early
-from fleet.deps import SessionDep, SettingsDep
+from fleet.deps import ReadConnDep, SessionDep, SettingsDep
 from fleet.errors import Forbidden, NotFound
 from fleet.pagination import PageDep, paginate
+from fleet.reads import json_page
 from fleet.software import (
     artifacts,
     catalog,
@@ -27,6 +28,7 @@ from fleet.software import (
 )
 from fleet.software.policy import INSTALLATION_POLICY
 from fleet.software.schemas import (
+    SOFTWARE_ROWS,
     Action,
     Category,
     DeviceReport,
@@ -65,23 +67,21 @@ FleetReaderDep = Annotated[Principal, Depends(_fleet_reader)]
 
 @router.get("/software", response_model=list[SoftwareRead])
 async def list_software(
-    session: SessionDep,
+    conn: ReadConnDep,
     _p: MakerDep,
     page: PageDep,
-    response: Response,
     category: Category | None = None,
     platform: str | None = None,
     vendor: str | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     is_active: bool | None = None,
-) -> list[SoftwareRead]:
+) -> Response:
     """List the catalog with version count, latest stable version and installation count."""
-    stmt = catalog.list_query(
+    filters = catalog.CatalogFilters(
         category=category, platform=platform, vendor=vendor, q=q, is_active=is_active
     )
-    items, total = await catalog.list_software(session, stmt, page.skip, page.limit)
-    response.headers["X-Total-Count"] = str(total)
-    return items
+    items, total = await catalog.catalog_rows(conn, filters, page.skip, page.limit)
+    return json_page(SOFTWARE_ROWS, items, total)
 
 
 @router.post("/software", response_model=SoftwareRead, status_code=status.HTTP_201_CREATED)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from fleet.software.semver import VERSION_PATTERN
 
@@ -65,6 +73,31 @@ class SoftwareRead(BaseModel):
     version_count: int = 0
     latest_stable_version: str | None = None
     installation_count: int = 0
+
+
+class SoftwareRow(TypedDict):
+    """``SoftwareRead`` as a plain dict: what the catalog list serializes (same keys, same
+    order; see fleet.reads)."""
+
+    id: int
+    name: str
+    description: str | None
+    vendor: str | None
+    category: str | None
+    platform: str | None
+    license_type: str | None
+    repository_url: str | None
+    documentation_url: str | None
+    created_by: int | None
+    is_active: bool | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    version_count: int
+    latest_stable_version: str | None
+    installation_count: int
+
+
+SOFTWARE_ROWS: TypeAdapter[list[SoftwareRow]] = TypeAdapter(list[SoftwareRow])
 
 
 class VersionBase(BaseModel):
