@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleet.db import Base, lock_row
+from fleet.db import lock_row
 from fleet.devices_api.fanout import FanoutBus
 from fleet.models import Configuration, Device, DeviceAttributes, Rollout, SystemLog
+from fleet.models.base import Base
 from fleet.settings import Settings
 from tests.config.conftest import API, add_devices
 from tests.devices_api.conftest import ddi, issue_token, make_device, make_version, target

@@ -24,7 +24,7 @@ import psycopg
 from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fleet.db import utcnow
+from fleet.clock import utcnow
 from fleet.events import EventBus, Subscription
 
 log = logging.getLogger(__name__)

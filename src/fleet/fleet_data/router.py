@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from fleet.audit import service as audit_log
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
+from fleet.config.templates import template_for
 from fleet.deps import ReadConnDep, SessionDep
 from fleet.fleet_data import dashboard as dashboard_service
 from fleet.fleet_data import history as history_service
@@ -40,7 +41,6 @@ from fleet.fleet_data.schemas import (
 )
 from fleet.pagination import PageDep, paginate
 from fleet.reads import json_page
-from fleet.validation import template_for
 
 router = APIRouter(prefix="/fleet-data", tags=["fleet data"])
 ManagerDep = Annotated[Principal, Depends(require_module("FDM"))]
