@@ -11,27 +11,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fleet.db import session_scope
 from fleet.settings import Settings
+from fleet.state import state_of
 
 
 # Requests take their turn for a database connection at ``db_gate`` (first come, first served)
 # rather than at the pool, where a newcomer can take a connection just handed to a waiter and
 # send it back to the end of the line: under overload every request waits about as long.
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db_gate:
-        async for session in session_scope(request.app.state.sessionmaker):
+    state = state_of(request)
+    async with state.db_gate:
+        async for session in session_scope(state.sessionmaker):
             yield session
 
 
 async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with request.app.state.db_gate, request.app.state.read_engine.connect() as conn:
+    state = state_of(request)
+    async with state.db_gate, state.read_engine.connect() as conn:
         yield conn
 
 
 # Dependencies are coroutines even when they only read: FastAPI runs a plain function in a
 # worker thread, a hop that costs more than the work on every request.
 async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return state_of(request).settings
 
 
 async def _client_ip(request: Request) -> str | None:

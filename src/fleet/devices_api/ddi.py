@@ -40,7 +40,6 @@ from fleet.devices_api.actions import (
 )
 from fleet.devices_api.artifacts import ArtifactInfo, describe
 from fleet.devices_api.body import body_doc, parse_ddi
-from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.credentials import (
     DeviceIdentity,
     authenticate,
@@ -69,13 +68,14 @@ from fleet.models import (
     SoftwareVersion,
 )
 from fleet.ops.metrics import DDI_POLLS
-from fleet.settings import Settings
+from fleet.settings import DdiSettings, Settings
 from fleet.software.installations import (
     FINISHED,
     UNFINISHED,
     next_pending_for_device,
     reopen_canceled,
 )
+from fleet.state import state_of
 
 BODY_LIMIT = 256 * 1024
 
@@ -98,13 +98,12 @@ def module_type(category: str | None) -> str:
     return MODULE_TYPES.get((category or "").strip().lower(), "bApp")
 
 
-def config_of(request: Request) -> DeviceApiConfig:
-    cfg: DeviceApiConfig = request.app.state.device_api
-    return cfg
+def config_of(request: Request) -> DdiSettings:
+    return state_of(request).device_api
 
 
 def _quota(request: Request, name: str, limit: int, what: str) -> Quota:
-    quotas: dict[str, Quota] = request.app.state.__dict__.setdefault("ddi_quotas", {})
+    quotas = state_of(request).ddi_quotas
     quota = quotas.get(name)
     if quota is None or quota.limit != limit:
         quota = quotas[name] = Quota(limit, what)
@@ -340,7 +339,7 @@ async def poll(
         links["configData"] = {"href": f"{base}/configData"}
     if changed is not None:
         await session.commit()
-        await presence.publish_status(request.app.state.events, changed)
+        await presence.publish_status(state_of(request).events, changed)
     body: dict[str, Any] = {"config": {"polling": {"sleep": cfg.polling_sleep()}}}
     if links:
         body["_links"] = links
@@ -544,7 +543,7 @@ async def deployment_feedback(
         report.feedback = await parse_ddi(request, DdiActionFeedback, BODY_LIMIT)
     except (DomainError, RequestValidationError) as exc:
         report.refusal = exc  # answered after the token checks, like every request
-    batcher: FeedbackBatcher = request.app.state.feedback
+    batcher: FeedbackBatcher = state_of(request).feedback
     await batcher.submit(report)
     return Response(status_code=200)
 

@@ -41,6 +41,7 @@ from fleet.fleet_data.schemas import (
 )
 from fleet.pagination import PageDep, paginate
 from fleet.reads import json_page
+from fleet.state import state_of
 
 router = APIRouter(prefix="/fleet-data", tags=["fleet data"])
 ManagerDep = Annotated[Principal, Depends(require_module("FDM"))]
@@ -147,7 +148,7 @@ async def list_devices(
         never_tested=never_tested,
     )
     total, rows = await service.list_device_rows(
-        conn, filters, sort, page.skip, page.limit, request.app.state.device_totals
+        conn, filters, sort, page.skip, page.limit, state_of(request).device_totals
     )
     return json_page(DEVICE_ROWS, rows, total)
 
@@ -229,14 +230,15 @@ async def dashboard(
     A recent answer (at most 10 s old, dropped on every change made here) may be reused;
     ``generated_at`` tells when it was computed.
     """
-    store = getattr(request.app.state, "fleet_dashboard", None)
+    state = state_of(request)
+    store = state.fleet_dashboard
     if store is None:
-        store = request.app.state.fleet_dashboard = DashboardCache()
+        store = state.fleet_dashboard = DashboardCache()
     response.headers["Cache-Control"] = "no-store"
     current = await cache_generation(conn)
     cached: Dashboard | None = None if fresh else store.get(current)
     if cached is None:
-        cached = await dashboard_service.dashboard(conn, request.app.state.device_totals)
+        cached = await dashboard_service.dashboard(conn, state.device_totals)
         store.put(cached, current)
     return cached
 
@@ -267,7 +269,7 @@ async def export(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     return StreamingResponse(
-        importexport.export_stream(request.app.state.sessionmaker, entity, format),
+        importexport.export_stream(state_of(request).sessionmaker, entity, format),
         media_type=media,
         headers={
             "Content-Disposition": f'attachment; filename="{entity}-{stamp}.{format}"',

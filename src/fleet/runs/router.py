@@ -45,6 +45,7 @@ from fleet.runs.schemas import (
 )
 from fleet.scenarios import flow as flowlib
 from fleet.search import LIKE_ESCAPE, escape_like, icontains
+from fleet.state import state_of
 
 tests_router = APIRouter(prefix="/tests", tags=["tests"])
 reports_router = APIRouter(prefix="/reports", tags=["reports"])
@@ -52,7 +53,7 @@ OperatorDep = Annotated[Principal, Depends(require_module("CPP"))]
 
 
 async def _publish(request: Request, report: TestReport, event: str = "test.progress") -> None:
-    await request.app.state.events.publish(f"test:{report.id}", event, service.progress(report))
+    await state_of(request).events.publish(f"test:{report.id}", event, service.progress(report))
 
 
 async def _read(session: SessionDep, report: TestReport) -> ReportRead:
@@ -90,7 +91,7 @@ async def _state(request: Request, session: SessionDep, report: TestReport) -> T
     return TestStateRead(
         **base.model_dump(),
         bench=run.as_dict() if run else None,
-        bench_enabled=bench.enabled(request.app.state.settings),
+        bench_enabled=bench.enabled(state_of(request).settings),
     )
 
 
@@ -264,7 +265,7 @@ async def post_samples(
         source="operator",
     )
     await lifecycle.touch(session, report.id)
-    await request.app.state.events.publish(
+    await state_of(request).events.publish(
         f"test:{report.id}",
         "sensor.reading",
         {
@@ -502,7 +503,7 @@ async def export_reports(
     stmt = reports.query_reports(**filters)
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(
-        reports.csv_stream(request.app.state.sessionmaker, stmt),
+        reports.csv_stream(state_of(request).sessionmaker, stmt),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="reports-{stamp}.{format}"'},
     )
