@@ -26,7 +26,7 @@ from fleet.devices_api.schemas import (
 from fleet.errors import Forbidden
 from fleet.models import DeviceAttributes, TelemetrySample, TestReport
 from fleet.pagination import PageDep, paginate
-from fleet.state import DeviceApiDep, state_of
+from fleet.state import DeviceApiDep, EventBusDep
 
 # Issuing device credentials is a fleet manager's or a maker's job (issue: "a manager or maker").
 CREDENTIAL_ROLES = frozenset({"manager", "maker"})
@@ -183,12 +183,12 @@ _BATCH_DOC = {
 
 @device_router.post("/telemetry", openapi_extra=_BATCH_DOC)
 async def post_telemetry(
-    request: Request, session: SessionDep, identity: DeviceDep, cfg: ConfigDep
+    request: Request, session: SessionDep, identity: DeviceDep, cfg: ConfigDep, events: EventBusDep
 ) -> TelemetryAccepted:
     """Ingest a batch of sensor samples from the calling device (``TargetToken`` auth)."""
     raw = await body.read_limited(request, cfg.max_body_bytes)
     batch = telemetry.parse_batch(raw, cfg.max_batch)
-    return await telemetry.ingest(session, state_of(request).events, identity, batch)
+    return await telemetry.ingest(session, events, identity, batch)
 
 
 @device_router.get("/tests/current")

@@ -41,7 +41,7 @@ from fleet.fleet_data.schemas import (
 )
 from fleet.pagination import PageDep, paginate
 from fleet.reads import json_page
-from fleet.state import state_of
+from fleet.state import DeviceTotalsDep, state_of
 
 router = APIRouter(prefix="/fleet-data", tags=["fleet data"])
 ManagerDep = Annotated[Principal, Depends(require_module("FDM"))]
@@ -116,7 +116,7 @@ async def delete_customer(
 
 @router.get("/devices", response_model=list[DeviceRead])
 async def list_devices(
-    request: Request,
+    totals: DeviceTotalsDep,
     _: CurrentPrincipal,
     conn: ReadConnDep,
     page: PageDep,
@@ -148,7 +148,7 @@ async def list_devices(
         never_tested=never_tested,
     )
     total, rows = await service.list_device_rows(
-        conn, filters, sort, page.skip, page.limit, state_of(request).device_totals
+        conn, filters, sort, page.skip, page.limit, totals
     )
     return json_page(DEVICE_ROWS, rows, total)
 
