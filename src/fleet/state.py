@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, Any, Generic, TypeVar, overload
+from typing import Annotated, Any, Generic, TypeVar, cast, overload
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -57,8 +57,11 @@ class _Slot(Generic[T]):
             return self
         state = obj.state
         if self.default_factory is not None:
-            value: T = state._state.setdefault(self.name, self.default_factory())
-            return value
+            value = getattr(state, self.name, _MISSING)
+            if value is _MISSING:
+                value = self.default_factory()
+                setattr(state, self.name, value)
+            return cast(T, value)
         if self.default is not _MISSING:
             return getattr(state, self.name, self.default)
         return getattr(state, self.name)
