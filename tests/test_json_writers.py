@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fleet.db import Base, lock_row
+from fleet.db import lock_row
 from fleet.models import Configuration, Device, DeviceAttributes, Rollout, SystemLog
+from fleet.models.base import Base
 from fleet.settings import Settings
 from tests.config.conftest import API
 from tests.factories import add_customer, add_device, add_version, ddi, issue_token, target

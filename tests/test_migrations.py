@@ -8,8 +8,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
 import fleet.models  # noqa: F401  (registers every table)
-from fleet.db import Base
 from fleet.migrate import alembic_config, include_object
+from fleet.models.base import Base
 from fleet.settings import Settings, sync_database_url
 
 

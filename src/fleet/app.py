@@ -33,6 +33,7 @@ from fleet.runs.router import reports_router, tests_router
 from fleet.scenarios.router import router as scenarios_router
 from fleet.settings import Settings, get_settings
 from fleet.software.router import router as software_router
+from fleet.state import app_state
 from fleet.users.router import router as users_router
 from fleet.web import pages
 from fleet.workshop.router import router as workshop_router
@@ -101,9 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with devices_runtime.running(_app), test_lifecycle.sweeping(_app):
-            memos = (_app.state.principal_cache, _app.state.device_totals)
+            state = app_state(_app)
+            memos = (state.principal_cache, state.device_totals)
             for memo in memos:
-                await memo.start(_app.state.events)
+                await memo.start(state.events)
             try:
                 yield
             finally:
@@ -119,14 +121,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     edge.install(app, settings)  # input policy, body limits, error responses in the docs
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.read_engine = read_only_engine(engine)
-    app.state.principal_cache = new_principal_cache()
-    app.state.device_totals = new_device_totals()
-    app.state.jwt_secret = secret
-    app.state.events = EventBus()
+    state = app_state(app)
+    state.settings = settings
+    state.engine = engine
+    state.sessionmaker = create_sessionmaker(engine)
+    state.read_engine = read_only_engine(engine)
+    state.principal_cache = new_principal_cache()
+    state.device_totals = new_device_totals()
+    state.jwt_secret = secret
+    state.events = EventBus()
     devices_runtime.install(app)  # cross-worker event bus, DDI routes at the root
     install_error_handlers(app)
     overload.install(app)

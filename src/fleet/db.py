@@ -1,24 +1,12 @@
-"""Engine, sessions and the declarative base shared by every table."""
+"""Engines, sessions and row locks (the declarative base and column types: fleet.models.base)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    BigInteger,
-    DateTime,
-    Integer,
-    MetaData,
-    Select,
-    SmallInteger,
-    event,
-    false,
-    select,
-)
-from sqlalchemy.engine import Dialect
+from sqlalchemy import BigInteger, Integer, Select, SmallInteger, event, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,14 +14,18 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from fleet import dialect as sql_dialect
-from fleet.dialect import JSONType as JSONType
+
+# utcnow, JSONType and UTCDateTime are still offered here: many modules take them from fleet.db.
+from fleet.clock import utcnow as utcnow
 from fleet.dialect import install_sqlite_pragmas as install_sqlite_pragmas
 from fleet.errors import Conflict
+from fleet.models.base import Base
+from fleet.models.base import JSONType as JSONType
+from fleet.models.base import UTCDateTime as UTCDateTime
 from fleet.settings import Settings, async_database_url
 from fleet.validation import (
     INT16_MAX,
@@ -43,54 +35,9 @@ from fleet.validation import (
     INT64_MAX,
     INT64_MIN,
     PoisonValue,
-    check_datetime,
     check_json_field,
     dumps_strict,
 )
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-def utcnow() -> datetime:
-    """Return the current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always read back timezone-aware."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = check_datetime(value).astimezone(UTC)
-        if sql_dialect.is_sqlite(dialect):
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base with a naming convention so migrations name constraints stably."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def json_serializer(value: Any) -> str:
@@ -120,7 +67,7 @@ _INTEGER_RANGES: tuple[tuple[type[Integer], int, int], ...] = (
 
 def integer_range(type_: Any) -> tuple[int, int] | None:
     """The values an integer column type holds (``None`` for any other type). A variant for one
-    database (``BigInteger().with_variant(Integer(), "sqlite")``) keeps its base type's range."""
+    database (``dialect.BigId``, an INTEGER on SQLite) keeps its base type's range."""
     if isinstance(type_, TypeDecorator):
         type_ = type_.impl_instance
     for kind, low, high in _INTEGER_RANGES:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from fleet import overload
 from fleet.db import session_scope
 from fleet.settings import Settings
+from fleet.state import state_of
 
 
 # Requests take their turn for a database connection at ``db_gate`` (first come, first served)
@@ -23,7 +24,7 @@ from fleet.settings import Settings
 # wait is bounded like the pool's: past it, 503 with Retry-After (fleet.overload).
 @asynccontextmanager
 async def _turn(request: Request) -> AsyncIterator[None]:
-    gate: asyncio.Semaphore = request.app.state.db_gate
+    gate = state_of(request).db_gate
     try:
         async with asyncio.timeout(overload.POOL_WAIT_SECONDS):
             await gate.acquire()
@@ -37,20 +38,19 @@ async def _turn(request: Request) -> AsyncIterator[None]:
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with _turn(request):
-        async for session in session_scope(request.app.state.sessionmaker):
+        async for session in session_scope(state_of(request).sessionmaker):
             yield session
 
 
 async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with _turn(request), request.app.state.read_engine.connect() as conn:
+    async with _turn(request), state_of(request).read_engine.connect() as conn:
         yield conn
 
 
 # Dependencies are coroutines even when they only read: FastAPI runs a plain function in a
 # worker thread, a hop that costs more than the work on every request.
 async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return state_of(request).settings
 
 
 async def _client_ip(request: Request) -> str | None:

@@ -13,6 +13,16 @@ from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
 
 
+class PoisonValue(ValueError):
+    """A value the input policy (``fleet.validation``) refuses; ``path`` locates it inside its
+    document. It lives here, below the policy, so that the handlers need not import it."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
 class DomainError(Exception):
     """Base of every error a service raises on purpose."""
 
@@ -104,8 +114,6 @@ DB_RETRY_AFTER_SECONDS = 5
 
 def _poison(exc: BaseException) -> Any:
     """The policy's refusal behind ``exc`` (raised as such, or wrapped by SQLAlchemy)."""
-    from fleet.validation import PoisonValue
-
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, PoisonValue):
@@ -181,8 +189,6 @@ async def _poison_handler(_request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that map errors onto ``{"detail": ...}`` answers."""
-    from fleet.validation import PoisonValue
-
     app.add_exception_handler(DomainError, _domain_error_handler)
     app.add_exception_handler(RequestValidationError, _request_validation_handler)
     app.add_exception_handler(PoisonValue, _poison_handler)

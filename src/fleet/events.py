@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.db import utcnow
+from fleet.clock import utcnow
 from fleet.ops.metrics import WS_EVENTS_DROPPED
 
 QUEUE_SIZE = 1000

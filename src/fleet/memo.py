@@ -236,12 +236,12 @@ def _notify_sync(session: Session, topics: list[str]) -> None:
 
 
 def notify_all_sync(engine: Any) -> None:
-    """Tell the servers that every watched table changed (after a restore of the database)."""
+    """Tell the servers that every watched table changed (after a restore of the database).
+
+    Only the topics declared so far are known: the caller imports the modules that declare them
+    (a CLI process may not have imported them otherwise)."""
     if not dialect.is_postgres(engine):
         return
-    # The modules that declare the topics (a CLI process may not have imported them).
-    import fleet.auth.principal_cache
-    import fleet.fleet_data.devices  # noqa: F401
     from fleet.devices_api.fanout import notify_sync
 
     for topic in sorted(_TOPICS):

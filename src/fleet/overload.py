@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from fleet.errors import database_error_handler, unavailable
 from fleet.settings import Settings
+from fleet.state import app_state
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Answer 503 with Retry-After when no connection is free or the database refuses one;
     let requests take their turn for a connection in order of arrival."""
-    settings: Settings = app.state.settings
-    app.state.db_gate = asyncio.Semaphore(gate_size(settings))
+    state = app_state(app)
+    state.db_gate = asyncio.Semaphore(gate_size(state.settings))
     app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(DBAPIError, _dbapi_error)

@@ -1,4 +1,10 @@
-"""Application settings, read from the environment with the ``FLEET_`` prefix."""
+"""Application settings, read from the environment with the ``FLEET_`` prefix.
+
+One root, ``Settings``, with nested sections for the parts that have a prefix of their own:
+``settings.ddi`` (``FLEET_DDI_...``, the device API) and ``settings.bench``
+(``FLEET_SIMULATED_BENCH``). Each section reads its own flat variables, so the names stay the
+ones the README's tables document. ``env_name`` answers a setting's variable name.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -27,6 +33,49 @@ _PG_DRIVERS = {
     "postgresql+pg8000",
 }
 _SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
+
+
+class DdiSettings(BaseSettings):
+    """The device API (hawkBit DDI): polling interval, token rotation grace, telemetry limits,
+    gateway token, quotas. ``settings.ddi``; variables ``FLEET_DDI_...``."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_DDI_", extra="ignore")
+
+    polling_seconds: int = Field(default=60, ge=1, le=86_400)
+    offline_after_intervals: int = Field(default=3, ge=1)
+    sweep_seconds: float = Field(default=5.0, gt=0)
+    token_grace_minutes: int = Field(default=1440, ge=0, le=100_800)
+    max_batch: int = Field(default=5000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    # hawkBit's gateway security token: ``Authorization: GatewayToken <t>`` authenticates any
+    # controller of the tenant and registers an unknown one on its first poll. Off when unset.
+    gateway_token: str | None = Field(default=None, min_length=16, max_length=200)
+    # Quotas (0 turns one off): polls of one device, and reports about one action, per minute.
+    poll_quota_per_minute: int = Field(default=120, ge=0, le=100_000)
+    feedback_quota_per_minute: int = Field(default=120, ge=0, le=100_000)
+
+    def polling_sleep(self) -> str:
+        """Answer the polling interval as DDI's ``HH:MM:SS``."""
+        s = self.polling_seconds
+        return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+    @property
+    def offline_after_seconds(self) -> int:
+        return self.polling_seconds * self.offline_after_intervals
+
+
+class BenchSettings(BaseSettings):
+    """The built-in simulated bench (``fleet.runs.bench``). ``settings.bench``."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_", extra="ignore", populate_by_name=True)
+
+    # In production the simulated bench is off unless FLEET_SIMULATED_BENCH is exactly "1".
+    simulated: bool = Field(default=False, validation_alias="FLEET_SIMULATED_BENCH")
+
+    @field_validator("simulated", mode="before")
+    @classmethod
+    def _exactly_one(cls, value: object) -> object:
+        return value == "1" if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -88,6 +137,9 @@ class Settings(BaseSettings):
     # The living demo (fleet serve --demo): the demo's testers poll this often (seconds).
     demo_fleet: bool = False
     demo_poll_seconds: float = Field(default=5.0, ge=0.5, le=3600)
+    # Sections with variables of their own (see the module's docstring).
+    ddi: DdiSettings = Field(default_factory=DdiSettings)
+    bench: BenchSettings = Field(default_factory=BenchSettings)
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, defaulting to a SQLite file in the data dir."""
@@ -134,6 +186,27 @@ class Settings(BaseSettings):
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"FLEET_METRICS_BIND must be host:port, not {self.metrics_bind!r}")
         return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - the operator's choice
+
+
+SECTIONS: dict[str, type[BaseSettings]] = {"": Settings, "ddi": DdiSettings, "bench": BenchSettings}
+
+
+def env_names(field: str, section: str = "") -> list[str]:
+    """The environment variables a setting is read from, e.g. ``env_names("polling_seconds",
+    "ddi") == ["FLEET_DDI_POLLING_SECONDS"]`` (first the one the README names)."""
+    model = SECTIONS[section]
+    info = model.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    if isinstance(alias, str):
+        return [alias]
+    return [f"{model.model_config.get('env_prefix', '')}{field}".upper()]
+
+
+def env_name(field: str, section: str = "") -> str:
+    """The environment variable of a setting (the first one, when several are read)."""
+    return env_names(field, section)[0]
 
 
 def _parse(url: str) -> URL:

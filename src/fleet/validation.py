@@ -8,17 +8,12 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from fleet.errors import ValidationFailed
-
-if TYPE_CHECKING:
-    from fleet.models import JsonTemplate
+from fleet.errors import PoisonValue, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -71,33 +66,6 @@ def raise_if_invalid(issues: list[SchemaIssue], what: str) -> None:
         )
 
 
-async def template_for(
-    session: AsyncSession, template_type: str, category: str | None
-) -> JsonTemplate | None:
-    """Find the active template of a type for a category (newest first), if any."""
-    from fleet.models import JsonTemplate  # the models import this module's policy
-
-    stmt = (
-        select(JsonTemplate)
-        .where(JsonTemplate.template_type == template_type, JsonTemplate.is_active.is_(True))
-        .order_by(JsonTemplate.updated_at.desc(), JsonTemplate.id.desc())
-        .limit(1)
-    )
-    if category is not None:
-        stmt = stmt.where(JsonTemplate.category == category)
-    result: JsonTemplate | None = await session.scalar(stmt)
-    return result
-
-
-async def validate_with_template(
-    session: AsyncSession, template_type: str, category: str | None, document: Any, what: str
-) -> None:
-    """Validate ``document`` against the active template of that type/category, if one exists."""
-    template = await template_for(session, template_type, category)
-    if template is not None:
-        raise_if_invalid(validate(document, template.schema_), what)
-
-
 def check_template(schema: Any, default_values: Any) -> list[SchemaIssue]:
     """Return the problems of a template: its schema first, then its defaults against it.
 
@@ -140,15 +108,6 @@ def configure(max_depth: int, max_field_bytes: int) -> None:
     """Set the process-wide JSON limits from the settings."""
     global LIMITS
     LIMITS = JsonLimits(max_depth=max_depth, max_field_bytes=max_field_bytes)
-
-
-class PoisonValue(ValueError):
-    """A value the policy refuses; ``path`` locates it inside its document."""
-
-    def __init__(self, message: str, path: tuple[str | int, ...] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
 
 
 def _refuse_constant(name: str) -> Any:

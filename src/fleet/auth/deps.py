@@ -16,6 +16,7 @@ from fleet.auth.roles import can_access
 from fleet.errors import Forbidden, Unauthorized
 from fleet.models import AuthSession, User
 from fleet.ops.context import set_user as set_log_user
+from fleet.state import state_of
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
@@ -75,7 +76,7 @@ _LOGIN_CHECK = (
 
 
 async def _check_login(request: Request, session_id: str) -> CheckedLogin | None:
-    state = request.app.state
+    state = state_of(request)
     cache: PrincipalCache = state.principal_cache
 
     async def read() -> CheckedLogin | None:
@@ -106,7 +107,7 @@ async def get_principal(
     """Resolve the bearer token; the account, role and login must all still be valid now."""
     if not token:
         raise Unauthorized()
-    claims = security.decode_access_token(request.app.state.jwt_secret, token)
+    claims = security.decode_access_token(state_of(request).jwt_secret, token)
     session_id = str(claims["sid"])
     login = await _check_login(request, session_id)
     if login is None:

@@ -24,6 +24,7 @@ from fleet.auth.schemas import (
 from fleet.db import commit_early
 from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.errors import DomainError, ValidationFailed
+from fleet.state import state_of
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -77,7 +78,7 @@ async def _keep_security_writes(session: SessionDep, op: Awaitable[TokenResponse
 
 
 def _ctx(request: Request, settings: SettingsDep, ip: str | None) -> service.AuthContext:
-    return service.AuthContext(settings=settings, secret=request.app.state.jwt_secret, ip=ip)
+    return service.AuthContext(settings=settings, secret=state_of(request).jwt_secret, ip=ip)
 
 
 @router.post("/login", response_model=TokenResponse, openapi_extra=_LOGIN_BODY)

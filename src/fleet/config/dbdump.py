@@ -53,10 +53,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+# The modules that declare the memo topics a restore must announce (see notify_all_sync).
+import fleet.auth.principal_cache
+import fleet.fleet_data.devices
 import fleet.models  # noqa: F401  (registers every table on the metadata)
 from fleet import dialect
-from fleet.db import Base
 from fleet.memo import notify_all_sync
+from fleet.models.base import Base
 from fleet.ops.metrics import BACKUP_SECONDS
 from fleet.validation import LIMITS, PoisonValue, check_datetime, loads_strict
 

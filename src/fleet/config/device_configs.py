@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.config.schemas import ApplyResult, ApplyTemplate, DeviceFilter
+from fleet.config.templates import template_for
 from fleet.db import lock_row, lock_rows
 from fleet.errors import BadRequest, NotFound, ValidationFailed
 from fleet.models import Device, JsonTemplate
 from fleet.search import icontains
-from fleet.validation import raise_if_invalid, template_for, validate
+from fleet.validation import raise_if_invalid, validate
 
 TEMPLATE_TYPE = "device_config"
 CHUNK = 500

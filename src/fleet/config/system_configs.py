@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fleet.audit.service import audit_for, changes
 from fleet.auth.deps import Principal
 from fleet.config.schemas import COMPONENTS, SystemConfigCreate, SystemConfigPut, SystemConfigUpdate
+from fleet.config.templates import validate_with_template
 from fleet.db import flush_or_conflict, lock_row
 from fleet.errors import Conflict, Forbidden, NotFound
 from fleet.models import Configuration
 from fleet.search import contains_literal
-from fleet.validation import validate_with_template
 
 # A system_config template names its key in ``category`` (category = config_key).
 TEMPLATE_TYPE = "system_config"

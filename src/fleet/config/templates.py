@@ -27,6 +27,31 @@ FIELDS = (
 )
 
 
+async def template_for(
+    session: AsyncSession, template_type: str, category: str | None
+) -> JsonTemplate | None:
+    """Find the active template of a type for a category (newest first), if any."""
+    stmt = (
+        select(JsonTemplate)
+        .where(JsonTemplate.template_type == template_type, JsonTemplate.is_active.is_(True))
+        .order_by(JsonTemplate.updated_at.desc(), JsonTemplate.id.desc())
+        .limit(1)
+    )
+    if category is not None:
+        stmt = stmt.where(JsonTemplate.category == category)
+    result: JsonTemplate | None = await session.scalar(stmt)
+    return result
+
+
+async def validate_with_template(
+    session: AsyncSession, template_type: str, category: str | None, document: Any, what: str
+) -> None:
+    """Validate ``document`` against the active template of that type/category, if one exists."""
+    template = await template_for(session, template_type, category)
+    if template is not None:
+        raise_if_invalid(validate(document, template.schema_), what)
+
+
 def snapshot(row: JsonTemplate) -> dict[str, Any]:
     """Return the template's editable fields (``schema`` under its column name)."""
     return {

@@ -30,7 +30,6 @@ from fleet.deps import ClientIP, SessionDep, SettingsDep
 from fleet.devices_api import ddi_format, ddi_service, presence
 from fleet.devices_api.actions import check_controller
 from fleet.devices_api.body import body_doc, parse
-from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.credentials import (
     DeviceIdentity,
     authenticate,
@@ -48,7 +47,8 @@ from fleet.devices_api.schemas import (
 )
 from fleet.errors import BadRequestRoute, DomainError, NotFound
 from fleet.ops.metrics import DDI_POLLS
-from fleet.settings import Settings
+from fleet.settings import DdiSettings, Settings
+from fleet.state import state_of
 
 BODY_LIMIT = 256 * 1024
 
@@ -60,13 +60,12 @@ router = APIRouter(
 )
 
 
-def config_of(request: Request) -> DeviceApiConfig:
-    cfg: DeviceApiConfig = request.app.state.device_api
-    return cfg
+def config_of(request: Request) -> DdiSettings:
+    return state_of(request).device_api
 
 
 def _quota(request: Request, name: str, limit: int, what: str) -> Quota:
-    quotas: dict[str, Quota] = request.app.state.__dict__.setdefault("ddi_quotas", {})
+    quotas = state_of(request).ddi_quotas
     quota = quotas.get(name)
     if quota is None or quota.limit != limit:
         quota = quotas[name] = Quota(limit, what)
@@ -194,7 +193,7 @@ async def poll(
         links["configData"] = {"href": f"{base}/configData"}
     if state.came_online is not None:
         await commit_early(session, "poll-presence")
-        await presence.publish_status(request.app.state.events, state.came_online)
+        await presence.publish_status(state_of(request).events, state.came_online)
     body: dict[str, Any] = {"config": {"polling": {"sleep": cfg.polling_sleep()}}}
     if links:
         body["_links"] = links
@@ -258,7 +257,7 @@ async def deployment_feedback(
         report.feedback = await parse(request, DdiActionFeedback, BODY_LIMIT)
     except (DomainError, RequestValidationError) as exc:
         report.refusal = exc  # answered after the token checks, like every request
-    batcher: FeedbackBatcher = request.app.state.feedback
+    batcher: FeedbackBatcher = state_of(request).feedback
     await batcher.submit(report)
     return Response(status_code=200)
 

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fleet import dialect
-from fleet.db import utcnow
+from fleet.clock import utcnow
 from fleet.events import EventBus, Subscription
 
 log = logging.getLogger(__name__)

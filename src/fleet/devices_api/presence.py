@@ -18,16 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleet import dialect
 from fleet.audit.service import record
 from fleet.db import utcnow
-from fleet.devices_api.config import DeviceApiConfig
 from fleet.events import EventBus
 from fleet.models import Device, DevicePresence
+from fleet.settings import DdiSettings
 
 log = logging.getLogger(__name__)
 
 STATUS_EVENT = "device.status_changed"
 
 
-def is_online(last_seen: datetime | None, config: DeviceApiConfig, now: datetime) -> bool:
+def is_online(last_seen: datetime | None, config: DdiSettings, now: datetime) -> bool:
     """Tell whether a device seen at ``last_seen`` counts as online at ``now``."""
     return last_seen is not None and now - last_seen <= timedelta(
         seconds=config.offline_after_seconds
@@ -107,7 +107,7 @@ async def record_poll(
 async def sweep(
     factory: async_sessionmaker[AsyncSession],
     bus: EventBus,
-    config: DeviceApiConfig,
+    config: DdiSettings,
     now: datetime | None = None,
 ) -> list[int]:
     """Mark devices not seen for too long offline and announce it; answers their ids."""
@@ -157,7 +157,7 @@ async def sweep(
 
 
 async def presence_of(
-    session: AsyncSession, device_id: int, config: DeviceApiConfig
+    session: AsyncSession, device_id: int, config: DdiSettings
 ) -> dict[str, Any]:
     """Answer a device's presence: status, last_seen, address."""
     row = await session.get(DevicePresence, device_id)

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from fleet.auth.deps import CurrentPrincipal, Principal
 from fleet.deps import SessionDep
 from fleet.devices_api import body, credentials, presence, telemetry
-from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.credentials import DeviceIdentity
 from fleet.devices_api.schemas import (
     BATCH_ADAPTER,
@@ -27,6 +26,7 @@ from fleet.devices_api.schemas import (
 from fleet.errors import Forbidden
 from fleet.models import DeviceAttributes, TelemetrySample, TestReport
 from fleet.pagination import PageDep, paginate
+from fleet.state import DeviceApiDep, EventBusDep
 
 # Issuing device credentials is a fleet manager's or a maker's job (issue: "a manager or maker").
 CREDENTIAL_ROLES = frozenset({"manager", "maker"})
@@ -35,12 +35,7 @@ credentials_router = APIRouter(prefix="/fleet-data", tags=["device credentials"]
 device_router = APIRouter(prefix="/device-api", tags=["device API"])
 
 
-async def _config(request: Request) -> DeviceApiConfig:
-    cfg: DeviceApiConfig = request.app.state.device_api
-    return cfg
-
-
-ConfigDep = Annotated[DeviceApiConfig, Depends(_config)]
+ConfigDep = DeviceApiDep
 
 
 async def _credential_manager(principal: CurrentPrincipal) -> Principal:
@@ -188,12 +183,12 @@ _BATCH_DOC = {
 
 @device_router.post("/telemetry", openapi_extra=_BATCH_DOC)
 async def post_telemetry(
-    request: Request, session: SessionDep, identity: DeviceDep, cfg: ConfigDep
+    request: Request, session: SessionDep, identity: DeviceDep, cfg: ConfigDep, events: EventBusDep
 ) -> TelemetryAccepted:
     """Ingest a batch of sensor samples from the calling device (``TargetToken`` auth)."""
     raw = await body.read_limited(request, cfg.max_body_bytes)
     batch = telemetry.parse_batch(raw, cfg.max_batch)
-    return await telemetry.ingest(session, request.app.state.events, identity, batch)
+    return await telemetry.ingest(session, events, identity, batch)
 
 
 @device_router.get("/tests/current")

@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fleet.devices_api import ddi, presence
-from fleet.devices_api.config import DeviceApiConfig
 from fleet.devices_api.fanout import FanoutBus
 from fleet.devices_api.feedback import FeedbackBatcher
+from fleet.state import app_state
 
 log = logging.getLogger(__name__)
 
@@ -21,21 +21,23 @@ log = logging.getLogger(__name__)
 def install(app: FastAPI) -> None:
     """Give the app the device-API config, the cross-worker bus, the batched action feedback
     and the root DDI routes."""
-    app.state.device_api = DeviceApiConfig()
-    app.state.events = FanoutBus(app.state.engine)
-    app.state.feedback = FeedbackBatcher(
-        app.state.sessionmaker, app.state.settings, app.state.device_api.gateway_token
+    state = app_state(app)
+    state.device_api = state.settings.ddi
+    state.events = FanoutBus(state.engine)
+    state.feedback = FeedbackBatcher(
+        state.sessionmaker, state.settings, state.device_api.gateway_token
     )
     app.include_router(ddi.router)
 
 
 async def _sweep_forever(app: FastAPI) -> None:
-    cfg: DeviceApiConfig = app.state.device_api
-    bus: FanoutBus = app.state.events
+    state = app_state(app)
+    cfg = state.device_api
+    bus = state.events
     while True:
         await asyncio.sleep(cfg.sweep_seconds)
         try:
-            await presence.sweep(app.state.sessionmaker, bus, cfg)
+            await presence.sweep(state.sessionmaker, bus, cfg)
         except Exception:
             log.exception("presence sweep failed; retrying")
 
@@ -50,6 +52,6 @@ async def running(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        bus = app.state.events
+        bus = app_state(app).events
         if isinstance(bus, FanoutBus):
             await bus.close()

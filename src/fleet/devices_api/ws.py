@@ -23,7 +23,7 @@ import logging
 from typing import Any, cast
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.auth.deps import Principal, get_principal
 from fleet.db import utcnow
@@ -32,6 +32,7 @@ from fleet.errors import DomainError
 from fleet.events import Subscription
 from fleet.models import Device, TestReport
 from fleet.ops.metrics import WS_CONNECTIONS, WS_EVENTS_SENT
+from fleet.state import app_state
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ async def _subscribe(
 ) -> None:
     # The principal is re-read on every subscription: a role removed meanwhile stops working.
     principal = await _principal(websocket, token)
-    factory: async_sessionmaker[AsyncSession] = websocket.app.state.sessionmaker
+    factory = app_state(websocket.app).sessionmaker
     async with factory() as session:
         for topic in topics:
             await authorize_topic(session, principal, topic)
@@ -155,7 +156,7 @@ async def live_events(websocket: WebSocket) -> None:
     """Stream live events of the topics the signed-in user subscribes to."""
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    bus: FanoutBus = websocket.app.state.events
+    bus = cast(FanoutBus, app_state(websocket.app).events)  # set by devices_api.runtime
     if "token" in websocket.query_params:
         await websocket.close(
             code=CLOSE_UNAUTHORIZED,

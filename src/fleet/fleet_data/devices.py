@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from fleet.audit import service as audit_log
 from fleet.auth.deps import Principal
+from fleet.config.templates import template_for, validate_with_template
 from fleet.db import flush_or_conflict, lock_row, utcnow
 from fleet.errors import Conflict, NotFound, ValidationFailed
 from fleet.fleet_data import cache
@@ -36,7 +37,6 @@ from fleet.models import (
     TestReport,
 )
 from fleet.search import like_pattern
-from fleet.validation import template_for, validate_with_template
 from fleet.workshop import records as workshop_records
 
 DUE_SOON_DAYS = 30

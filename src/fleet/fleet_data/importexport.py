@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fleet import csvsafe
 from fleet.audit import service as audit_log
 from fleet.auth.deps import Principal
+from fleet.config.templates import template_for
 from fleet.db import utcnow
 from fleet.errors import BadRequest, DomainError, ValidationFailed
 from fleet.fleet_data import cache
@@ -34,7 +35,6 @@ from fleet.validation import (
     check_json_value,
     loads_strict,
     strict_decoder,
-    template_for,
     validator_for,
 )
 

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from fleet.audit import service as audit_log
 from fleet.auth.deps import CurrentPrincipal, Principal, require_module
+from fleet.config.templates import template_for
 from fleet.deps import ReadConnDep, SessionDep
 from fleet.fleet_data import customers, devices, importexport
 from fleet.fleet_data import dashboard as dashboard_service
@@ -40,7 +41,7 @@ from fleet.fleet_data.schemas import (
 )
 from fleet.pagination import PageDep, paginate
 from fleet.reads import json_page
-from fleet.validation import template_for
+from fleet.state import DeviceTotalsDep, state_of
 
 router = APIRouter(prefix="/fleet-data", tags=["fleet data"])
 ManagerDep = Annotated[Principal, Depends(require_module("FDM"))]
@@ -115,7 +116,7 @@ async def delete_customer(
 
 @router.get("/devices", response_model=list[DeviceRead])
 async def list_devices(
-    request: Request,
+    totals: DeviceTotalsDep,
     _: CurrentPrincipal,
     conn: ReadConnDep,
     page: PageDep,
@@ -147,7 +148,7 @@ async def list_devices(
         never_tested=never_tested,
     )
     total, rows = await devices.list_device_rows(
-        conn, filters, sort, page.skip, page.limit, request.app.state.device_totals
+        conn, filters, sort, page.skip, page.limit, totals
     )
     return json_page(DEVICE_ROWS, rows, total)
 
@@ -229,15 +230,16 @@ async def dashboard(
     A recent answer (at most 10 s old, dropped on every change made here) may be reused;
     ``generated_at`` tells when it was computed.
     """
-    store = getattr(request.app.state, "fleet_dashboard", None)
+    state = state_of(request)
+    store = state.fleet_dashboard
     if store is None:
-        store = request.app.state.fleet_dashboard = DashboardCache()
+        store = state.fleet_dashboard = DashboardCache()
     response.headers["Cache-Control"] = "no-store"
     # A fresh answer reads the generation in its own statement; a remembered one is checked
     # against the generation now.
     cached: Dashboard | None = None if fresh else store.get(await cache_generation(conn))
     if cached is None:
-        cached, current = await dashboard_service.dashboard(conn, request.app.state.device_totals)
+        cached, current = await dashboard_service.dashboard(conn, state.device_totals)
         store.put(cached, current)
     return cached
 
@@ -266,7 +268,7 @@ async def export(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     return StreamingResponse(
-        importexport.export_stream(request.app.state.sessionmaker, entity, format),
+        importexport.export_stream(state_of(request).sessionmaker, entity, format),
         media_type=media,
         headers={
             "Content-Disposition": f'attachment; filename="{entity}-{stamp}.{format}"',

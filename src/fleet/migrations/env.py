@@ -6,8 +6,9 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import fleet.models  # noqa: F401  (registers every table on Base.metadata)
-from fleet.db import Base, install_sqlite_pragmas
+from fleet.db import install_sqlite_pragmas
 from fleet.migrate import include_object
+from fleet.models.base import Base
 
 config = context.config
 target_metadata = Base.metadata

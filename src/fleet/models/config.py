@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fleet.db import Base, JSONType, UTCDateTime, utcnow
+from fleet.models.base import Base, JSONType, UTCDateTime, utcnow
 
 
 class Configuration(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fleet.db import Base
+from fleet.models.base import Base
 
 
 class DeviceLogEntry(Base):

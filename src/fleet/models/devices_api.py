@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleet import dialect
-from fleet.db import Base, JSONType, UTCDateTime, utcnow
+from fleet.models.base import Base, JSONType, UTCDateTime, utcnow
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 BigId = dialect.BigId

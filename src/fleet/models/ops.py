@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fleet.db import Base
+from fleet.models.base import Base
 
 
 class CacheGeneration(Base):

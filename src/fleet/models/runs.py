@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fleet.db import Base, UTCDateTime, utcnow
+from fleet.models.base import Base, UTCDateTime, utcnow
 
 
 class TestReportSeal(Base):

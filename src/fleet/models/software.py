@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fleet.db import Base, JSONType, UTCDateTime, utcnow
+from fleet.models.base import Base, JSONType, UTCDateTime, utcnow
 
 
 class Software(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleet import dialect
-from fleet.db import Base, JSONType, UTCDateTime, utcnow
+from fleet.models.base import Base, JSONType, UTCDateTime, utcnow
 
 
 class TestScenario(Base):

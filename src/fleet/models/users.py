@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fleet.db import Base, JSONType, UTCDateTime, utcnow
+from fleet.models.base import Base, JSONType, UTCDateTime, utcnow
 
 
 class User(Base):

@@ -122,7 +122,7 @@ def fit_pool(settings: Settings, workers: int) -> None:
 
     from fleet.dialect import url_is_postgres
     from fleet.overload import pool_sizes
-    from fleet.settings import get_settings, sync_database_url
+    from fleet.settings import env_name, get_settings, sync_database_url
 
     url = sync_database_url(settings.resolved_database_url())
     if not url_is_postgres(url):
@@ -142,9 +142,9 @@ def fit_pool(settings: Settings, workers: int) -> None:
             f"database pool per worker: {pool} + {overflow} burst "
             f"({workers} worker(s), PostgreSQL max_connections={limit})"
         )
-    # The workers read their settings from the environment.
-    os.environ["FLEET_DB_POOL_SIZE"] = str(pool)
-    os.environ["FLEET_DB_MAX_OVERFLOW"] = str(overflow)
+    # The workers read their settings from the environment (under the settings' own names).
+    os.environ[env_name("db_pool_size")] = str(pool)
+    os.environ[env_name("db_max_overflow")] = str(overflow)
     get_settings.cache_clear()
 
 

@@ -11,12 +11,13 @@ from starlette.concurrency import run_in_threadpool
 from fleet.ops import metrics
 from fleet.ops.middleware import Observe
 from fleet.settings import ConfigError, Settings
+from fleet.state import app_state
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the request-id/log/metrics middleware (outermost) and, when set so, /metrics."""
     app.add_middleware(Observe)
-    metrics.instrument_pool(app.state.engine.sync_engine, settings.db_max_overflow)
+    metrics.instrument_pool(app_state(app).engine.sync_engine, settings.db_max_overflow)
     mode = settings.metrics_mode()
     if mode not in ("open", "token"):
         return  # "bind": `fleet serve` runs a listener of its own; "disabled": nothing
@@ -26,7 +27,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         if not expected:
             raise ConfigError("FLEET_METRICS=token needs FLEET_METRICS_TOKEN")
     collector = metrics.DatabaseCollector(settings.resolved_database_url())
-    app.state.metrics_collector = collector
+    app_state(app).metrics_collector = collector
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:

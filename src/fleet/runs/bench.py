@@ -10,7 +10,6 @@ band) or a faulty one (``bad``).
 from __future__ import annotations
 
 import math
-import os
 import random
 from typing import Any
 
@@ -23,7 +22,7 @@ AMBIENT_SUPPLY_BAR = 6.0
 
 def enabled(settings: Settings) -> bool:
     """The bench runs outside production, or in production when FLEET_SIMULATED_BENCH=1."""
-    return settings.env != "production" or os.environ.get("FLEET_SIMULATED_BENCH") == "1"
+    return settings.env != "production" or settings.bench.simulated
 
 
 def _level(steps: list[dict[str, Any]], order: int) -> float:

@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fleet.audit.service import audit_for, record
 from fleet.auth.deps import Principal
@@ -28,6 +28,7 @@ from fleet.db import utcnow
 from fleet.errors import Conflict
 from fleet.models import Customer, TestReport, TestReportActivity, User
 from fleet.runs import reports
+from fleet.state import app_state
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +182,8 @@ async def resume(session: AsyncSession, actor: Principal, report: TestReport) ->
 
 
 async def _sweep_forever(app: FastAPI) -> None:
-    settings = app.state.settings
-    factory: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    state = app_state(app)
+    settings, factory = state.settings, state.sessionmaker
     while True:
         try:
             async with factory() as session, session.begin():

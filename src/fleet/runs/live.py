@@ -16,6 +16,7 @@ from fleet.errors import DomainError
 from fleet.models import TestReport
 from fleet.runs import bench, lifecycle
 from fleet.runs.samples import append_samples
+from fleet.state import app_state
 
 TICK_S = 0.2
 
@@ -76,7 +77,7 @@ class BenchRunner:
         loop = asyncio.get_running_loop()
         began = loop.time()
         times = [s["t"] for s in samples]
-        factory = self.app.state.sessionmaker
+        factory = app_state(self.app).sessionmaker
         try:
             while run.sent < run.total:
                 await asyncio.sleep(TICK_S)
@@ -94,7 +95,7 @@ class BenchRunner:
                     )
                     await lifecycle.touch(session, run.report_id)
                 run.sent = due
-                await self.app.state.events.publish(
+                await app_state(self.app).events.publish(
                     f"test:{run.report_id}",
                     "sensor.reading",
                     {
@@ -120,8 +121,9 @@ class BenchRunner:
 
 def runner_for(app: FastAPI) -> BenchRunner:
     """Answer the app's bench runner, creating it on first use."""
-    runner: BenchRunner | None = getattr(app.state, "bench_runner", None)
+    state = app_state(app)
+    runner: BenchRunner | None = state.bench_runner
     if runner is None:
         runner = BenchRunner(app)
-        app.state.bench_runner = runner
+        state.bench_runner = runner
     return runner

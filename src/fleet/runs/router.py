@@ -31,6 +31,7 @@ from fleet.runs.schemas import (
     TestStateRead,
     VerifyAnswer,
 )
+from fleet.state import state_of
 
 tests_router = APIRouter(prefix="/tests", tags=["tests"])
 reports_router = APIRouter(prefix="/reports", tags=["reports"])
@@ -38,7 +39,7 @@ OperatorDep = Annotated[Principal, Depends(require_module("CPP"))]
 
 
 async def _publish(request: Request, report: TestReport, event: str = "test.progress") -> None:
-    await request.app.state.events.publish(f"test:{report.id}", event, service.progress(report))
+    await state_of(request).events.publish(f"test:{report.id}", event, service.progress(report))
 
 
 async def _state(request: Request, session: SessionDep, report: TestReport) -> TestStateRead:
@@ -47,7 +48,7 @@ async def _state(request: Request, session: SessionDep, report: TestReport) -> T
     return TestStateRead(
         **base.model_dump(),
         bench=run.as_dict() if run else None,
-        bench_enabled=bench.enabled(request.app.state.settings),
+        bench_enabled=bench.enabled(state_of(request).settings),
     )
 
 
@@ -141,7 +142,7 @@ async def post_samples(
     """Append samples in the telemetry shape to the current automatic step."""
     report = await service.get_report(session, test_id, lock=True)
     info = await service.add_samples(session, actor, report, body)
-    await request.app.state.events.publish(
+    await state_of(request).events.publish(
         f"test:{report.id}",
         "sensor.reading",
         {
@@ -349,7 +350,7 @@ async def export_reports(
     stmt = reports.query_reports(**filters)
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(
-        reports.csv_stream(request.app.state.sessionmaker, stmt),
+        reports.csv_stream(state_of(request).sessionmaker, stmt),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="reports-{stamp}.{format}"'},
     )

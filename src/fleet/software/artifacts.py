@@ -28,6 +28,7 @@ from fleet.auth.deps import Principal
 from fleet.errors import BadRequest, Conflict, DomainError, NotFound, ValidationFailed
 from fleet.models import Software, SoftwareInstallation, SoftwareVersion
 from fleet.settings import Settings
+from fleet.state import state_of
 
 ARTIFACT_DIR = "artifacts"
 CHECKSUM_HEADER = "X-Checksum-SHA256"
@@ -293,7 +294,7 @@ async def stream_response(
     The device API reuses this for its downloads. Answers 404 when the version has no artifact
     or the file is missing; 416 for an unsatisfiable range (from the file response).
     """
-    settings: Settings = request.app.state.settings
+    settings = state_of(request).settings
     if not version.file_path or not version.checksum:
         raise NotFound(f"version {version.version_number} has no artifact")
     root = (settings.data_dir / ARTIFACT_DIR).resolve()

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from fleet import __version__
 from fleet.auth.roles import MODULE_ROLES
+from fleet.modules import MODULES
 
 WEB_DIR = Path(__file__).parent
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
@@ -28,16 +29,9 @@ class ModulePage:
     template: str
 
 
-# Each module's issue adds its page here once the page works.
+# The pages come from the one table of modules (fleet.modules), in its order.
 MODULE_PAGES: list[ModulePage] = [
-    ModulePage("CPP", "/connect-plus-plus", "Connect++", "connect.html"),
-    ModulePage("CPP", "/connect-display", "Connect Display", "connect_display.html"),
-    ModulePage("CM", "/connect-manager", "Connect Manager", "connect_manager.html"),
-    ModulePage("FDM", "/fleet-data-manager", "Fleet Data Manager", "fleet_data.html"),
-    ModulePage("FCM", "/fleet-config-manager", "Fleet Config Manager", "config.html"),
-    ModulePage("FSM", "/fleet-software-manager", "Fleet Software Manager", "software.html"),
-    ModulePage("FWM", "/fleet-workshop-manager", "Fleet Workshop Manager", "workshop.html"),
-    ModulePage("ADMIN", "/admin", "Users & audit log", "admin.html"),
+    ModulePage(m.code, page.path, page.title, page.template) for m in MODULES for page in m.pages
 ]
 
 router = APIRouter(include_in_schema=False)

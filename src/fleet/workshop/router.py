@@ -30,6 +30,7 @@ from fleet.models import (
 )
 from fleet.pagination import PageDep, paginate
 from fleet.settings import Settings
+from fleet.state import state_of
 from fleet.workshop import due as due_service
 from fleet.workshop import hooks, records, rules
 from fleet.workshop import orders as orders_service
@@ -82,8 +83,7 @@ PlannerDep = Annotated[Principal, Depends(_planner)]
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return state_of(request).settings
 
 
 # ---------------------------------------------------------------- repair orders
