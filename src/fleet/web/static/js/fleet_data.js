@@ -6,7 +6,6 @@ import { t } from "./i18n.js";
 import { fieldProblems, mountSchemaForm } from "./schemaform.js";
 import { mountReports } from "./reports.js";
 import { PAGE, download, fmtDate, pager, rowDelete, tabs } from "./ui.js";
-import { t } from "./i18n.js";
 
 const DUE_LABELS = { overdue: "overdue", due_soon: "due soon", ok: "", never_tested: "never tested" };
 const state = { deviceSkip: 0, customerSkip: 0, editingDevice: null, editingCustomer: null };
