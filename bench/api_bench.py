@@ -598,7 +598,7 @@ def writes(url: str, here: Path, check: Any) -> None:
         "roll-out": (
             "software_bench.py",
             ["--artifact-mb", "20"],
-            r"= ([\d.]+) ms per device",
+            r"server process CPU: [\d.]+ s = ([\d.]+) ms per device",
         ),
     }
     found: dict[str, float] = {}
