@@ -54,17 +54,17 @@ async def test_software_list_items_equal_the_software_answers(
     client: httpx.AsyncClient, sessionmaker: Any
 ) -> None:
     from tests.conftest import add_user, bearer, login
+    from tests.factories import add_devices, create_software, create_version, finish, install
     from tests.software.conftest import API as SOFTWARE_API
-    from tests.software.conftest import add_devices, add_software, add_version, finish, install
 
     await add_user(sessionmaker, "maker_l", "maker")
     headers = bearer(await login(client, "maker_l"))
-    tool = await add_software(client, headers, "Tool Ü", description=None, vendor=None)
-    fw = await add_software(client, headers, "Firmware", license_type="MIT")
+    tool = await create_software(client, headers, "Tool Ü", description=None, vendor=None)
+    fw = await create_software(client, headers, "Firmware", license_type="MIT")
     for number, extra in (("1.9.0", {}), ("1.10.0", {}), ("2.0.0-rc.1", {"is_beta": True})):
-        await add_version(client, headers, fw["id"], number, artifact=False, **extra)
-    stable = await add_version(client, headers, tool["id"], "0.1.0")
-    [device] = await add_devices(sessionmaker)
+        await create_version(client, headers, fw["id"], number, artifact=False, **extra)
+    stable = await create_version(client, headers, tool["id"], "0.1.0")
+    [device] = await add_devices(sessionmaker, kind="bench")
     r = await install(client, headers, device, stable["id"])
     await finish(client, headers, r.json()["id"])
     r = await client.get(f"{SOFTWARE_API}/software", headers=headers)
