@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fleet.config import templates
 from fleet.models import (
     Configuration,
     Device,
@@ -371,16 +372,7 @@ JSON_TEMPLATES = TableSpec(
         "additionalProperties": False,
     },
     key=lambda i: i["id"],
-    written=(
-        "name",
-        "template_type",
-        "category",
-        "schema",
-        "default_values",
-        "description",
-        "is_active",
-        "created_by",
-    ),
+    written=(*templates.FIELDS, "created_by"),  # the API's writable fields, and its author
     load=_all_templates,
     defaults=_active_by_default,
     keeps_id=True,
