@@ -1,6 +1,6 @@
 // The page shell: role-aware navigation, role switcher, logout. Pages wait on `ready`.
 import { auth, el, flash, tokens } from "./api.js";
-import "./i18n.js"; // UI language picker and data-i18n texts
+import { i18nReady } from "./i18n.js"; // UI language picker and data-i18n texts
 
 const NAV = JSON.parse(document.getElementById("nav-data").textContent);
 
@@ -81,5 +81,7 @@ if (toggle) {
   });
 }
 
-export const ready = boot();
+// Pages draw once the session is known and the user's language has arrived, so texts built in
+// JavaScript (t(...)) are never written in English first and left so.
+export const ready = Promise.all([boot(), i18nReady.catch(() => null)]).then(([me]) => me);
 export { pagesFor };
