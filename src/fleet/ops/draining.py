@@ -38,6 +38,7 @@ STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start
 DRAIN_SECONDS = 1.0
 KEEP_ALIVE_SECONDS = 75
 PROTOCOL = "fleet.ops.draining:DrainingHttpToolsProtocol"  # uvicorn's ``http`` option
+LOOP = "fleet.ops.accepting:new_event_loop"  # uvicorn's ``loop`` option (fleet.ops.accepting)
 
 
 class DrainingHttpToolsProtocol(HttpToolsProtocol):
@@ -93,19 +94,25 @@ class DrainingMultiprocess(Multiprocess):
 
 
 def server_config(app: str, **kwargs: Any) -> uvicorn.Config:
-    """uvicorn's configuration with the draining protocol and the longer keep-alive."""
+    """uvicorn's configuration with the draining protocol, the longer keep-alive and the loop
+    that accepts new connections in batches."""
     kwargs.setdefault("http", PROTOCOL)
+    kwargs.setdefault("loop", LOOP)
     kwargs.setdefault("timeout_keep_alive", KEEP_ALIVE_SECONDS)
     return uvicorn.Config(app, **kwargs)
 
 
 def run(app: str, **kwargs: Any) -> None:
-    """Serve like ``uvicorn.run`` (same options), with the draining protocol and supervisor."""
+    """Serve like ``uvicorn.run`` (same options), with the draining protocol and supervisor.
+
+    The socket is bound here in both cases, so that one worker accepts in batches too (its
+    server is then created on that socket, see ``fleet.ops.accepting``)."""
     config = server_config(app, **kwargs)
+    sock = config.bind_socket()
     if config.workers > 1:
-        DrainingMultiprocess(config, sockets=[config.bind_socket()]).run()
+        DrainingMultiprocess(config, sockets=[sock]).run()
         return
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
