@@ -11,8 +11,13 @@ within 0.6 s of reading it.
 Here the listening socket is read by our own reader, which accepts up to ``BATCH`` waiting
 connections per turn and hands each to the loop as an accepted socket; everything after that
 (the transport, the HTTP protocol, keep-alive, draining) is uvloop's and uvicorn's as before.
-The batch is bounded so that of several workers sharing the socket, none takes the whole queue
-in one turn: the kernel wakes every worker that waits on it, and the idlest comes round first.
+With it the same 248 connections got their first answers within 1 s (p99 0.6 s).
+
+The batch is small so that workers sharing the socket still share new connections evenly: the
+kernel wakes every worker waiting on it, and a worker handles the requests of what it accepted
+before it accepts more. With 16 per turn, one start of 32 connections in six went 31 to 1 to
+one worker (its clients then wait twice as long); with 4, ten starts split 16/16 or at worst
+12/20, as one per turn did.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import uvloop
 
 log = logging.getLogger(__name__)
 
-BATCH = 16
+BATCH = 4
 RETRY_SECONDS = 0.5  # after running out of file descriptors, as asyncio's own servers wait
 
 
