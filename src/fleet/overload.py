@@ -14,6 +14,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import URL, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -39,6 +40,22 @@ def pool_sizes(
     budget = max(1, (max_connections - reserved - MARGIN) // max(1, workers) - 1)
     pool = max(1, min(pool_size, budget))
     return pool, max(0, min(max_overflow, budget - pool))
+
+
+def fitted_pool(
+    sync_url: URL | str, workers: int, pool_size: int, max_overflow: int
+) -> tuple[int, int, int]:
+    """Ask the PostgreSQL server at ``sync_url`` for its limit and answer (pool size, overflow,
+    ``max_connections``) per worker for ``workers`` of them (``pool_sizes``)."""
+    engine = create_engine(sync_url)
+    try:
+        with engine.connect() as conn:
+            limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
+            reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar_one())
+    finally:
+        engine.dispose()
+    pool, overflow = pool_sizes(limit, reserved, workers, pool_size, max_overflow)
+    return pool, overflow, limit
 
 
 def gate_size(settings: Settings) -> int:
