@@ -70,8 +70,6 @@ def _refused(exc: DBAPIError) -> bool:
     return code == TOO_MANY_CONNECTIONS or "too many clients" in str(orig).lower()
 
 
-
-
 async def _pool_timeout(_request: Request, _exc: Exception) -> JSONResponse:
     log.warning("no database connection free within %.0f s", POOL_WAIT_SECONDS)
     return unavailable("The server is busy; try again in a moment", RETRY_AFTER_SECONDS)
