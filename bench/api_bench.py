@@ -485,22 +485,12 @@ def fmt_row(name: str, m: dict[str, Any], const: float | None = None) -> str:
 def configured_connections(url: str, workers: int) -> int:
     """The most connections ``fleet serve --workers N`` may hold: each worker's pool and burst
     as fitted to PostgreSQL's limit, and its event listener."""
-    from sqlalchemy import create_engine, text
-
-    from fleet.overload import pool_sizes
+    from fleet.overload import fitted_pool
     from fleet.settings import Settings, sync_database_url
 
-    engine = create_engine(sync_database_url(url))
-    try:
-        with engine.connect() as conn:
-            limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
-            reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar_one())
-    finally:
-        engine.dispose()
     defaults = Settings.model_fields
-    pool, overflow = pool_sizes(
-        limit,
-        reserved,
+    pool, overflow, _limit = fitted_pool(
+        sync_database_url(url),
         workers,
         int(defaults["db_pool_size"].default),
         int(defaults["db_max_overflow"].default),

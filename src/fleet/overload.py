@@ -14,6 +14,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import URL, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -41,6 +42,22 @@ def pool_sizes(
     return pool, max(0, min(max_overflow, budget - pool))
 
 
+def fitted_pool(
+    sync_url: URL | str, workers: int, pool_size: int, max_overflow: int
+) -> tuple[int, int, int]:
+    """Ask the PostgreSQL server at ``sync_url`` for its limit and answer (pool size, overflow,
+    ``max_connections``) per worker for ``workers`` of them (``pool_sizes``)."""
+    engine = create_engine(sync_url)
+    try:
+        with engine.connect() as conn:
+            limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
+            reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar_one())
+    finally:
+        engine.dispose()
+    pool, overflow = pool_sizes(limit, reserved, workers, pool_size, max_overflow)
+    return pool, overflow, limit
+
+
 def gate_size(settings: Settings) -> int:
     """How many requests of a worker may hold a database connection at once: the pool and its
     burst, less two for work outside requests (live events, batched device feedback)."""
@@ -51,8 +68,6 @@ def _refused(exc: DBAPIError) -> bool:
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return code == TOO_MANY_CONNECTIONS or "too many clients" in str(orig).lower()
-
-
 
 
 async def _pool_timeout(_request: Request, _exc: Exception) -> JSONResponse:

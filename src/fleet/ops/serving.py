@@ -118,24 +118,15 @@ def _serve(
 
 def fit_pool(settings: Settings, workers: int) -> None:
     """Cap every worker's connection pool so that all of them fit in PostgreSQL's limit."""
-    from sqlalchemy import create_engine, text
-
     from fleet.dialect import url_is_postgres
-    from fleet.overload import pool_sizes
+    from fleet.overload import fitted_pool
     from fleet.settings import env_name, get_settings, sync_database_url
 
     url = sync_database_url(settings.resolved_database_url())
     if not url_is_postgres(url):
         return
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
-            reserved = int(conn.execute(text("SHOW superuser_reserved_connections")).scalar_one())
-    finally:
-        engine.dispose()
-    pool, overflow = pool_sizes(
-        limit, reserved, workers, settings.db_pool_size, settings.db_max_overflow
+    pool, overflow, limit = fitted_pool(
+        url, workers, settings.db_pool_size, settings.db_max_overflow
     )
     if (pool, overflow) != (settings.db_pool_size, settings.db_max_overflow):
         print(

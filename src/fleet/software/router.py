@@ -23,6 +23,7 @@ from fleet.software import (
     delivery,
     installation_views,
     installations,
+    rollout_views,
     rollouts,
     versions,
 )
@@ -360,7 +361,7 @@ async def _rollout_detail(
     session: SessionDep, rollout: Any, excluded: list[dict[str, Any]] | None = None
 ) -> RolloutDetail:
     read = (await _rollout_reads(session, [rollout]))[0]
-    groups = await rollouts.group_details(session, rollout)
+    groups = await rollout_views.group_details(session, rollout)
     return RolloutDetail(
         **read.model_dump(),
         groups=groups,
@@ -370,7 +371,7 @@ async def _rollout_detail(
 
 
 async def _rollout_reads(session: SessionDep, items: list[Any]) -> list[RolloutRead]:
-    sums = await rollouts.summaries(session, items)
+    sums = await rollout_views.summaries(session, items)
     out = []
     for r in items:
         s = sums[r.id]
@@ -401,7 +402,7 @@ async def list_rollouts(
     version_id: int | None = None,
 ) -> list[RolloutRead]:
     """List roll-outs, newest first, with overall progress."""
-    items = await paginate(session, rollouts.list_query(status, version_id), page, response)
+    items = await paginate(session, rollout_views.list_query(status, version_id), page, response)
     return await _rollout_reads(session, items)
 
 
