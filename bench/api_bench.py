@@ -295,6 +295,18 @@ def seed(url: str) -> None:
 # ------------------------------------------------------------------ servers and load
 
 
+def stop(*procs: subprocess.Popen[bytes] | None) -> None:
+    """Stop the servers given (``None`` and stopped ones are skipped), killing any that hangs."""
+    running = [p for p in procs if p is not None and p.poll() is None]
+    for proc in running:
+        proc.terminate()
+    for proc in running:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     import httpx
 
@@ -876,18 +888,12 @@ def main() -> None:
 
         if not args.skip_overload:
             # The overload runs need only our server: the others give back their connections.
-            for proc in (raw, before):
-                if proc is not None:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+            stop(raw, before)
             overload(args.url, ours, cases["devices"][0], auth, report_lua, login_lua, check)
         if args.writes:
             # Each write benchmark serves its own database: every server of this run stops
             # first, so that none of them takes CPU or connections from it.
-            for proc in (fleet, raw, before):
-                if proc is not None and proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+            stop(fleet, raw, before)
             writes(args.url, here, check)
         print(
             "\n## Targets of issue 13\n| target | measured | met |\n|---|---|---|\n"
@@ -896,14 +902,7 @@ def main() -> None:
             )
         )
     finally:
-        procs = [p for p in (fleet, raw, before) if p is not None]
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(fleet, raw, before)
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(before_dir, ignore_errors=True)

@@ -4,6 +4,7 @@ stock uvloop takes one turn per connection (the control)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import threading
 import time
@@ -139,3 +140,47 @@ def test_fleet_serve_runs_the_batch_accepting_loop() -> None:
         assert isinstance(loop, accepting.BatchAcceptLoop)
     finally:
         loop.close()
+
+
+class _OutOfDescriptorsOnce(socket.socket):
+    """A listening socket whose first accept fails as when the process has no file left."""
+
+    failed = False
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+def test_a_failed_accept_pauses_then_takes_the_waiting_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = accepting.new_event_loop()
+    asyncio.set_event_loop(loop)
+    sock = _OutOfDescriptorsOnce(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    async def scenario() -> float:
+        made = _Made(1)
+        server = await loop.create_server(made.protocol, sock=sock)
+        started = time.perf_counter()
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        async with asyncio.timeout(5):
+            await made.all_in.wait()
+        waited = time.perf_counter() - started
+        assert server.is_serving()  # listening again after the pause
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return waited
+
+    try:
+        waited = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert sock.failed and waited >= accepting.RETRY_SECONDS * 0.9, waited
+    assert "cannot accept connections" in caplog.text

@@ -69,17 +69,14 @@ class BatchAcceptServer(asyncio.AbstractServer):
     async def start_serving(self) -> None:
         if not self._serving and self._sock.fileno() >= 0:
             self._sock.listen(self._backlog)
-            self._loop.add_reader(self._sock.fileno(), self._accept)
-            self._serving = True
+            self._watch()
 
     def close(self) -> None:
         """Stop accepting and close the listening socket (open connections stay)."""
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
-        if self._serving:
-            self._loop.remove_reader(self._sock.fileno())
-            self._serving = False
+        self._unwatch()
         self._sock.close()
 
     async def wait_closed(self) -> None:
@@ -103,8 +100,7 @@ class BatchAcceptServer(asyncio.AbstractServer):
                 # Out of file descriptors or memory (or worse): leave the rest queued and try
                 # again in a moment, rather than spin on a socket that stays readable.
                 log.error("cannot accept connections: %s; retrying shortly", exc)
-                self._loop.remove_reader(self._sock.fileno())
-                self._serving = False
+                self._unwatch()
                 self._retry = self._loop.call_later(RETRY_SECONDS, self._resume)
                 return
             conn.setblocking(False)
@@ -113,11 +109,19 @@ class BatchAcceptServer(asyncio.AbstractServer):
             self._attaching.add(task)
             task.add_done_callback(self._attaching.discard)
 
+    def _watch(self) -> None:
+        self._loop.add_reader(self._sock.fileno(), self._accept)
+        self._serving = True
+
+    def _unwatch(self) -> None:
+        if self._serving:
+            self._loop.remove_reader(self._sock.fileno())
+            self._serving = False
+
     def _resume(self) -> None:
         self._retry = None
         if self._sock.fileno() >= 0:
-            self._loop.add_reader(self._sock.fileno(), self._accept)
-            self._serving = True
+            self._watch()
 
     async def _attach(self, conn: socket.socket) -> None:
         try:
